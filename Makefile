@@ -1,0 +1,37 @@
+# The two commands a newcomer needs: `make run` (plugin on the embedded default policy) and `make test`.
+SOCKET ?= /run/docker/plugins/image-access.sock
+
+.PHONY: build run test unit e2e test-deps typecheck clean
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+dist/cli.js: node_modules tsconfig.json $(shell find src -name '*.ts')
+	npx tsc -p tsconfig.json
+	@touch dist/cli.js
+
+build: dist/cli.js
+
+run: build
+	node dist/cli.js --socket $(SOCKET)
+
+typecheck: node_modules
+	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p test/tsconfig.json --noEmit
+
+test-deps:
+	scripts/test-deps.sh
+
+# Everything: unit tests and the real-engine tests (they start their own dockerd and registry).
+test: build typecheck test-deps
+	npx jest --ci
+
+unit: build
+	npx jest --ci --selectProjects unit
+
+e2e: build test-deps
+	npx jest --ci --selectProjects e2e
+
+clean:
+	rm -rf dist plugin/build

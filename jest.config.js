@@ -1,0 +1,8 @@
+/** Unit tests run in parallel; real-engine tests (test/e2e) start dockerd and run one file at a time. */
+const tsJest = ['ts-jest', { tsconfig: 'test/tsconfig.json' }];
+module.exports = {
+  projects: [
+    { displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'], transform: { '^.+\\.ts$': tsJest }, testEnvironment: 'node' },
+    { displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'], transform: { '^.+\\.ts$': tsJest }, testEnvironment: 'node' },
+  ],
+};

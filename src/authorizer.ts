@@ -1,0 +1,97 @@
+import type { Logger } from './audit/logger';
+import type { EnforcementMode, FailMode } from './config/settings';
+import { categorize } from './decision/category';
+import { decide, decideInvalidReference, decideWithoutPolicy, type Decision, type Identity } from './decision/decide';
+import type { IdentityResolver } from './identity/identity';
+import type { PolicySource } from './policy/source';
+import { isUnavailable } from './policy/source';
+import type { AuthZReply, AuthZRequest } from './protocol/wire';
+import { recognize } from './recognition/recognize';
+import { formatReference, hubNamespace, pullReference, type ImageReference } from './reference/reference';
+
+export interface AuthorizerDeps {
+  readonly policySource: PolicySource;
+  readonly identity: IdentityResolver;
+  readonly logger: Logger;
+  readonly mode: EnforcementMode;
+  readonly failMode: FailMode;
+  readonly clock: () => number;
+}
+
+export const ALLOW: AuthZReply = Object.freeze({ Allow: true, Msg: '' });
+const deny = (message: string): AuthZReply => ({ Allow: false, Msg: message });
+
+/** One image judged, with the context that the decision log line records. */
+interface Judgement {
+  readonly image: string;
+  readonly decision: Decision;
+  readonly identity?: Identity;
+  readonly policySource?: string;
+  readonly organization?: string;
+}
+
+/** Turns AuthZReq bodies into replies: the imperative shell around the pure decision. */
+export class Authorizer {
+  constructor(private readonly deps: AuthorizerDeps) {}
+
+  async authorizeRequest(request: AuthZRequest): Promise<AuthZReply> {
+    const recognized = recognize(request);
+    switch (recognized.kind) {
+      case 'passthrough':
+        return ALLOW;
+      case 'reject':
+        this.deps.logger.warn('request refused', { method: request.requestMethod, reason: recognized.reason });
+        return deny(`image-access: ${recognized.reason}`);
+      case 'pull': {
+        const started = this.deps.clock();
+        const parsed = pullReference(recognized.fromImage, recognized.tag);
+        const judgement = parsed.ok
+          ? await this.judgeImage(request, parsed.reference)
+          : this.judgeInvalid(recognized.tag === '' ? recognized.fromImage : `${recognized.fromImage}:${recognized.tag}`, parsed.error);
+        return this.conclude(judgement, started);
+      }
+    }
+  }
+
+  private judgeInvalid(image: string, problem: string): Judgement {
+    return { image, decision: decideInvalidReference(image, problem) };
+  }
+
+  private async judgeImage(request: AuthZRequest, image: ImageReference): Promise<Judgement> {
+    const name = formatReference(image);
+    const identity = await this.deps.identity.identify(request);
+    const view = await this.deps.policySource.policyFor(identity);
+    if (isUnavailable(view)) {
+      return { image: name, identity, decision: decideWithoutPolicy(image, view.unavailable, this.deps.failMode) };
+    }
+    const { policy } = view;
+    const needsBadge = policy.restrictedImages.enabled && categorize(image, policy.organization, undefined) === 'community';
+    const badge = needsBadge ? await this.deps.policySource.badgeOf(hubNamespace(image), view) : undefined;
+    return {
+      image: name,
+      identity,
+      policySource: view.source,
+      organization: policy.organization,
+      decision: decide({ image, category: categorize(image, policy.organization, badge), identity, policy }),
+    };
+  }
+
+  private conclude(judgement: Judgement, started: number): AuthZReply {
+    const { decision } = judgement;
+    const warnOnly = !decision.allow && this.deps.mode === 'warn';
+    this.deps.logger.info('image decision', {
+      image: judgement.image,
+      category: decision.category,
+      decision: decision.allow ? 'allow' : warnOnly ? 'warn' : 'deny',
+      rule: decision.rule,
+      reason: decision.reason,
+      user: judgement.identity?.username,
+      identitySource: judgement.identity?.source,
+      organization: judgement.organization,
+      policySource: judgement.policySource,
+      mode: this.deps.mode,
+      latencyMs: this.deps.clock() - started,
+    });
+    return decision.allow || warnOnly ? ALLOW : deny(decision.message);
+  }
+}

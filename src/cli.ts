@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import { createLogger } from './audit/logger';
+import { loadSettings, settingsHelp, SettingsError } from './config/settings';
+import { startPlugin } from './run';
+
+const VERSION: string = (require('../package.json') as { version: string }).version;
+
+const USAGE = `image-access ${VERSION}: Docker Image Access Management for any Docker engine (authorization plugin)
+
+Usage:
+  image-access [run] [options]     serve the Docker AuthZ plugin protocol on a unix socket
+  image-access --help | --version
+
+Every option is also an environment variable (the managed plugin is configured with \`docker plugin set\`):
+${settingsHelp()}
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const [command, ...rest] = argv[0]?.startsWith('-') === false ? argv : ['run', ...argv];
+  if (command !== 'run') {
+    process.stderr.write(`image-access: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    return 2;
+  }
+  const settings = loadSettings(process.env, rest);
+  const logger = createLogger(settings.logLevel);
+  // A dead plugin locks every docker command on the host: log and carry on rather than exit.
+  process.on('uncaughtException', (error) => logger.error('uncaught exception', { error: String(error), stack: error.stack }));
+  process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: String(reason) }));
+  const plugin = await startPlugin(settings, logger);
+  const shutdown = (signal: string) => {
+    logger.info('shutting down', { signal });
+    void plugin.stop().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error: unknown) => {
+    const message = error instanceof SettingsError ? `invalid settings:\n${error.message}` : String((error as Error).message ?? error);
+    process.stderr.write(`image-access: ${message}\n`);
+    process.exit(1);
+  },
+);

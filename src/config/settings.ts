@@ -1,0 +1,203 @@
+/**
+ * Every setting is an environment variable (so `docker plugin set` works on the managed plugin) and a `--flag`.
+ * This table is the single source for parsing, `--help` and the managed-plugin manifest's `env` list.
+ */
+
+export type FailMode = 'closed' | 'open';
+export type EnforcementMode = 'enforce' | 'warn';
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+/** `builtin` = the embedded default policy; `hub` = live Docker Hub; otherwise a file path or an https URL. */
+export type PolicyLocation =
+  | { readonly kind: 'builtin' }
+  | { readonly kind: 'hub' }
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'url'; readonly url: string };
+
+export interface Settings {
+  readonly socket: string;
+  readonly policy: PolicyLocation;
+  readonly org: string | undefined;
+  readonly hubUrl: string;
+  readonly dockerConfig: string;
+  readonly failMode: FailMode;
+  readonly cacheTtlMs: number;
+  readonly mode: EnforcementMode;
+  readonly logLevel: LogLevel;
+  readonly auditLog: string | undefined;
+}
+
+interface SettingSpec<K extends keyof Settings> {
+  readonly key: K;
+  readonly env: string;
+  readonly description: string;
+  readonly default: string;
+  /** Returns the value, or an error message. */
+  readonly parse: (raw: string) => Settings[K] | Error;
+}
+
+function oneOf<T extends string>(...values: readonly T[]) {
+  return (raw: string): T | Error =>
+    (values as readonly string[]).includes(raw) ? (raw as T) : new Error(`must be one of ${values.join(', ')}`);
+}
+
+const DURATION = /^(\d+)(ms|s|m|h)?$/;
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `300`, `300s`, `5m`, `1h`, `250ms`; a bare number is seconds. */
+export function parseDuration(raw: string): number | Error {
+  const match = DURATION.exec(raw.trim());
+  if (!match) return new Error('must be a duration such as 300, 30s, 5m or 1h');
+  return Number(match[1]) * (DURATION_UNIT_MS[match[2] ?? 's'] ?? 1000);
+}
+
+function parseHttpsUrl(raw: string): URL | Error {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return new Error('must be a URL');
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  // Plain http only to loopback: a policy fetched in clear over a network could be rewritten in transit.
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    return new Error('must be an https URL (http is accepted only for loopback)');
+  }
+  return url;
+}
+
+function parsePolicyLocation(raw: string): PolicyLocation | Error {
+  if (raw === '' || raw === 'builtin') return { kind: 'builtin' };
+  if (raw === 'hub') return { kind: 'hub' };
+  if (/^[a-z]+:\/\//i.test(raw)) {
+    const url = parseHttpsUrl(raw);
+    return url instanceof Error ? url : { kind: 'url', url: url.toString() };
+  }
+  if (!raw.startsWith('/')) return new Error('must be builtin, hub, an absolute file path or an https URL');
+  return { kind: 'file', path: raw };
+}
+
+const optional = (raw: string): string | undefined => (raw === '' ? undefined : raw);
+
+function absolutePath(raw: string): string | Error {
+  return raw.startsWith('/') ? raw : new Error('must be an absolute path');
+}
+
+export const SETTINGS = [
+  {
+    key: 'socket',
+    env: 'IMAGE_ACCESS_SOCKET',
+    description: 'Unix socket the plugin serves (the daemon finds /run/docker/plugins/NAME.sock as plugin NAME)',
+    default: '/run/docker/plugins/image-access.sock',
+    parse: absolutePath,
+  } satisfies SettingSpec<'socket'>,
+  {
+    key: 'policy',
+    env: 'IMAGE_ACCESS_POLICY',
+    description: 'Policy source: builtin (embedded default), hub (live Docker Hub), a policy file path, or an https URL',
+    default: 'builtin',
+    parse: parsePolicyLocation,
+  } satisfies SettingSpec<'policy'>,
+  {
+    key: 'org',
+    env: 'IMAGE_ACCESS_ORG',
+    description: "Docker Hub organization whose policy applies (default: the policy's, or registry.json allowedOrgs)",
+    default: '',
+    parse: (raw) => optional(raw.toLowerCase()),
+  } satisfies SettingSpec<'org'>,
+  {
+    key: 'hubUrl',
+    env: 'IMAGE_ACCESS_HUB_URL',
+    description: 'Docker Hub API base URL',
+    default: 'https://hub.docker.com',
+    parse: (raw) => {
+      const url = parseHttpsUrl(raw);
+      return url instanceof Error ? url : url.toString().replace(/\/+$/, '');
+    },
+  } satisfies SettingSpec<'hubUrl'>,
+  {
+    key: 'dockerConfig',
+    env: 'IMAGE_ACCESS_DOCKER_CONFIG',
+    description: "Docker CLI config directory holding the machine's Docker Hub sign-in (config.json)",
+    default: '/root/.docker',
+    parse: absolutePath,
+  } satisfies SettingSpec<'dockerConfig'>,
+  {
+    key: 'failMode',
+    env: 'IMAGE_ACCESS_FAIL_MODE',
+    description: 'With no usable policy at all: closed denies Docker Hub pulls, open allows them',
+    default: 'closed',
+    parse: oneOf<FailMode>('closed', 'open'),
+  } satisfies SettingSpec<'failMode'>,
+  {
+    key: 'cacheTtlMs',
+    env: 'IMAGE_ACCESS_CACHE_TTL',
+    description: 'How long a fetched policy, membership or badge is used before it is refreshed (e.g. 300, 5m)',
+    default: '5m',
+    parse: parseDuration,
+  } satisfies SettingSpec<'cacheTtlMs'>,
+  {
+    key: 'mode',
+    env: 'IMAGE_ACCESS_MODE',
+    description: 'enforce denies what the policy forbids; warn only logs and counts would-be denials',
+    default: 'enforce',
+    parse: oneOf<EnforcementMode>('enforce', 'warn'),
+  } satisfies SettingSpec<'mode'>,
+  {
+    key: 'logLevel',
+    env: 'IMAGE_ACCESS_LOG_LEVEL',
+    description: 'Log level: error, warn, info or debug (JSON lines on stderr)',
+    default: 'info',
+    parse: oneOf<LogLevel>('error', 'warn', 'info', 'debug'),
+  } satisfies SettingSpec<'logLevel'>,
+  {
+    key: 'auditLog',
+    env: 'IMAGE_ACCESS_AUDIT_LOG',
+    description: 'File that receives one JSON line per image decision (empty: none)',
+    default: '',
+    parse: (raw) => (raw === '' ? undefined : absolutePath(raw)),
+  } satisfies SettingSpec<'auditLog'>,
+] as const;
+
+/** `IMAGE_ACCESS_CACHE_TTL` -> `--cache-ttl` */
+export function flagName(env: string): string {
+  return `--${env.replace(/^IMAGE_ACCESS_/, '').toLowerCase().replace(/_/g, '-')}`;
+}
+
+export class SettingsError extends Error {}
+
+/**
+ * Reads settings from flags (which win) and the environment. Every problem is reported at once, so a fleet admin
+ * fixes a bad configuration in one go.
+ */
+export function loadSettings(env: Readonly<Record<string, string | undefined>>, args: readonly string[]): Settings {
+  const fromFlags = new Map<string, string>();
+  const problems: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const spec = SETTINGS.find((s) => flagName(s.env) === name);
+    if (!spec) {
+      problems.push(`unknown option ${name}`);
+      continue;
+    }
+    const value = eq === -1 ? args[++i] : arg.slice(eq + 1);
+    if (value === undefined) problems.push(`${name} needs a value`);
+    else fromFlags.set(spec.env, value);
+  }
+  const settings: Record<string, unknown> = {};
+  for (const spec of SETTINGS) {
+    const raw = fromFlags.get(spec.env) ?? env[spec.env] ?? spec.default;
+    const value = (spec.parse as (raw: string) => unknown)(raw);
+    if (value instanceof Error) problems.push(`${spec.env} (${flagName(spec.env)}) ${value.message}; got ${JSON.stringify(raw)}`);
+    else settings[spec.key] = value;
+  }
+  if (problems.length > 0) throw new SettingsError(problems.join('\n'));
+  return settings as unknown as Settings;
+}
+
+export function settingsHelp(): string {
+  return SETTINGS.map(
+    (s) => `  ${flagName(s.env).padEnd(16)} ${s.env.padEnd(28)} ${s.description}${s.default ? ` [default: ${s.default}]` : ''}`,
+  ).join('\n');
+}

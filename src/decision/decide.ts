@@ -1,0 +1,120 @@
+import { formatReference, isDockerHub, type ImageReference } from '../reference/reference';
+import type { OrgPolicy } from '../policy/policy';
+import { CATEGORY_DESCRIPTION, type ImageCategory } from './category';
+
+/** Who is pulling, as far as the plugin could tell. */
+export interface Identity {
+  /** Docker Hub username, lowercase; undefined when nobody is signed in. */
+  readonly username?: string;
+  /** Where the username came from, for logs and explanations (`x-registry-auth`, `docker-config`, ...). */
+  readonly source: string;
+}
+
+/** Which rule settled the decision; stable names for logs, metrics and tests. */
+export type DecisionRule =
+  | 'outside-hub'
+  | 'iam-disabled'
+  | 'owner'
+  | 'own-organization'
+  | 'official-allowed'
+  | 'verified-publisher-allowed'
+  | 'category-not-allowed'
+  | 'invalid-reference'
+  | 'fail-open'
+  | 'fail-closed';
+
+export interface DecisionInput {
+  readonly image: ImageReference;
+  readonly category: ImageCategory;
+  readonly identity: Identity;
+  readonly policy: OrgPolicy;
+}
+
+export interface Decision {
+  readonly allow: boolean;
+  readonly category: ImageCategory;
+  readonly rule: DecisionRule;
+  /** One line for logs. */
+  readonly reason: string;
+  /** What the developer reads after `authorization denied by plugin ...:`; empty when allowed. */
+  readonly message: string;
+}
+
+const allow = (category: ImageCategory, rule: DecisionRule, reason: string): Decision => ({
+  allow: true,
+  category,
+  rule,
+  reason,
+  message: '',
+});
+
+/** The categories an organisation's policy lets its members pull, in words. */
+export function allowedCategoriesText(policy: OrgPolicy): string {
+  const allowed: string[] = [];
+  if (policy.restrictedImages.allowOfficialImages) allowed.push('Docker Official Images');
+  if (policy.restrictedImages.allowVerifiedPublishers) allowed.push('Verified Publisher images');
+  allowed.push('its own images');
+  return allowed.length === 1 ? allowed[0]! : `${allowed.slice(0, -1).join(', ')} and ${allowed[allowed.length - 1]!}`;
+}
+
+/** The pure Image Access Management decision: no I/O, no clock. */
+export function decide({ image, category, identity, policy }: DecisionInput): Decision {
+  const org = policy.organization;
+  if (category === 'outside_hub') {
+    return allow(category, 'outside-hub', 'image is not on Docker Hub; Image Access Management does not apply');
+  }
+  if (!policy.restrictedImages.enabled) {
+    return allow(category, 'iam-disabled', `Image Access Management is off for organization "${org}"`);
+  }
+  if (identity.username !== undefined && policy.owners.includes(identity.username)) {
+    return allow(category, 'owner', `${identity.username} is an owner of "${org}"`);
+  }
+  if (category === 'organization') {
+    return allow(category, 'own-organization', `image belongs to organization "${org}"`);
+  }
+  if (category === 'official' && policy.restrictedImages.allowOfficialImages) {
+    return allow(category, 'official-allowed', 'Docker Official Images are allowed');
+  }
+  if (category === 'verified_publisher' && policy.restrictedImages.allowVerifiedPublishers) {
+    return allow(category, 'verified-publisher-allowed', 'Verified Publisher images are allowed');
+  }
+  const description = CATEGORY_DESCRIPTION[category];
+  return {
+    allow: false,
+    category,
+    rule: 'category-not-allowed',
+    reason: `${description} is not allowed by organization "${org}"`,
+    message:
+      `Image Access Management: ${formatReference(image)} is ${description}, and organization "${org}" only allows ` +
+      `${allowedCategoriesText(policy)}. Ask an owner of "${org}" to allow it, or use an allowed image.`,
+  };
+}
+
+/** A reference the engine would refuse too; denied so that nothing odd slips past the classifier. */
+export function decideInvalidReference(image: string, problem: string): Decision {
+  return {
+    allow: false,
+    category: 'community',
+    rule: 'invalid-reference',
+    reason: problem,
+    message: `Image Access Management: cannot check ${JSON.stringify(image)}: ${problem}`,
+  };
+}
+
+/** No policy could be had at all: images outside Docker Hub are unaffected, Hub pulls follow the fail mode. */
+export function decideWithoutPolicy(image: ImageReference, cause: string, failMode: 'open' | 'closed'): Decision {
+  if (!isDockerHub(image)) {
+    return allow('outside_hub', 'outside-hub', 'image is not on Docker Hub; Image Access Management does not apply');
+  }
+  const reason = `no policy available: ${cause}`;
+  if (failMode === 'open') return allow('community', 'fail-open', reason);
+  return {
+    allow: false,
+    category: 'community',
+    rule: 'fail-closed',
+    reason,
+    message:
+      `Image Access Management: cannot check ${formatReference(image)} because the organization policy is unavailable ` +
+      `(${cause}). Docker Hub pulls are blocked until it can be fetched; try again shortly or contact your Docker administrator.`,
+  };
+}

@@ -1,0 +1,59 @@
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import type { Logger } from '../audit/logger';
+import type { Badge, OrgPolicy } from './policy';
+import { parsePolicyText } from './policy';
+import type { PolicySource, PolicyView } from './source';
+
+/** A policy that carries its own badge catalogue: the embedded default and policy files. */
+export function catalogueBadge(namespace: string, view: PolicyView): Promise<Badge | undefined> {
+  return Promise.resolve(view.policy.badges[namespace]);
+}
+
+export function staticSource(policy: OrgPolicy, describe: string, now: number): PolicySource {
+  const view: PolicyView = { policy, source: describe, fetchedAt: now };
+  return { describe, policyFor: () => Promise.resolve(view), badgeOf: catalogueBadge, close: () => undefined };
+}
+
+export class PolicyFileError extends Error {}
+
+function readPolicyFile(path: string, organization: string | undefined): OrgPolicy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new PolicyFileError(`cannot read policy file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  const parsed = parsePolicyText(text);
+  if (!parsed.ok) throw new PolicyFileError(`${path}: ${parsed.error}`);
+  if (organization !== undefined && parsed.policy.organization !== organization) {
+    throw new PolicyFileError(
+      `${path} is the policy of organization "${parsed.policy.organization}", but IMAGE_ACCESS_ORG is "${organization}"`,
+    );
+  }
+  return parsed.policy;
+}
+
+const WATCH_INTERVAL_MS = 1000;
+
+/**
+ * A policy file, read at start (a bad file stops the start with a clear error) and again whenever it changes; a
+ * change that does not parse leaves the last good policy in force and says so in the log.
+ */
+export function fileSource(path: string, organization: string | undefined, logger: Logger, clock: () => number): PolicySource {
+  let view: PolicyView = { policy: readPolicyFile(path, organization), source: `file:${path}`, fetchedAt: clock() };
+  watchFile(path, { interval: WATCH_INTERVAL_MS, persistent: false }, () => {
+    try {
+      view = { policy: readPolicyFile(path, organization), source: `file:${path}`, fetchedAt: clock() };
+      logger.info('policy file reloaded', { path, organization: view.policy.organization });
+    } catch (error) {
+      view = { ...view, stale: (error as Error).message };
+      logger.error('policy file change rejected; keeping the last good policy', { path, error: (error as Error).message });
+    }
+  });
+  return {
+    describe: `file:${path}`,
+    policyFor: () => Promise.resolve(view),
+    badgeOf: catalogueBadge,
+    close: () => unwatchFile(path),
+  };
+}

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+
+/**
+ * The organisation policy. Its shape mirrors Docker Hub's `GET /v2/orgs/{org}/settings` reply
+ * (`restricted_images`), so the file source, the URL source and the Hub source share one parser.
+ */
+
+export const BADGES = ['verified_publisher', 'open_source'] as const;
+export type Badge = (typeof BADGES)[number];
+
+export interface RestrictedImages {
+  /** Image Access Management on: only the allowed categories (and the organisation's own images) may be pulled. */
+  readonly enabled: boolean;
+  readonly allowOfficialImages: boolean;
+  readonly allowVerifiedPublishers: boolean;
+}
+
+export interface OrgPolicy {
+  readonly organization: string;
+  readonly restrictedImages: RestrictedImages;
+  /** Hub usernames (lowercase) of the organisation's owners: they may pull everything. */
+  readonly owners: readonly string[];
+  /** Offline catalogue of Docker Hub namespace badges; namespaces not listed are community. */
+  readonly badges: Readonly<Record<string, Badge>>;
+}
+
+export const restrictedImagesSchema = z
+  .object({
+    enabled: z.boolean(),
+    allow_official_images: z.boolean().default(true),
+    allow_verified_publishers: z.boolean().default(true),
+  })
+  .passthrough();
+
+const hubName = z
+  .string()
+  .min(1)
+  .max(255)
+  .transform((name) => name.toLowerCase());
+
+export const policyDocumentSchema = z.object({
+  organization: hubName,
+  restricted_images: restrictedImagesSchema,
+  owners: z.array(hubName).default([]),
+  badges: z.record(z.enum(BADGES)).default({}),
+});
+
+export function toRestrictedImages(raw: z.infer<typeof restrictedImagesSchema>): RestrictedImages {
+  return {
+    enabled: raw.enabled,
+    allowOfficialImages: raw.allow_official_images,
+    allowVerifiedPublishers: raw.allow_verified_publishers,
+  };
+}
+
+export type PolicyParseResult = { ok: true; policy: OrgPolicy } | { ok: false; error: string };
+
+/** Validates a policy document (already JSON-decoded) once, at the edge. */
+export function parsePolicyDocument(data: unknown): PolicyParseResult {
+  const parsed = policyDocumentSchema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    return { ok: false, error: `invalid policy document: ${where}${issue?.message ?? 'unknown problem'}` };
+  }
+  const doc = parsed.data;
+  const badges: Record<string, Badge> = {};
+  for (const [namespace, badge] of Object.entries(doc.badges)) badges[namespace.toLowerCase()] = badge;
+  return {
+    ok: true,
+    policy: {
+      organization: doc.organization,
+      restrictedImages: toRestrictedImages(doc.restricted_images),
+      owners: doc.owners,
+      badges,
+    },
+  };
+}
+
+export function parsePolicyText(text: string): PolicyParseResult {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, error: `policy is not valid JSON: ${(error as Error).message}` };
+  }
+  return parsePolicyDocument(data);
+}

@@ -1,0 +1,27 @@
+import type { Identity } from '../decision/decide';
+import type { Badge, OrgPolicy } from './policy';
+
+/** The policy in force, with where it came from and when it was fetched (for logs and `image-access status`). */
+export interface PolicyView {
+  readonly policy: OrgPolicy;
+  readonly source: string;
+  readonly fetchedAt: number;
+  /** Set when a refresh failed and this is the last good policy. */
+  readonly stale?: string;
+}
+
+export interface PolicyUnavailable {
+  readonly unavailable: string;
+}
+
+/** Where policies come from: a file, a company URL or Docker Hub. Implementations never reject. */
+export interface PolicySource {
+  readonly describe: string;
+  policyFor(identity: Identity): Promise<PolicyView | PolicyUnavailable>;
+  /** Badge of a Docker Hub namespace; undefined means community. */
+  badgeOf(namespace: string, view: PolicyView): Promise<Badge | undefined>;
+  close(): void;
+}
+
+export const isUnavailable = (value: PolicyView | PolicyUnavailable): value is PolicyUnavailable =>
+  'unavailable' in value;

@@ -1,0 +1,62 @@
+/**
+ * Reads the raw `RequestUri` the daemon forwards the way its router does: percent-decoded path, optional `/vX.Y`
+ * API version prefix, and query values as Go's `r.Form.Get` returns them (first value wins).
+ */
+
+export interface ApiRequestTarget {
+  /** Decoded, cleaned path without the version prefix, e.g. `/images/create`. */
+  readonly path: string;
+  readonly query: ReadonlyMap<string, string>;
+}
+
+const VERSION_PREFIX = /^\/v[0-9.]+(?=\/|$)/;
+
+/** Go's url.QueryUnescape: `+` is a space, a bad escape is an error. */
+function queryUnescape(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Go's url.ParseQuery, keeping the first value of each key; pairs with `;` or bad escapes are skipped, as Go does. */
+export function parseQuery(rawQuery: string): Map<string, string> {
+  const query = new Map<string, string>();
+  for (const pair of rawQuery.split('&')) {
+    if (pair === '' || pair.includes(';')) continue;
+    const eq = pair.indexOf('=');
+    const key = queryUnescape(eq === -1 ? pair : pair.slice(0, eq));
+    const value = queryUnescape(eq === -1 ? '' : pair.slice(eq + 1));
+    if (key === undefined || value === undefined) continue;
+    if (!query.has(key)) query.set(key, value);
+  }
+  return query;
+}
+
+/** Resolves `.`/`..` segments and repeated slashes, like Go's path.Clean on an absolute path. */
+function cleanPath(path: string): string {
+  const segments: string[] = [];
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') segments.pop();
+    else segments.push(segment);
+  }
+  return `/${segments.join('/')}`;
+}
+
+/** Returns undefined when the path cannot be percent-decoded: the daemon's router would not have routed it. */
+export function parseRequestUri(rawUri: string): ApiRequestTarget | undefined {
+  const hashless = rawUri.split('#', 1)[0] ?? '';
+  const questionMark = hashless.indexOf('?');
+  const rawPath = questionMark === -1 ? hashless : hashless.slice(0, questionMark);
+  const rawQuery = questionMark === -1 ? '' : hashless.slice(questionMark + 1);
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(rawPath);
+  } catch {
+    return undefined;
+  }
+  const path = cleanPath(decoded.replace(VERSION_PREFIX, ''));
+  return { path, query: parseQuery(rawQuery) };
+}

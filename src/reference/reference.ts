@@ -1,0 +1,136 @@
+/**
+ * Image reference parsing and normalisation, following distribution/reference's ParseNormalizedNamed
+ * (the function dockerd runs on `fromImage`), so that the plugin judges exactly the repository the engine pulls.
+ */
+
+export const DOCKER_HUB = 'docker.io';
+/** Hosts that are Docker Hub under another name; the engine talks to Hub for all of them. */
+const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+const OFFICIAL_NAMESPACE = 'library';
+const NAME_TOTAL_LENGTH_MAX = 255;
+
+export interface ImageReference {
+  /** Registry host (with port), `docker.io` for Docker Hub. */
+  readonly domain: string;
+  /** Repository path inside the registry, e.g. `library/alpine`. */
+  readonly path: string;
+  readonly tag?: string;
+  readonly digest?: string;
+}
+
+export type ParseResult = { ok: true; reference: ImageReference } | { ok: false; error: string };
+
+const alphanumeric = '[a-z0-9]+';
+const separator = '(?:[._]|__|[-]+)';
+const pathComponent = `${alphanumeric}(?:${separator}${alphanumeric})*`;
+const domainComponent = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const ipv6 = '\\[(?:[a-fA-F0-9:]+)\\]';
+const domainName = `${domainComponent}(?:\\.${domainComponent})*`;
+const domainAndPort = `(?:${domainName}|${ipv6})(?::[0-9]+)?`;
+const PATH = new RegExp(`^${pathComponent}(?:/${pathComponent})*$`);
+const DOMAIN = new RegExp(`^${domainAndPort}$`);
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
+const DIGEST_HEX_LENGTH: Readonly<Record<string, number>> = { sha256: 64, sha384: 96, sha512: 128 };
+const ANCHORED_IDENTIFIER = /^[a-f0-9]{64}$/;
+
+const invalid = (error: string): ParseResult => ({ ok: false, error });
+
+/** Checks a digest as go-digest's Parse does: well-formed, and the right length for the algorithms it knows. */
+export function validateDigest(digest: string): string | undefined {
+  if (!DIGEST.test(digest)) return `invalid digest "${digest}"`;
+  const [algorithm = '', hex = ''] = digest.split(':');
+  const expected = DIGEST_HEX_LENGTH[algorithm];
+  if (expected === undefined) return `unsupported digest algorithm "${algorithm}"`;
+  if (hex.length !== expected || hex !== hex.toLowerCase()) return `invalid ${algorithm} digest "${digest}"`;
+  return undefined;
+}
+
+/** Splits `name` into domain and remainder the way distribution/reference's splitDockerDomain does. */
+function splitDomain(name: string): { domain: string; remainder: string } {
+  const slash = name.indexOf('/');
+  const first = slash === -1 ? '' : name.slice(0, slash);
+  const isRegistry = slash !== -1 && (/[.:]/.test(first) || first === 'localhost' || first.toLowerCase() !== first);
+  if (!isRegistry) return { domain: DOCKER_HUB, remainder: name };
+  return { domain: first, remainder: name.slice(slash + 1) };
+}
+
+/**
+ * Parses a reference as `docker pull` accepts it (`alpine`, `acme/app:1.0`, `ghcr.io/o/r@sha256:...`) into its
+ * canonical form. Hub aliases fold to `docker.io` and one-component Hub names gain `library/`.
+ */
+export function parseReference(input: string): ParseResult {
+  if (input.length === 0) return invalid('invalid reference format: repository name must have at least one component');
+  if (ANCHORED_IDENTIFIER.test(input)) {
+    return invalid(`invalid repository name (${input}), cannot specify 64-byte hexadecimal strings`);
+  }
+  let rest = input;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at !== -1) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    const problem = validateDigest(digest);
+    if (problem) return invalid(`invalid reference format: ${problem}`);
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG.test(tag)) return invalid(`invalid reference format: invalid tag "${tag}"`);
+  }
+  const split = splitDomain(rest);
+  let domain = split.domain;
+  let path = split.remainder;
+  if (!DOMAIN.test(domain)) return invalid(`invalid reference format: invalid registry "${domain}"`);
+  if (HUB_ALIASES.has(domain.toLowerCase())) {
+    domain = DOCKER_HUB;
+    if (!path.includes('/')) path = `${OFFICIAL_NAMESPACE}/${path}`;
+  }
+  if (path !== path.toLowerCase()) {
+    return invalid(`invalid reference format: repository name (${path}) must be lowercase`);
+  }
+  if (!PATH.test(path)) return invalid(`invalid reference format: invalid repository name "${path}"`);
+  if (domain.length + 1 + path.length > NAME_TOTAL_LENGTH_MAX) {
+    return invalid(`invalid reference format: repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);
+  }
+  return { ok: true, reference: { domain, path, ...(tag === undefined ? {} : { tag }), ...(digest === undefined ? {} : { digest }) } };
+}
+
+/** `docker.io/library/alpine` */
+export function repositoryName(ref: ImageReference): string {
+  return `${ref.domain}/${ref.path}`;
+}
+
+/** `docker.io/library/alpine:3.20`, or with `@digest`; no tag and no digest means every tag. */
+export function formatReference(ref: ImageReference): string {
+  return repositoryName(ref) + (ref.tag === undefined ? '' : `:${ref.tag}`) + (ref.digest === undefined ? '' : `@${ref.digest}`);
+}
+
+export function isDockerHub(ref: ImageReference): boolean {
+  return ref.domain === DOCKER_HUB;
+}
+
+/** First path component on Docker Hub: the user or organisation that owns the repository (`library` for DOI). */
+export function hubNamespace(ref: ImageReference): string {
+  return ref.path.split('/')[0] ?? '';
+}
+
+export function isOfficialImage(ref: ImageReference): boolean {
+  return isDockerHub(ref) && hubNamespace(ref) === OFFICIAL_NAMESPACE;
+}
+
+/**
+ * The reference dockerd pulls for `POST /images/create?fromImage=IMAGE&tag=TAG` (moby's PullImage): `tag` may be a
+ * digest, and replaces any tag or digest written in `fromImage`. Without either, every tag is pulled.
+ */
+export function pullReference(fromImage: string, tag: string): ParseResult {
+  const parsed = parseReference(fromImage.endsWith(':') ? fromImage.slice(0, -1) : fromImage);
+  if (!parsed.ok || tag === '') return parsed;
+  const { domain, path } = parsed.reference;
+  if (validateDigest(tag) === undefined) return { ok: true, reference: { domain, path, digest: tag } };
+  if (!TAG.test(tag)) return invalid(`invalid reference format: invalid tag "${tag}"`);
+  const digest = parsed.reference.digest;
+  return { ok: true, reference: { domain, path, tag, ...(digest === undefined ? {} : { digest }) } };
+}
