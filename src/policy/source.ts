@@ -1,4 +1,4 @@
-import type { Identity } from '../decision/decide';
+import type { SignedInUser } from '../identity/identity';
 import type { Badge, OrgPolicy } from './policy';
 
 /** The policy in force, with where it came from and when it was fetched (for logs and `image-access status`). */
@@ -17,7 +17,7 @@ export interface PolicyUnavailable {
 /** Where policies come from: a file, a company URL or Docker Hub. Implementations never reject. */
 export interface PolicySource {
   readonly describe: string;
-  policyFor(identity: Identity): Promise<PolicyView | PolicyUnavailable>;
+  policyFor(user: SignedInUser): Promise<PolicyView | PolicyUnavailable>;
   /** Badge of a Docker Hub namespace; undefined means community. */
   badgeOf(namespace: string, view: PolicyView): Promise<Badge | undefined>;
   close(): void;
