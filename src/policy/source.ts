@@ -8,7 +8,11 @@ export interface PolicyView {
   readonly fetchedAt: number;
   /** Set when a refresh failed and this is the last good policy. */
   readonly stale?: string;
+  /** The pulling user's standing in the organisation; undefined when the source cannot tell (e.g. a file without members). */
+  readonly membership?: Membership;
 }
+
+export type Membership = 'owner' | 'member' | 'none';
 
 export interface PolicyUnavailable {
   readonly unavailable: string;
