@@ -57,6 +57,7 @@ export function parseRequestUri(rawUri: string): ApiRequestTarget | undefined {
   } catch {
     return undefined;
   }
-  const path = cleanPath(decoded.replace(VERSION_PREFIX, ''));
+  // Cleaned before the version is stripped, so no spelling of a path can hide it from recognition.
+  const path = cleanPath(cleanPath(decoded).replace(VERSION_PREFIX, ''));
   return { path, query: parseQuery(rawQuery) };
 }

@@ -1,0 +1,152 @@
+import { categorize, type ImageCategory } from '../../src/decision/category';
+import { decide, decideInvalidReference, decideWithoutPolicy, type Identity } from '../../src/decision/decide';
+import type { OrgPolicy } from '../../src/policy/policy';
+import { parseReference, type ImageReference } from '../../src/reference/reference';
+
+function ref(text: string): ImageReference {
+  const parsed = parseReference(text);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.reference;
+}
+
+const IMAGE_OF: Readonly<Record<ImageCategory, string>> = {
+  organization: 'acme/app:1.0',
+  official: 'alpine:3.20',
+  verified_publisher: 'bitnami/redis:7',
+  open_source: 'someoss/tool:1',
+  community: 'someone/app:1.0',
+  outside_hub: 'ghcr.io/someone/app:1.0',
+};
+const CATEGORIES = Object.keys(IMAGE_OF) as ImageCategory[];
+const IDENTITIES: Readonly<Record<string, Identity>> = {
+  owner: { username: 'alice', source: 'test' },
+  member: { username: 'bob', source: 'test' },
+  'signed-out': { source: 'none' },
+};
+
+function policy(enabled: boolean, allowOfficialImages: boolean, allowVerifiedPublishers: boolean): OrgPolicy {
+  return {
+    organization: 'acme',
+    restrictedImages: { enabled, allowOfficialImages, allowVerifiedPublishers },
+    owners: ['alice'],
+    badges: { bitnami: 'verified_publisher', someoss: 'open_source' },
+  };
+}
+
+const BOOLS = [true, false];
+const cases = CATEGORIES.flatMap((category) =>
+  BOOLS.flatMap((enabled) =>
+    BOOLS.flatMap((allowOfficial) =>
+      BOOLS.flatMap((allowVerified) =>
+        Object.keys(IDENTITIES).map((who) => ({ category, enabled, allowOfficial, allowVerified, who })),
+      ),
+    ),
+  ),
+);
+
+/** The Image Access Management rules, stated once as a specification of which cases are allowed. */
+function expectedAllow(c: (typeof cases)[number]): boolean {
+  if (c.category === 'outside_hub' || !c.enabled || c.who === 'owner' || c.category === 'organization') return true;
+  if (c.category === 'official') return c.allowOfficial;
+  if (c.category === 'verified_publisher') return c.allowVerified;
+  return false;
+}
+
+describe('categorize', () => {
+  test.each(CATEGORIES)('%s image is classified as such', (category) => {
+    const image = ref(IMAGE_OF[category]);
+    const badges = policy(true, true, true).badges;
+    const namespace = image.path.split('/')[0]!;
+    expect(categorize(image, 'acme', badges[namespace])).toBe(category);
+  });
+
+  test('an organisation name that is a prefix of a namespace does not own it', () => {
+    expect(categorize(ref('acmeevil/app'), 'acme', undefined)).toBe('community');
+  });
+
+  test('an official image stays official even if the organisation is called library', () => {
+    expect(categorize(ref('alpine'), 'library', undefined)).toBe('official');
+  });
+});
+
+describe('decide: every category x policy x identity', () => {
+  test(`${cases.length} combinations`, () => {
+    expect(cases.length).toBe(6 * 2 * 2 * 2 * 3);
+  });
+
+  test.each(cases)('%j', (c) => {
+    const decision = decide({
+      image: ref(IMAGE_OF[c.category]),
+      category: c.category,
+      identity: IDENTITIES[c.who]!,
+      policy: policy(c.enabled, c.allowOfficial, c.allowVerified),
+    });
+    expect(decision.allow).toBe(expectedAllow(c));
+    expect(decision.category).toBe(c.category);
+    expect(decision.reason).not.toBe('');
+    if (decision.allow) {
+      expect(decision.message).toBe('');
+    } else {
+      expect(decision.rule).toBe('category-not-allowed');
+      expect(decision.message).toContain(`Image Access Management: docker.io/`);
+      expect(decision.message).toContain('Ask an owner of "acme" to allow it, or use an allowed image.');
+    }
+  });
+});
+
+describe('decide: rules and messages', () => {
+  const base = { identity: IDENTITIES.member!, policy: policy(true, true, true) };
+
+  test('the deny message names the image, its category and what the organisation allows', () => {
+    const decision = decide({ ...base, image: ref('someone/app:1.0'), category: 'community' });
+    expect(decision.message).toBe(
+      'Image Access Management: docker.io/someone/app:1.0 is a community image, and organization "acme" only allows ' +
+        'Docker Official Images, Verified Publisher images and its own images. Ask an owner of "acme" to allow it, ' +
+        'or use an allowed image.',
+    );
+  });
+
+  test('the message lists only what the organisation allows', () => {
+    const decision = decide({ ...base, policy: policy(true, false, false), image: ref('alpine'), category: 'official' });
+    expect(decision.message).toContain('is a Docker Official Image, and organization "acme" only allows its own images.');
+  });
+
+  test('Sponsored Open Source images are named as such and denied', () => {
+    const decision = decide({ ...base, image: ref('someoss/tool'), category: 'open_source' });
+    expect(decision.allow).toBe(false);
+    expect(decision.message).toContain('docker.io/someoss/tool is a Sponsored Open Source image');
+  });
+
+  test.each([
+    ['owner', 'alice', 'community', 'owner'],
+    ['own organization', 'bob', 'organization', 'own-organization'],
+    ['official', 'bob', 'official', 'official-allowed'],
+    ['verified publisher', 'bob', 'verified_publisher', 'verified-publisher-allowed'],
+  ] as const)('%s is allowed by rule %s', (_name, username, category, rule) => {
+    const decision = decide({ ...base, identity: { username, source: 'test' }, image: ref(IMAGE_OF[category]), category });
+    expect(decision).toMatchObject({ allow: true, rule });
+  });
+});
+
+describe('decisions without a usable policy', () => {
+  test('fail closed denies Hub pulls and names the cause', () => {
+    const decision = decideWithoutPolicy(ref('alpine'), 'Docker Hub timed out', 'closed');
+    expect(decision).toMatchObject({ allow: false, rule: 'fail-closed' });
+    expect(decision.message).toContain('docker.io/library/alpine');
+    expect(decision.message).toContain('Docker Hub timed out');
+  });
+
+  test('fail open allows Hub pulls', () => {
+    expect(decideWithoutPolicy(ref('someone/app'), 'down', 'open')).toMatchObject({ allow: true, rule: 'fail-open' });
+  });
+
+  test.each(['closed', 'open'] as const)('images outside Docker Hub are unaffected (fail %s)', (mode) => {
+    expect(decideWithoutPolicy(ref('ghcr.io/a/b'), 'down', mode)).toMatchObject({ allow: true, rule: 'outside-hub' });
+  });
+
+  test('an invalid reference is denied with the parser problem', () => {
+    const decision = decideInvalidReference('Alpine', 'repository name must be lowercase');
+    expect(decision.allow).toBe(false);
+    expect(decision.message).toBe('Image Access Management: cannot check "Alpine": repository name must be lowercase');
+  });
+});
