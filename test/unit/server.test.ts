@@ -1,0 +1,84 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../src/audit/logger';
+import { loadSettings } from '../../src/config/settings';
+import { MAX_BODY_BYTES } from '../../src/protocol/server';
+import { startPlugin, type RunningPlugin } from '../../src/run';
+
+function post(socketPath: string, path: string, body: string): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'POST' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const pull = (image: string) =>
+  JSON.stringify({ RequestMethod: 'POST', RequestUri: `/v1.41/images/create?fromImage=${encodeURIComponent(image)}` });
+
+describe('plugin server over its unix socket', () => {
+  let dir: string;
+  let socket: string;
+  let plugin: RunningPlugin;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ia-server-'));
+    socket = join(dir, 'plugin.sock');
+    plugin = await startPlugin(loadSettings({}, ['--socket', socket]), silentLogger());
+  });
+
+  afterAll(async () => {
+    await plugin.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the socket is private to its owner', () => {
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+  });
+
+  test('activates as an authz plugin', async () => {
+    expect(await post(socket, '/Plugin.Activate', '')).toEqual({ status: 200, json: { Implements: ['authz'] } });
+  });
+
+  test('denies a community image with the explanatory message', async () => {
+    const reply = await post(socket, '/AuthZPlugin.AuthZReq', pull('someone/app:1.0'));
+    expect(reply.status).toBe(200);
+    expect(reply.json).toEqual({ Allow: false, Msg: expect.stringContaining('docker.io/someone/app:1.0 is a community image') });
+  });
+
+  test('allows an official image and every non-image request', async () => {
+    expect((await post(socket, '/AuthZPlugin.AuthZReq', pull('alpine'))).json).toEqual({ Allow: true, Msg: '' });
+    const ping = JSON.stringify({ RequestMethod: 'HEAD', RequestUri: '/_ping' });
+    expect((await post(socket, '/AuthZPlugin.AuthZReq', ping)).json).toEqual({ Allow: true, Msg: '' });
+  });
+
+  test('the response phase is always allowed', async () => {
+    expect((await post(socket, '/AuthZPlugin.AuthZRes', pull('someone/app'))).json).toEqual({ Allow: true, Msg: '' });
+    expect((await post(socket, '/AuthZPlugin.AuthZRes', '{garbage')).json).toEqual({ Allow: true, Msg: '' });
+  });
+
+  test('malformed and oversized requests get a 200 denial that says why', async () => {
+    expect((await post(socket, '/AuthZPlugin.AuthZReq', '{garbage')).json).toEqual({
+      Allow: false,
+      Msg: 'image-access: malformed authorization request (body is not JSON)',
+    });
+    const huge = JSON.stringify({ RequestBody: 'A'.repeat(MAX_BODY_BYTES) });
+    expect(await post(socket, '/AuthZPlugin.AuthZReq', huge)).toEqual({
+      status: 200,
+      json: { Allow: false, Msg: expect.stringContaining('request larger than') },
+    });
+  });
+
+  test('unknown endpoints are 404 with an error', async () => {
+    expect(await post(socket, '/VolumeDriver.Create', '{}')).toEqual({
+      status: 404,
+      json: { Err: expect.stringContaining('unknown plugin endpoint') },
+    });
+  });
+});
