@@ -25,13 +25,14 @@ test-deps:
 
 # Everything: unit tests and the real-engine tests (they start their own dockerd and registry).
 test: build typecheck test-deps
-	npx jest --ci
+	npx jest --ci --selectProjects unit
+	npx jest --ci --selectProjects e2e --runInBand
 
 unit: build
 	npx jest --ci --selectProjects unit
 
 e2e: build test-deps
-	npx jest --ci --selectProjects e2e
+	npx jest --ci --selectProjects e2e --runInBand
 
 clean:
 	rm -rf dist plugin/build

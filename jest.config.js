@@ -1,4 +1,4 @@
-/** Unit tests run in parallel; real-engine tests (test/e2e) start dockerd and run one file at a time. */
+/** Unit tests run in parallel; real-engine tests (test/e2e) start dockerd, so make runs them one file at a time. */
 const tsJest = ['ts-jest', { tsconfig: 'test/tsconfig.json' }];
 module.exports = {
   projects: [
