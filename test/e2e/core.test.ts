@@ -1,0 +1,68 @@
+import { startEngine, type Engine } from '../harness';
+
+/** Real dockerd, real docker CLI, real plugin process, on the embedded default policy (organization "acme"). */
+jest.setTimeout(300_000);
+
+describe('image-access in front of a real Docker engine (builtin policy, organization acme)', () => {
+  let engine: Engine | undefined;
+
+  beforeAll(async () => {
+    engine = await startEngine({ plugin: { env: { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme' } } });
+  });
+
+  afterAll(async () => {
+    await engine?.stop();
+  });
+
+  const docker = (...args: string[]) => engine!.docker(args);
+
+  it('allows a Docker Official Image: docker pull alpine', async () => {
+    const result = await docker('pull', 'alpine');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('docker.io/library/alpine:latest');
+  });
+
+  it('denies a community image with a message the developer can act on', async () => {
+    const result = await docker('pull', 'someone/app:1.0');
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(
+      `authorization denied by plugin ${engine!.plugin!.name}: Image Access Management: docker.io/someone/app:1.0 is a community image, ` +
+        'and organization "acme" only allows',
+    );
+    expect(result.stderr).toContain('Ask an owner of "acme"');
+    const images = await docker('images', '--format', '{{.Repository}}:{{.Tag}}');
+    expect(images.stdout).not.toContain('someone/app');
+  });
+
+  it("allows the organization's own images: docker pull acme/app", async () => {
+    const result = await docker('pull', 'acme/app');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('docker.io/acme/app:latest');
+  });
+
+  it('allows a Verified Publisher image: docker pull bitnami/redis', async () => {
+    const result = await docker('pull', 'bitnami/redis');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('docker.io/bitnami/redis:latest');
+  });
+
+  it('leaves requests that bring no image alone: docker ps, docker images', async () => {
+    const ps = await docker('ps', '-a');
+    expect(ps.code).toBe(0);
+    expect(ps.stdout).toContain('CONTAINER ID');
+    const images = await docker('images', '--format', '{{.Repository}}:{{.Tag}}');
+    expect(images.code).toBe(0);
+    expect(images.stdout.split('\n').sort()).toEqual(expect.arrayContaining(['alpine:latest', 'acme/app:latest', 'bitnami/redis:latest']));
+  });
+
+  it('logs one decision line per image request, the denial included', () => {
+    const decisions = engine!.plugin!.logLines().filter((line) => line['message'] === 'image decision');
+    expect(decisions.map((line) => [line['image'], line['decision']])).toEqual([
+      ['docker.io/library/alpine:latest', 'allow'],
+      ['docker.io/someone/app:1.0', 'deny'],
+      ['docker.io/acme/app:latest', 'allow'],
+      ['docker.io/bitnami/redis:latest', 'allow'],
+    ]);
+  });
+});

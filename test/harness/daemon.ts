@@ -1,0 +1,118 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runDocker, type DockerOptions, type DockerResult } from './docker-cli';
+import { spawnTracked, type TrackedProcess } from './processes';
+import { httpRequest, waitUntil } from './wait';
+
+export interface DaemonOptions {
+  /** `127.0.0.1:PORT` of the stand-in Hub: used as `--registry-mirror` and `--insecure-registry`. */
+  readonly mirror?: string;
+  /** Legacy or managed plugin names, each passed as `--authorization-plugin`. */
+  readonly authorizationPlugins?: readonly string[];
+  /**
+   * Contents of the daemon's `--config-file` (default `{}`, so the host's /etc/docker/daemon.json is never read).
+   * dockerd refuses to start when a key here is also given as a flag (e.g. `authorization-plugins` with
+   * `authorizationPlugins`, `registry-mirrors` with `mirror`).
+   */
+  readonly daemonJson?: Readonly<Record<string, unknown>>;
+  /** More dockerd flags, appended last. */
+  readonly extraArgs?: readonly string[];
+}
+
+export interface Daemon {
+  readonly socket: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  /** The daemon's `--config-file`; rewrite it and call `reload()` to test SIGHUP reloads. */
+  readonly configFile: string;
+  /** The CLI's DOCKER_CONFIG directory (where `docker login` writes config.json). */
+  readonly dockerConfigDir: string;
+  /** The running dockerd; replaced by `restart()`. */
+  readonly process: TrackedProcess;
+  /** Runs the real `docker` CLI against this daemon. */
+  docker(args: readonly string[], options?: DockerOptions): Promise<DockerResult>;
+  /** Writes a new config file and sends SIGHUP (dockerd reloads e.g. `authorization-plugins` this way). */
+  reload(daemonJson: Readonly<Record<string, unknown>>): void;
+  /** Stops dockerd and starts it again on the same data root, optionally with other options. */
+  restart(options?: DaemonOptions): Promise<void>;
+  /** Stops dockerd (which stops the containerd it started). */
+  stop(): Promise<void>;
+}
+
+/** Generous: a slow CI machine with vfs storage and a managed plugin to enable can take a while. */
+const START_TIMEOUT_MS = 90_000;
+const STOP_GRACE_MS = 30_000;
+
+function daemonArgs(paths: { dataRoot: string; execRoot: string; socket: string; pidfile: string; configFile: string }, options: DaemonOptions): string[] {
+  return [
+    '--data-root', paths.dataRoot,
+    '--exec-root', paths.execRoot,
+    '-H', `unix://${paths.socket}`,
+    '--pidfile', paths.pidfile,
+    '--config-file', paths.configFile,
+    '--iptables=false',
+    '--ip-masq=false',
+    '--bridge=none',
+    '--storage-driver=vfs',
+    ...(options.mirror ? [`--registry-mirror=http://${options.mirror}`, `--insecure-registry=${options.mirror}`] : []),
+    ...(options.authorizationPlugins ?? []).map((name) => `--authorization-plugin=${name}`),
+    ...(options.extraArgs ?? []),
+  ];
+}
+
+/** Starts `dockerd` with every path under `dir`; resolves once `GET /_ping` answers on its socket. */
+export async function startDaemon(dir: string, options: DaemonOptions = {}): Promise<Daemon> {
+  const paths = {
+    dataRoot: join(dir, 'd'),
+    execRoot: join(dir, 'e'),
+    socket: join(dir, 'docker.sock'),
+    pidfile: join(dir, 'docker.pid'),
+    configFile: join(dir, 'daemon.json'),
+  };
+  const dockerConfigDir = join(dir, 'cli');
+  mkdirSync(dockerConfigDir, { recursive: true });
+  let current = options;
+  let child: TrackedProcess | undefined;
+
+  const launch = async () => {
+    writeFileSync(paths.configFile, JSON.stringify(current.daemonJson ?? {}, null, 2));
+    const started = spawnTracked('dockerd', 'dockerd', daemonArgs(paths, current), { logDir: dir });
+    child = started;
+    try {
+      await waitUntil(
+        `dockerd to answer on ${paths.socket}`,
+        async () => (await httpRequest({ socketPath: paths.socket, path: '/_ping' })).status === 200,
+        { timeoutMs: START_TIMEOUT_MS, intervalMs: 200, abort: () => (started.isRunning() ? undefined : `dockerd exited; see ${started.stderrPath}`) },
+      );
+    } catch (error) {
+      await started.stop(STOP_GRACE_MS);
+      throw error;
+    }
+  };
+
+  await launch();
+  return {
+    socket: paths.socket,
+    dataRoot: paths.dataRoot,
+    execRoot: paths.execRoot,
+    configFile: paths.configFile,
+    dockerConfigDir,
+    get process() {
+      return child!;
+    },
+    docker: (args, dockerOptions) => runDocker(paths.socket, dockerConfigDir, args, dockerOptions),
+    reload: (daemonJson) => {
+      current = { ...current, daemonJson };
+      writeFileSync(paths.configFile, JSON.stringify(daemonJson, null, 2));
+      child?.kill('SIGHUP');
+    },
+    restart: async (next) => {
+      await child?.stop(STOP_GRACE_MS);
+      current = next ?? current;
+      await launch();
+    },
+    stop: async () => {
+      await child?.stop(STOP_GRACE_MS);
+    },
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * The real-engine test harness: everything a test needs to run the real `docker` CLI against a real `dockerd` that
+ * consults image-access, offline, on loopback, in temp dirs, side by side with other harnesses on the same machine.
+ *
+ * Quick start (jest):
+ *
+ *     let engine: Engine;
+ *     beforeAll(async () => { engine = await startEngine({ plugin: { env: { IMAGE_ACCESS_ORG: 'acme' } } }); });
+ *     afterAll(() => engine?.stop());
+ *     it('pulls', async () => expect((await engine.docker(['pull', 'alpine'])).code).toBe(0));
+ *
+ * - `startEngine` = `startRegistry` + `seedImages` + `startPlugin` + `startDaemon` in one temp dir; use the pieces
+ *   directly for other layouts (a daemon without the plugin, a managed plugin, two daemons on one registry...).
+ * - Every process is tracked by pid and stopped by pid (SIGTERM, then SIGKILL after a bound), output captured to
+ *   `<dir>/<name>.out|.err`. If the test process exits without stopping them they are SIGKILLed.
+ * - The plugin is a legacy plugin with a unique name (`ia-test-xxxxxxxx`) and a spec file in /etc/docker/plugins
+ *   pointing at `<dir>/plugin.sock`; `stop()` removes the spec file.
+ * - dockerd never reads the host's /etc/docker/daemon.json (it gets its own `--config-file`).
+ * - The repo must be built (`make build`): the plugin runs from dist/cli.js. Needs root, dockerd, docker,
+ *   docker-registry and /bin/busybox (busybox-static); `make test-deps` checks.
+ * - IA_KEEP_TMP=1 keeps the temp dirs for a post-mortem.
+ */
+export { startEngine, type Engine, type EngineOptions } from './engine';
+export { startDaemon, type Daemon, type DaemonOptions } from './daemon';
+export { runDocker, type DockerOptions, type DockerResult } from './docker-cli';
+export {
+  startPlugin,
+  registerLegacyPlugin,
+  unregisterLegacyPlugin,
+  uniquePluginName,
+  PLUGIN_CLI,
+  REPO_ROOT,
+  type PluginOptions,
+  type PluginProcess,
+} from './plugin';
+export { spawnTracked, type TrackedProcess, type SpawnOptions } from './processes';
+export { startRegistry, type Registry } from './registry';
+export { seedImages, DEFAULT_HUB_IMAGES } from './seed';
+export { makeTempDir, removeTempDir } from './tempdir';
+export { freePort, httpRequest, waitUntil, sleep, type HttpReply } from './wait';

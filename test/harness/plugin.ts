@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { spawnTracked, type TrackedProcess } from './processes';
+import { httpRequest, waitUntil } from './wait';
+
+export const REPO_ROOT = resolve(__dirname, '..', '..');
+export const PLUGIN_CLI = join(REPO_ROOT, 'dist', 'cli.js');
+/** Where the daemon looks for legacy plugin spec files (fixed; it cannot be pointed elsewhere). */
+export const LEGACY_SPEC_DIR = '/etc/docker/plugins';
+
+/** A unique legacy plugin name, so harnesses running at the same time never share a spec file. */
+export function uniquePluginName(prefix = 'ia-test'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Makes the daemon find plugin `name` at `socket`: writes `/etc/docker/plugins/<name>.spec`. Returns the spec path;
+ * remove it with `unregisterLegacyPlugin`. Use directly for a plugin process the harness did not start.
+ */
+export function registerLegacyPlugin(name: string, socket: string): string {
+  mkdirSync(LEGACY_SPEC_DIR, { recursive: true });
+  const spec = join(LEGACY_SPEC_DIR, `${name}.spec`);
+  writeFileSync(spec, `unix://${socket}\n`);
+  return spec;
+}
+
+export function unregisterLegacyPlugin(name: string): void {
+  rmSync(join(LEGACY_SPEC_DIR, `${name}.spec`), { force: true });
+}
+
+export interface PluginOptions {
+  /** Legacy plugin name the daemon is told about; default a fresh `ia-test-xxxxxxxx`. */
+  readonly name?: string;
+  /** IMAGE_ACCESS_* settings (IMAGE_ACCESS_SOCKET is set by the harness). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Command-line flags for `image-access run`. */
+  readonly args?: readonly string[];
+}
+
+export interface PluginProcess {
+  readonly name: string;
+  readonly socket: string;
+  /** The running process; replaced by `restart()`. */
+  readonly process: TrackedProcess;
+  /** Everything the plugin wrote to stderr so far (its JSON log lines), over all its runs. */
+  logText(): string;
+  /** The JSON log lines, parsed; lines that are not JSON are skipped. */
+  logLines(): Array<Record<string, unknown>>;
+  /** Stops the process (the spec file stays, so the daemon sees an outage, as in production). */
+  kill(): Promise<void>;
+  /** Stops it if running, then starts it again on the same socket, optionally with other settings. */
+  restart(options?: Pick<PluginOptions, 'env' | 'args'>): Promise<void>;
+  /** Stops the process and removes the spec file. */
+  stop(): Promise<void>;
+}
+
+function assertBuilt(): void {
+  if (!existsSync(PLUGIN_CLI)) throw new Error(`${PLUGIN_CLI} is missing: build first (make build, or npx tsc -p tsconfig.json)`);
+}
+
+/** Answers `/Plugin.Activate` with authz: what the daemon checks first. */
+async function activates(socket: string): Promise<boolean> {
+  const reply = await httpRequest({ socketPath: socket, path: '/Plugin.Activate' }, { method: 'POST', timeoutMs: 2_000 });
+  return reply.status === 200 && reply.body.includes('authz');
+}
+
+/** Starts `node dist/cli.js` on `<dir>/plugin.sock` and registers it as a legacy plugin. */
+export async function startPlugin(dir: string, options: PluginOptions = {}): Promise<PluginProcess> {
+  assertBuilt();
+  const name = options.name ?? uniquePluginName();
+  const socket = join(dir, 'plugin.sock');
+  let current = { env: options.env ?? {}, args: options.args ?? [] };
+  let child: TrackedProcess | undefined;
+
+  const launch = async () => {
+    const env = { ...process.env, ...current.env, IMAGE_ACCESS_SOCKET: socket };
+    const started = spawnTracked('plugin', process.execPath, [PLUGIN_CLI, 'run', ...current.args], { logDir: dir, env, cwd: REPO_ROOT });
+    child = started;
+    await waitUntil(`plugin ${name} to answer /Plugin.Activate on ${socket}`, () => activates(socket), {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+      abort: () => (started.isRunning() ? undefined : `the plugin exited: ${readFileSync(started.stderrPath, 'utf8').slice(-2000)}`),
+    });
+  };
+
+  registerLegacyPlugin(name, socket);
+  try {
+    await launch();
+  } catch (error) {
+    await child?.stop();
+    unregisterLegacyPlugin(name);
+    throw error;
+  }
+  const stderrPath = join(dir, 'plugin.err');
+  const logText = () => (existsSync(stderrPath) ? readFileSync(stderrPath, 'utf8') : '');
+  return {
+    name,
+    socket,
+    get process() {
+      return child!;
+    },
+    logText,
+    logLines: () =>
+      logText()
+        .split('\n')
+        .flatMap((line) => {
+          try {
+            const parsed: unknown = JSON.parse(line);
+            return typeof parsed === 'object' && parsed !== null ? [parsed as Record<string, unknown>] : [];
+          } catch {
+            return [];
+          }
+        }),
+    kill: async () => {
+      await child?.stop();
+    },
+    restart: async (next) => {
+      await child?.stop();
+      current = { env: next?.env ?? current.env, args: next?.args ?? current.args };
+      await launch();
+    },
+    stop: async () => {
+      await child?.stop();
+      unregisterLegacyPlugin(name);
+    },
+  };
+}
