@@ -1,4 +1,5 @@
-import { formatReference, isDockerHub, type ImageReference } from '../reference/reference';
+import { registryAllowlisted, repositoryAllowlisted } from '../policy/allowlist';
+import { formatReference, isDockerHub, repositoryName, type ImageReference } from '../reference/reference';
 import type { OrgPolicy } from '../policy/policy';
 import { CATEGORY_DESCRIPTION, type ImageCategory } from './category';
 
@@ -12,12 +13,14 @@ export interface Identity {
 
 /** Which rule settled the decision; stable names for logs, metrics and tests. */
 export type DecisionRule =
+  | 'registry-not-allowed'
   | 'outside-hub'
   | 'iam-disabled'
   | 'owner'
   | 'own-organization'
   | 'official-allowed'
   | 'verified-publisher-allowed'
+  | 'repository-allowlisted'
   | 'category-not-allowed'
   | 'invalid-reference'
   | 'fail-open'
@@ -60,6 +63,18 @@ export function allowedCategoriesText(policy: OrgPolicy): string {
 /** The pure Image Access Management decision: no I/O, no clock. */
 export function decide({ image, category, identity, policy }: DecisionInput): Decision {
   const org = policy.organization;
+  // Registry Access Management binds everyone, owners included, so it comes first.
+  if (policy.registryAllowlist !== undefined && !registryAllowlisted(image, policy.registryAllowlist)) {
+    return {
+      allow: false,
+      category,
+      rule: 'registry-not-allowed',
+      reason: `registry ${image.domain} is not in the registry allowlist of organization "${org}"`,
+      message:
+        `Registry Access Management: ${formatReference(image)} comes from ${image.domain}, and organization "${org}" only ` +
+        `allows pulls from ${policy.registryAllowlist.join(', ') || 'no registry'}. Ask an owner of "${org}" to allow it.`,
+    };
+  }
   if (category === 'outside_hub') {
     return allow(category, 'outside-hub', 'image is not on Docker Hub; Image Access Management does not apply');
   }
@@ -71,6 +86,9 @@ export function decide({ image, category, identity, policy }: DecisionInput): De
   }
   if (category === 'organization') {
     return allow(category, 'own-organization', `image belongs to organization "${org}"`);
+  }
+  if (policy.repositoryAllowlist !== undefined && repositoryAllowlisted(image, policy.repositoryAllowlist)) {
+    return allow(category, 'repository-allowlisted', `${repositoryName(image)} is in the repository allowlist of "${org}"`);
   }
   if (category === 'official' && policy.restrictedImages.allowOfficialImages) {
     return allow(category, 'official-allowed', 'Docker Official Images are allowed');

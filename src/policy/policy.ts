@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseRegistryHost, parseRepositoryPattern, type EntryParseResult, type RepositoryPattern } from './allowlist';
 
 /**
  * The organisation policy. Its shape mirrors Docker Hub's `GET /v2/orgs/{org}/settings` reply
@@ -22,6 +23,10 @@ export interface OrgPolicy {
   readonly owners: readonly string[];
   /** Offline catalogue of Docker Hub namespace badges; namespaces not listed are community. */
   readonly badges: Readonly<Record<string, Badge>>;
+  /** Docker Hub repositories (or `namespace/*`) allowed whatever their category. */
+  readonly repositoryAllowlist?: readonly RepositoryPattern[];
+  /** When set, only images from these registry hosts may be pulled (Docker Hub is `docker.io` and must be listed). */
+  readonly registryAllowlist?: readonly string[];
 }
 
 export const restrictedImagesSchema = z
@@ -38,11 +43,26 @@ const hubName = z
   .max(255)
   .transform((name) => name.toLowerCase());
 
+/** A list of entries each normalised by `parse`; the first entry that does not parse fails the document. */
+function normalisedList<T>(parse: (entry: string) => EntryParseResult<T>) {
+  return z.array(z.string()).transform((entries, context): T[] => {
+    const values: T[] = [];
+    for (const [index, entry] of entries.entries()) {
+      const result = parse(entry);
+      if (result.ok) values.push(result.value);
+      else context.addIssue({ code: z.ZodIssueCode.custom, path: [index], message: result.error });
+    }
+    return values;
+  });
+}
+
 export const policyDocumentSchema = z.object({
   organization: hubName,
   restricted_images: restrictedImagesSchema,
   owners: z.array(hubName).default([]),
   badges: z.record(z.enum(BADGES)).default({}),
+  repository_allowlist: normalisedList(parseRepositoryPattern).optional(),
+  registry_allowlist: normalisedList(parseRegistryHost).optional(),
 });
 
 export function toRestrictedImages(raw: z.infer<typeof restrictedImagesSchema>): RestrictedImages {
@@ -73,6 +93,8 @@ export function parsePolicyDocument(data: unknown): PolicyParseResult {
       restrictedImages: toRestrictedImages(doc.restricted_images),
       owners: doc.owners,
       badges,
+      ...(doc.repository_allowlist === undefined ? {} : { repositoryAllowlist: doc.repository_allowlist }),
+      ...(doc.registry_allowlist === undefined ? {} : { registryAllowlist: doc.registry_allowlist }),
     },
   };
 }

@@ -1,0 +1,66 @@
+/**
+ * Allowlist entries of the policy document, normalised once with the engine's own reference parsing and then matched
+ * by exact equality of normalised names: never by string prefix, so `acme` cannot admit `acmeevil`.
+ */
+import { DOCKER_HUB, parseReference, type ImageReference } from '../reference/reference';
+
+/** A Docker Hub repository (`docker.io/library/alpine`) or every repository under a namespace (`docker.io/acme/*`). */
+export interface RepositoryPattern {
+  readonly domain: string;
+  /** Repository path, or the namespace path when `namespace` is set. */
+  readonly path: string;
+  readonly namespace: boolean;
+}
+
+export type EntryParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+const NAMESPACE_SUFFIX = '/*';
+/** Parsed after a namespace so that the engine's parser normalises it as it would any repository under it. */
+const PLACEHOLDER = 'x';
+
+/** `mlrun/mlrun`, `docker.io/bitnami/*`: normalised as `docker pull` would; no tag, no digest, Docker Hub only. */
+export function parseRepositoryPattern(entry: string): EntryParseResult<RepositoryPattern> {
+  const namespace = entry.endsWith(NAMESPACE_SUFFIX);
+  const name = namespace ? `${entry.slice(0, -NAMESPACE_SUFFIX.length)}/${PLACEHOLDER}` : entry;
+  const parsed = parseReference(name);
+  if (!parsed.ok) return { ok: false, error: `${JSON.stringify(entry)}: ${parsed.error}` };
+  const { domain, path, tag, digest } = parsed.reference;
+  if (tag !== undefined || digest !== undefined) {
+    return { ok: false, error: `${JSON.stringify(entry)}: a repository, without tag or digest` };
+  }
+  if (domain !== DOCKER_HUB) {
+    return {
+      ok: false,
+      error: `${JSON.stringify(entry)} is not on Docker Hub; other registries are governed by registry_allowlist`,
+    };
+  }
+  if (!namespace) return { ok: true, value: { domain, path, namespace: false } };
+  const namespacePath = path.slice(0, -`/${PLACEHOLDER}`.length);
+  // `docker.io/*` would parse as `library/*`: a namespace entry must name its namespace.
+  if (!entry.slice(0, -NAMESPACE_SUFFIX.length).endsWith(namespacePath)) {
+    return { ok: false, error: `${JSON.stringify(entry)}: a namespace entry names its namespace, e.g. docker.io/acme/*` };
+  }
+  return { ok: true, value: { domain, path: namespacePath, namespace: true } };
+}
+
+/** `ghcr.io`, `registry.acme.internal:5000`, `docker.io` (Hub's aliases fold to it): a registry host, lowercase. */
+export function parseRegistryHost(entry: string): EntryParseResult<string> {
+  const host = entry.toLowerCase();
+  const parsed = host.includes('/') ? undefined : parseReference(`${host}/${PLACEHOLDER}`);
+  // A name the parser reads as a Hub namespace (`acme/x`) was not a registry host.
+  if (parsed === undefined || !parsed.ok || parsed.reference.path === `${host}/${PLACEHOLDER}`) {
+    return { ok: false, error: `${JSON.stringify(entry)} is not a registry host such as ghcr.io or registry.example.com:5000` };
+  }
+  return { ok: true, value: parsed.reference.domain };
+}
+
+export function repositoryAllowlisted(image: ImageReference, patterns: readonly RepositoryPattern[]): boolean {
+  return patterns.some((pattern) =>
+    pattern.domain === image.domain &&
+    (pattern.namespace ? image.path.startsWith(`${pattern.path}/`) : image.path === pattern.path),
+  );
+}
+
+export function registryAllowlisted(image: ImageReference, hosts: readonly string[]): boolean {
+  return hosts.includes(image.domain.toLowerCase());
+}
