@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { createLogger } from './audit/logger';
 import { loadSettings, settingsHelp, SettingsError } from './config/settings';
+import { INSTALL_USAGE, runInstallCommand } from './install/commands';
 import { startPlugin } from './run';
 
 const VERSION: string = (require('../package.json') as { version: string }).version;
@@ -9,6 +10,7 @@ const USAGE = `image-access ${VERSION}: Docker Image Access Management for any D
 
 Usage:
   image-access [run] [options]     serve the Docker AuthZ plugin protocol on a unix socket
+${INSTALL_USAGE}
   image-access --help | --version
 
 Every option is also an environment variable (the managed plugin is configured with \`docker plugin set\`):
@@ -25,6 +27,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const [command, ...rest] = argv[0]?.startsWith('-') === false ? argv : ['run', ...argv];
+  if (command === 'install' || command === 'uninstall') {
+    await runInstallCommand(command, rest, { out: (line) => process.stdout.write(`${line}\n`), now: () => new Date() });
+    return 0;
+  }
   if (command !== 'run') {
     process.stderr.write(`image-access: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
