@@ -1,0 +1,164 @@
+import { LRUCache } from 'lru-cache';
+import type { Logger } from '../audit/logger';
+import { RemoteError } from './http-client';
+
+/**
+ * A bounded cache of remote values (Hub tokens, memberships, settings, badges; a policy document) that:
+ * - asks the remote once per key however many lookups wait for it (single-flight);
+ * - refreshes a value in the background once it is 75-90% through its TTL (jittered, so a fleet does not refresh in
+ *   step), and serves the current value meanwhile;
+ * - past its TTL, waits a bounded time for the refresh, and when the refresh fails or is slow, keeps serving the last
+ *   good value, marked stale, until it is `staleMaxMs` old (stale-if-error);
+ * - after a failure asks again no sooner than a backoff, or the server's Retry-After when longer.
+ * Time comes from the injected clock, so tests need no waiting except for `refreshWaitMs`, a real timer.
+ */
+
+export interface CacheOptions {
+  /** For logs: `hub membership`, `policy url`, ... */
+  readonly name: string;
+  readonly maxEntries: number;
+  readonly ttlMs: number;
+  /** Age after which a value is never used, however the refresh went. Equal to ttlMs: never served stale. */
+  readonly staleMaxMs: number;
+  /** How long a lookup of an expired value waits for its refresh before it uses the stale value. */
+  readonly refreshWaitMs: number;
+  /** Quiet time after a failed fetch before the remote is asked again about the same key. */
+  readonly failureBackoffMs: number;
+  readonly clock: () => number;
+  /** Uniform in [0, 1): the refresh jitter. */
+  readonly random: () => number;
+  readonly logger: Logger;
+}
+
+export interface Found<V> {
+  readonly ok: true;
+  readonly value: V;
+  readonly fetchedAt: number;
+  /** Why this value is past its TTL and still used. */
+  readonly stale?: string;
+}
+
+export type Lookup<V> = Found<V> | { readonly ok: false; readonly error: Error };
+
+/** Fetches a key's value; gets the current value (e.g. to send its ETag), if any. */
+export type Loader<V> = (current: V | undefined) => Promise<V>;
+
+interface Good<V> {
+  readonly value: V;
+  readonly fetchedAt: number;
+  readonly refreshAt: number;
+  readonly expiresAt: number;
+}
+
+interface Entry<V> {
+  readonly good?: Good<V>;
+  readonly failure?: { readonly error: Error; readonly retryNotBefore: number };
+}
+
+const REFRESH_FROM = 0.75;
+const REFRESH_JITTER = 0.15;
+
+export class RefreshingCache<V> {
+  private readonly entries: LRUCache<string, Entry<V>>;
+  private readonly inFlight = new Map<string, Promise<Lookup<V>>>();
+
+  constructor(private readonly options: CacheOptions) {
+    this.entries = new LRUCache({ max: options.maxEntries });
+  }
+
+  /**
+   * The value of `key`, fetched with `load` when needed. `label` names the key in logs: it must hold no secret
+   * (keys may be derived from one).
+   */
+  async get(key: string, label: string, load: Loader<V>): Promise<Lookup<V>> {
+    const now = this.options.clock();
+    const entry = this.entries.get(key);
+    const good = this.usable(entry, now);
+    const backingOff = entry?.failure !== undefined && entry.failure.retryNotBefore > now;
+    if (good && now < good.expiresAt) {
+      if (now >= good.refreshAt && !backingOff) void this.refresh(key, label, load, good.value);
+      return { ok: true, value: good.value, fetchedAt: good.fetchedAt };
+    }
+    if (good) {
+      const stale = (why: string): Lookup<V> => ({ ok: true, value: good.value, fetchedAt: good.fetchedAt, stale: why });
+      if (backingOff) return stale(entry!.failure!.error.message);
+      const refreshed = await this.within(this.refresh(key, label, load, good.value), this.options.refreshWaitMs);
+      if (refreshed === undefined) return stale(`refresh still waiting after ${this.options.refreshWaitMs} ms`);
+      return refreshed.ok ? refreshed : stale(refreshed.error.message);
+    }
+    if (backingOff) return { ok: false, error: entry!.failure!.error };
+    return this.refresh(key, label, load, undefined);
+  }
+
+  /** The value of `key` if one is usable, without fetching: for callers that cannot fetch it themselves. */
+  peek(key: string): Found<V> | undefined {
+    const now = this.options.clock();
+    const good = this.usable(this.entries.get(key), now);
+    if (!good) return undefined;
+    const failure = this.entries.get(key)?.failure;
+    const stale = now >= good.expiresAt ? { stale: failure?.error.message ?? 'not refreshed since it expired' } : {};
+    return { ok: true, value: good.value, fetchedAt: good.fetchedAt, ...stale };
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
+  private usable(entry: Entry<V> | undefined, now: number): Good<V> | undefined {
+    const good = entry?.good;
+    return good && now - good.fetchedAt < Math.max(this.options.staleMaxMs, this.options.ttlMs) ? good : undefined;
+  }
+
+  /** One fetch per key at a time: later callers join the one under way. */
+  private refresh(key: string, label: string, load: Loader<V>, current: V | undefined): Promise<Lookup<V>> {
+    const running = this.inFlight.get(key);
+    if (running) return running;
+    const attempt = this.fetch(key, label, load, current).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, attempt);
+    return attempt;
+  }
+
+  private async fetch(key: string, label: string, load: Loader<V>, current: V | undefined): Promise<Lookup<V>> {
+    try {
+      const value = await load(current);
+      const fetchedAt = this.options.clock();
+      const { ttlMs } = this.options;
+      const refreshAt = fetchedAt + Math.floor(ttlMs * (REFRESH_FROM + REFRESH_JITTER * this.options.random()));
+      this.entries.set(key, { good: { value, fetchedAt, refreshAt, expiresAt: fetchedAt + ttlMs } });
+      return { ok: true, value, fetchedAt };
+    } catch (thrown) {
+      const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+      this.recordFailure(key, label, error);
+      return { ok: false, error };
+    }
+  }
+
+  private recordFailure(key: string, label: string, error: Error): void {
+    const now = this.options.clock();
+    const retryAfter = error instanceof RemoteError ? (error.retryAfterMs ?? 0) : 0;
+    const retryNotBefore = now + Math.max(this.options.failureBackoffMs, retryAfter);
+    const previous = this.entries.get(key);
+    const good = this.usable(previous, now);
+    this.entries.set(key, { ...(good ? { good } : {}), failure: { error, retryNotBefore } });
+    const fields = { cache: this.options.name, key: label, error: error.message, retryInMs: retryNotBefore - now };
+    if (good) {
+      this.options.logger.warn('refresh failed; using the last good value', {
+        ...fields,
+        ageMs: now - good.fetchedAt,
+        usableForMs: good.fetchedAt + Math.max(this.options.staleMaxMs, this.options.ttlMs) - now,
+      });
+    } else {
+      this.options.logger.warn('fetch failed and there is no earlier value', fields);
+    }
+  }
+
+  /** The promise's value, or undefined when it takes longer than `ms` (it keeps running and fills the cache). */
+  private within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+      timer.unref();
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+}

@@ -1,0 +1,145 @@
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { z } from 'zod';
+
+/**
+ * HTTP for the remote policy sources (Docker Hub, a company policy URL): a hard deadline on every call, a bounded
+ * reply size, no redirects (a bearer token must not follow one), and failures turned into RemoteError, whose message
+ * names the call but never carries a header, a body or a query string (where secrets live).
+ */
+
+/** Larger than any policy document or Hub page the plugin reads. */
+export const MAX_REPLY_BYTES = 1024 * 1024;
+
+export type RemoteFailure =
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not-found'
+  | 'rate-limited'
+  /** Down, refused, timed out, or a 5xx. */
+  | 'unavailable'
+  /** Not JSON, the wrong shape, or too large. */
+  | 'bad-reply';
+
+export class RemoteError extends Error {
+  constructor(
+    readonly kind: RemoteFailure,
+    message: string,
+    /** From a 429's (or 503's) Retry-After header: when the server wants to be asked again. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface RemoteReply {
+  readonly status: number;
+  readonly text: string;
+  header(name: string): string | undefined;
+}
+
+export interface RemoteRequest {
+  readonly method: 'GET' | 'POST';
+  /** Absolute URL. */
+  readonly url: string;
+  /** What the logs call this call: method and path, never a query or a secret. */
+  readonly what: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly json?: unknown;
+}
+
+export function createHttp(timeoutMs: number): AxiosInstance {
+  return axios.create({
+    timeout: timeoutMs,
+    maxRedirects: 0,
+    maxContentLength: MAX_REPLY_BYTES,
+    responseType: 'text',
+    // The body is parsed by the caller with zod: keep it as the text that arrived.
+    transformResponse: [(data: unknown) => data],
+    validateStatus: () => true,
+    proxy: false,
+  });
+}
+
+/** `METHOD scheme://host/path` of a URL, without credentials or query: safe for logs and messages. */
+export function describeUrl(method: string, url: string): string {
+  const parsed = new URL(url);
+  return `${method} ${parsed.origin}${parsed.pathname}`;
+}
+
+/** Sends one request; a reply of any status resolves, only transport failures reject (with RemoteError). */
+export async function send(http: AxiosInstance, request: RemoteRequest, timeoutMs: number): Promise<RemoteReply> {
+  let response: AxiosResponse<unknown>;
+  try {
+    response = await http.request({
+      method: request.method,
+      url: request.url,
+      headers: { Accept: 'application/json', ...request.headers },
+      data: request.json,
+      // `timeout` is per socket phase; the signal caps the whole call, a slowly dripping reply included.
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (error) {
+    throw transportFailure(request.what, error, timeoutMs);
+  }
+  return {
+    status: response.status,
+    text: typeof response.data === 'string' ? response.data : '',
+    header: (name) => {
+      const value: unknown = response.headers[name.toLowerCase()];
+      return typeof value === 'string' ? value : undefined;
+    },
+  };
+}
+
+function transportFailure(what: string, error: unknown, timeoutMs: number): RemoteError {
+  const code = axios.isAxiosError(error) ? error.code : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/maxContentLength/.test(message)) return new RemoteError('bad-reply', `${what}: reply larger than ${MAX_REPLY_BYTES} bytes`);
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED' || /timeout|aborted/i.test(message)) {
+    return new RemoteError('unavailable', `${what}: no reply within ${timeoutMs} ms`);
+  }
+  return new RemoteError('unavailable', `${what}: ${code ?? 'connection failed'}`);
+}
+
+/** Retry-After is seconds or an HTTP date. */
+export function retryAfterMs(value: string | undefined, now: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The RemoteError for a reply whose status is not what the caller wanted. */
+export function statusFailure(what: string, reply: RemoteReply): RemoteError {
+  const message = `${what}: HTTP ${reply.status}`;
+  switch (reply.status) {
+    case 401:
+      return new RemoteError('unauthorized', message);
+    case 403:
+      return new RemoteError('forbidden', message);
+    case 404:
+      return new RemoteError('not-found', message);
+    case 429:
+      return new RemoteError('rate-limited', message, retryAfterMs(reply.header('retry-after'), Date.now()));
+    default:
+      if (reply.status >= 500) return new RemoteError('unavailable', message, retryAfterMs(reply.header('retry-after'), Date.now()));
+      return new RemoteError('bad-reply', message);
+  }
+}
+
+/** Parses a reply body once, at the edge: JSON, then the schema. */
+export function parseReply<T extends z.ZodTypeAny>(what: string, reply: RemoteReply, schema: T): z.infer<T> {
+  let data: unknown;
+  try {
+    data = JSON.parse(reply.text);
+  } catch {
+    throw new RemoteError('bad-reply', `${what}: reply is not JSON`);
+  }
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+    throw new RemoteError('bad-reply', `${what}: unexpected reply${where}: ${issue?.message ?? 'wrong shape'}`);
+  }
+  return parsed.data as z.infer<T>;
+}

@@ -1,0 +1,176 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Logger } from '../audit/logger';
+import type { SignedInUser } from '../identity/identity';
+import { RefreshingCache, type CacheOptions, type Found } from './cache';
+import { RemoteError } from './http-client';
+import { HubClient, type HubOrgMembership } from './hub-client';
+import type { Badge, RestrictedImages } from './policy';
+import type { Membership, PolicySource, PolicyUnavailable, PolicyView } from './source';
+
+export interface HubSourceOptions {
+  readonly hubUrl: string;
+  /** The organisation whose policy applies (IMAGE_ACCESS_ORG or Docker Desktop's registry.json); read per pull. */
+  readonly organization: () => string | undefined;
+  readonly ttlMs: number;
+  readonly staleMaxMs: number;
+  /** Longest a pull decision may wait (IMAGE_ACCESS_DECISION_TIMEOUT): bounds each Hub call and each refresh wait. */
+  readonly decisionTimeoutMs: number;
+  readonly logger: Logger;
+  readonly clock: () => number;
+  readonly random?: () => number;
+}
+
+/** Hub access tokens last 10 minutes; refresh them well before. */
+const TOKEN_TTL_MS = 5 * 60_000;
+const MAX_ENTRIES = 10_000;
+const FAILURE_BACKOFF_MS = 5_000;
+
+const SOURCE = 'hub';
+
+/**
+ * The live Docker Hub policy (`IMAGE_ACCESS_POLICY=hub`). With the pulling user's own credential it signs in, reads
+ * their organisations and role, and the organisation's `restricted_images` settings; badges come from the namespace's
+ * Hub profile. Everything is cached (see RefreshingCache).
+ *
+ * Hub lets only signed-in members read an organisation's settings, so a pull by nobody (or by a non-member) is judged
+ * on the settings last read for a member, with membership `none`; before any member has pulled, there is no policy
+ * and the fail mode decides.
+ */
+export class HubPolicySource implements PolicySource {
+  readonly describe: string;
+  private readonly client: HubClient;
+  private readonly tokens: RefreshingCache<string>;
+  private readonly memberships: RefreshingCache<readonly HubOrgMembership[]>;
+  private readonly settings: RefreshingCache<RestrictedImages>;
+  private readonly badges: RefreshingCache<Badge | undefined>;
+  /** Keys derived from a secret are HMACs under a key that lives and dies with the process. */
+  private readonly keySecret = randomBytes(32);
+
+  constructor(private readonly options: HubSourceOptions) {
+    this.describe = `hub:${options.hubUrl}`;
+    this.client = new HubClient(options.hubUrl, options.decisionTimeoutMs);
+    const common = (name: string, ttlMs: number, staleMaxMs: number): CacheOptions => ({
+      name,
+      maxEntries: MAX_ENTRIES,
+      ttlMs,
+      staleMaxMs,
+      // Up to four lookups (token, membership, settings, badge) may wait in one decision.
+      refreshWaitMs: Math.max(1, Math.floor(options.decisionTimeoutMs / 4)),
+      failureBackoffMs: FAILURE_BACKOFF_MS,
+      clock: options.clock,
+      random: options.random ?? Math.random,
+      logger: options.logger,
+    });
+    const tokenTtl = Math.min(options.ttlMs, TOKEN_TTL_MS);
+    // A stale token is an expired token: never serve one.
+    this.tokens = new RefreshingCache(common('hub token', tokenTtl, tokenTtl));
+    this.memberships = new RefreshingCache(common('hub membership', options.ttlMs, options.staleMaxMs));
+    this.settings = new RefreshingCache(common('hub org settings', options.ttlMs, options.staleMaxMs));
+    this.badges = new RefreshingCache(common('hub badge', options.ttlMs, options.staleMaxMs));
+  }
+
+  async policyFor(user: SignedInUser): Promise<PolicyView | PolicyUnavailable> {
+    const organization = this.options.organization();
+    if (organization === undefined) {
+      return { unavailable: 'no organization is set (IMAGE_ACCESS_ORG, or allowedOrgs in registry.json)' };
+    }
+    const { username, credential } = user;
+    if (username === undefined || credential === undefined) return this.withoutMember(organization, 'none');
+
+    const userKey = this.userKey(username, credential.secret);
+    const orgs = await this.memberships.get(userKey, `organizations of ${username}`, () =>
+      this.withToken(userKey, user, (token) => this.client.userOrgs(token)),
+    );
+    if (!orgs.ok) {
+      // A refused secret is an answer: the user is not (validly) signed in. Anything else: we cannot tell.
+      const refused = orgs.error instanceof RemoteError && orgs.error.kind === 'unauthorized';
+      if (refused) return this.withoutMember(organization, 'none', `Docker Hub refused the credential of ${username}`);
+      return this.withoutMember(organization, undefined, orgs.error.message, orgs.error.message);
+    }
+    const membership = membershipIn(organization, orgs.value);
+    if (membership === 'none') return this.withoutMember(organization, 'none', `${username} is not a member`, orgs.stale);
+
+    const settings = await this.settings.get(organization, `settings of ${organization}`, () =>
+      this.withToken(userKey, user, (token) => this.client.orgSettings(organization, token)),
+    );
+    if (!settings.ok) return { unavailable: settings.error.message };
+    return this.view(organization, settings, membership, username, orgs);
+  }
+
+  async badgeOf(namespace: string): Promise<Badge | undefined> {
+    const badge = await this.badges.get(namespace, `badge of ${namespace}`, () => this.client.namespaceBadge(namespace));
+    // Unknown (Hub unreachable and nothing cached) counts as community: the cache has logged why.
+    return badge.ok ? badge.value : undefined;
+  }
+
+  close(): void {
+    // Nothing to release: refreshes are driven by lookups, not timers.
+  }
+
+  /** The policy for someone who cannot read the settings themself: what was last read for a member, if anything. */
+  private withoutMember(
+    organization: string,
+    membership: Membership | undefined,
+    cause = 'nobody is signed in to Docker Hub',
+    stale?: string,
+  ): PolicyView | PolicyUnavailable {
+    const settings = this.settings.peek(organization);
+    if (!settings) {
+      return { unavailable: `${cause}; only a signed-in member of "${organization}" can read its Image Access Management settings` };
+    }
+    return this.view(organization, settings, membership, undefined, stale === undefined ? undefined : { stale });
+  }
+
+  private view(
+    organization: string,
+    settings: Found<RestrictedImages>,
+    membership: Membership | undefined,
+    username: string | undefined,
+    orgs: { readonly stale?: string; readonly fetchedAt?: number } | undefined,
+  ): PolicyView {
+    const stale = settings.stale ?? orgs?.stale;
+    return {
+      policy: {
+        organization,
+        restrictedImages: settings.value,
+        owners: membership === 'owner' && username !== undefined ? [username] : [],
+        badges: {},
+      },
+      source: SOURCE,
+      fetchedAt: Math.min(settings.fetchedAt, orgs?.fetchedAt ?? settings.fetchedAt),
+      ...(stale === undefined ? {} : { stale }),
+      ...(membership === undefined ? {} : { membership }),
+    };
+  }
+
+  /** Runs a Hub call with the user's access token; a token the Hub no longer accepts is dropped and renewed once. */
+  private async withToken<T>(userKey: string, user: SignedInUser, call: (token: string) => Promise<T>): Promise<T> {
+    const token = await this.token(userKey, user);
+    try {
+      return await call(token);
+    } catch (error) {
+      if (!(error instanceof RemoteError && error.kind === 'unauthorized')) throw error;
+      this.tokens.delete(userKey);
+      return call(await this.token(userKey, user));
+    }
+  }
+
+  private async token(userKey: string, user: SignedInUser): Promise<string> {
+    const { username, credential } = user;
+    if (username === undefined || credential === undefined) throw new Error('no credential to sign in with');
+    const token = await this.tokens.get(userKey, `token of ${username}`, () => this.client.signIn(username, credential));
+    if (!token.ok) throw token.error;
+    return token.value;
+  }
+
+  /** A user is their name and their secret: someone claiming a name with another secret shares nothing cached. */
+  private userKey(username: string, secret: string): string {
+    return createHmac('sha256', this.keySecret).update(username).update('\0').update(secret).digest('base64url');
+  }
+}
+
+function membershipIn(organization: string, orgs: readonly HubOrgMembership[]): Membership {
+  const role = orgs.find((org) => org.orgname === organization)?.role;
+  if (role === undefined) return 'none';
+  return role === 'owner' ? 'owner' : 'member';
+}

@@ -1,0 +1,103 @@
+import type { AxiosInstance } from 'axios';
+import type { Logger } from '../audit/logger';
+import { RefreshingCache } from './cache';
+import { catalogueBadge } from './file-source';
+import { createHttp, describeUrl, RemoteError, send, statusFailure } from './http-client';
+import { parsePolicyText, type OrgPolicy } from './policy';
+import type { PolicySource, PolicyUnavailable, PolicyView } from './source';
+
+export interface UrlSourceOptions {
+  readonly url: string;
+  /** When set, a document for another organisation is refused (as the file source does). */
+  readonly organization: string | undefined;
+  readonly ttlMs: number;
+  readonly staleMaxMs: number;
+  readonly decisionTimeoutMs: number;
+  readonly logger: Logger;
+  readonly clock: () => number;
+  readonly random?: () => number;
+}
+
+interface FetchedPolicy {
+  readonly policy: OrgPolicy;
+  readonly etag?: string;
+}
+
+const KEY = 'policy';
+const FAILURE_BACKOFF_MS = 5_000;
+
+/**
+ * A policy document (the file source's format) served by a company endpoint (`IMAGE_ACCESS_POLICY=https://...`),
+ * fetched with If-None-Match so an unchanged policy costs a 304, refreshed on the cache TTL, and kept in force when
+ * the endpoint fails (stale-if-error, up to IMAGE_ACCESS_STALE_MAX).
+ */
+export class UrlPolicySource implements PolicySource {
+  readonly describe: string;
+  private readonly http: AxiosInstance;
+  private readonly cache: RefreshingCache<FetchedPolicy>;
+
+  constructor(private readonly options: UrlSourceOptions) {
+    // The URL may carry a token in its query: logs and messages name only its origin and path.
+    this.describe = `url:${describeUrl('GET', options.url).slice('GET '.length)}`;
+    this.http = createHttp(options.decisionTimeoutMs);
+    this.cache = new RefreshingCache({
+      name: 'policy url',
+      maxEntries: 1,
+      ttlMs: options.ttlMs,
+      staleMaxMs: options.staleMaxMs,
+      refreshWaitMs: Math.max(1, Math.floor(options.decisionTimeoutMs / 2)),
+      failureBackoffMs: FAILURE_BACKOFF_MS,
+      clock: options.clock,
+      random: options.random ?? Math.random,
+      logger: options.logger,
+    });
+  }
+
+  /** Fetches the policy ahead of the first pull, so that pull need not wait. */
+  async warm(): Promise<void> {
+    await this.lookup();
+  }
+
+  async policyFor(): Promise<PolicyView | PolicyUnavailable> {
+    const found = await this.lookup();
+    if (!found.ok) return { unavailable: found.error.message };
+    return {
+      policy: found.value.policy,
+      source: this.describe,
+      fetchedAt: found.fetchedAt,
+      ...(found.stale === undefined ? {} : { stale: found.stale }),
+    };
+  }
+
+  badgeOf = catalogueBadge;
+
+  close(): void {
+    // Nothing to release: refreshes are driven by lookups, not timers.
+  }
+
+  private lookup() {
+    return this.cache.get(KEY, this.describe, (current) => this.fetch(current));
+  }
+
+  private async fetch(current: FetchedPolicy | undefined): Promise<FetchedPolicy> {
+    const what = describeUrl('GET', this.options.url);
+    const reply = await send(
+      this.http,
+      { method: 'GET', url: this.options.url, what, headers: current?.etag ? { 'If-None-Match': current.etag } : {} },
+      this.options.decisionTimeoutMs,
+    );
+    if (reply.status === 304 && current) return current;
+    if (reply.status !== 200) throw statusFailure(what, reply);
+    const parsed = parsePolicyText(reply.text);
+    if (!parsed.ok) throw new RemoteError('bad-reply', `${what}: ${parsed.error}`);
+    const { organization } = this.options;
+    if (organization !== undefined && parsed.policy.organization !== organization) {
+      throw new RemoteError(
+        'bad-reply',
+        `${what} is the policy of organization "${parsed.policy.organization}", but IMAGE_ACCESS_ORG is "${organization}"`,
+      );
+    }
+    const etag = reply.header('etag');
+    return etag === undefined ? { policy: parsed.policy } : { policy: parsed.policy, etag };
+  }
+}
