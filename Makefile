@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` (plugin on the embedded default policy) and `make test`.
 SOCKET ?= /run/docker/plugins/image-access.sock
 
-.PHONY: build run test unit e2e test-deps typecheck clean
+.PHONY: build run test unit e2e test-deps typecheck plugin clean
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -33,6 +33,12 @@ unit: build
 
 e2e: build test-deps
 	npx jest --ci --selectProjects e2e --runInBand
+
+# The managed plugin: plugin/build/{config.json,rootfs} assembled offline, then created in the daemon at DOCKER_HOST.
+PLUGIN_NAME ?= image-access:$(shell node -p "require('./package.json').version")
+plugin: build
+	plugin/build.sh plugin/build
+	docker plugin create $(PLUGIN_NAME) plugin/build
 
 clean:
 	rm -rf dist plugin/build
