@@ -1,13 +1,14 @@
 import { registryAllowlisted, repositoryAllowlisted } from '../policy/allowlist';
 import { formatReference, isDockerHub, repositoryName, type ImageReference } from '../reference/reference';
 import type { OrgPolicy } from '../policy/policy';
+import type { Membership } from '../policy/source';
 import { CATEGORY_DESCRIPTION, type ImageCategory } from './category';
 
 /** Who is pulling, as far as the plugin could tell. */
 export interface Identity {
   /** Docker Hub username, lowercase; undefined when nobody is signed in. */
   readonly username?: string;
-  /** Where the username came from, for logs and explanations (`x-registry-auth`, `docker-config`, ...). */
+  /** Where the username came from, for logs and explanations (`registry-auth`, `tls`, `docker-config`, `provisioned`; `none`). */
   readonly source: string;
 }
 
@@ -15,6 +16,7 @@ export interface Identity {
 export type DecisionRule =
   | 'registry-not-allowed'
   | 'outside-hub'
+  | 'sign-in-required'
   | 'iam-disabled'
   | 'owner'
   | 'own-organization'
@@ -31,6 +33,10 @@ export interface DecisionInput {
   readonly category: ImageCategory;
   readonly identity: Identity;
   readonly policy: OrgPolicy;
+  /** Enforced sign-in: every Docker Hub pull needs a signed-in member of the organisation. Absent: off. */
+  readonly requireSignIn?: boolean;
+  /** The user's standing in the organisation, when the policy source knows it. */
+  readonly membership?: Membership;
 }
 
 export interface Decision {
@@ -60,8 +66,47 @@ export function allowedCategoriesText(policy: OrgPolicy): string {
   return allowed.length === 1 ? allowed[0]! : `${allowed.slice(0, -1).join(', ')} and ${allowed[allowed.length - 1]!}`;
 }
 
+/**
+ * Enforced sign-in, as Docker Desktop's `allowedOrgs` enforces it for all Docker Hub use, whether or not Image Access
+ * Management is on: a Hub pull by nobody, or by someone the policy source says is not a member, is refused. A user
+ * whose membership is unknown (a policy file lists owners, not members) passes on the strength of being signed in.
+ * `undefined` when the pull may go on to the other rules.
+ */
+export function refuseWithoutSignIn(
+  image: ImageReference,
+  category: ImageCategory,
+  identity: Identity,
+  membership: Membership | undefined,
+  organization: string | undefined,
+): Decision | undefined {
+  if (!isDockerHub(image)) return undefined;
+  const account = organization === undefined ? 'organization account' : `"${organization}" organization account`;
+  const them = organization === undefined ? 'your organization' : `organization "${organization}"`;
+  const retry = `Run \`docker login\` with your ${account}, then pull ${formatReference(image)} again.`;
+  if (membership === 'none') {
+    const who = identity.username ?? 'the signed-in account';
+    return {
+      allow: false,
+      category,
+      rule: 'sign-in-required',
+      reason: `${who} is not a member of ${them}`,
+      message: `Image Access Management: Docker Hub pulls on this machine require a member of ${them}, and ${who} is not one. ${retry}`,
+    };
+  }
+  if (membership === undefined && identity.username === undefined) {
+    return {
+      allow: false,
+      category,
+      rule: 'sign-in-required',
+      reason: `nobody is signed in to Docker Hub, and ${them} requires sign-in`,
+      message: `Image Access Management: Docker Hub pulls on this machine require signing in as a member of ${them}. ${retry}`,
+    };
+  }
+  return undefined;
+}
+
 /** The pure Image Access Management decision: no I/O, no clock. */
-export function decide({ image, category, identity, policy }: DecisionInput): Decision {
+export function decide({ image, category, identity, policy, requireSignIn = false, membership }: DecisionInput): Decision {
   const org = policy.organization;
   // Registry Access Management binds everyone, owners included, so it comes first.
   if (policy.registryAllowlist !== undefined && !registryAllowlisted(image, policy.registryAllowlist)) {
@@ -78,6 +123,8 @@ export function decide({ image, category, identity, policy }: DecisionInput): De
   if (category === 'outside_hub') {
     return allow(category, 'outside-hub', 'image is not on Docker Hub; Image Access Management does not apply');
   }
+  const refusal = requireSignIn ? refuseWithoutSignIn(image, category, identity, membership, org) : undefined;
+  if (refusal !== undefined) return refusal;
   if (!policy.restrictedImages.enabled) {
     return allow(category, 'iam-disabled', `Image Access Management is off for organization "${org}"`);
   }

@@ -84,7 +84,7 @@ export function parseReference(input: string): ParseResult {
   let domain = split.domain;
   let path = split.remainder;
   if (!DOMAIN.test(domain)) return invalid(`invalid reference format: invalid registry "${domain}"`);
-  if (HUB_ALIASES.has(domain.toLowerCase())) {
+  if (isHubDomain(domain)) {
     domain = DOCKER_HUB;
     if (!path.includes('/')) path = `${OFFICIAL_NAMESPACE}/${path}`;
   }
@@ -106,6 +106,11 @@ export function repositoryName(ref: ImageReference): string {
 /** `docker.io/library/alpine:3.20`, or with `@digest`; no tag and no digest means every tag. */
 export function formatReference(ref: ImageReference): string {
   return repositoryName(ref) + (ref.tag === undefined ? '' : `:${ref.tag}`) + (ref.digest === undefined ? '' : `@${ref.digest}`);
+}
+
+/** Whether a registry host (`docker.io`, `index.docker.io`, `registry-1.docker.io`, any case) is Docker Hub. */
+export function isHubDomain(host: string): boolean {
+  return HUB_ALIASES.has(host.toLowerCase());
 }
 
 export function isDockerHub(ref: ImageReference): boolean {
