@@ -9,8 +9,8 @@ import type { Membership, PolicySource, PolicyUnavailable, PolicyView } from './
 
 export interface HubSourceOptions {
   readonly hubUrl: string;
-  /** The organisation whose policy applies (IMAGE_ACCESS_ORG or Docker Desktop's registry.json); read per pull. */
-  readonly organization: () => string | undefined;
+  /** The organisation whose policy applies (IMAGE_ACCESS_ORG or Docker Desktop's registry.json); asked per pull. */
+  readonly organization: { current(): Promise<string | undefined> };
   readonly ttlMs: number;
   readonly staleMaxMs: number;
   /** Longest a pull decision may wait (IMAGE_ACCESS_DECISION_TIMEOUT): bounds each Hub call and each refresh wait. */
@@ -32,9 +32,9 @@ const SOURCE = 'hub';
  * their organisations and role, and the organisation's `restricted_images` settings; badges come from the namespace's
  * Hub profile. Everything is cached (see RefreshingCache).
  *
- * Hub lets only signed-in members read an organisation's settings, so a pull by nobody (or by a non-member) is judged
- * on the settings last read for a member, with membership `none`; before any member has pulled, there is no policy
- * and the fail mode decides.
+ * Hub lets only signed-in members read an organisation's settings, so a pull by nobody, by a refused credential or by
+ * a non-member is judged on the settings last read for a member (membership unknown, or `none` for a non-member);
+ * before any member has pulled, there is no policy and the fail mode decides.
  */
 export class HubPolicySource implements PolicySource {
   readonly describe: string;
@@ -70,12 +70,13 @@ export class HubPolicySource implements PolicySource {
   }
 
   async policyFor(user: SignedInUser): Promise<PolicyView | PolicyUnavailable> {
-    const organization = this.options.organization();
+    const organization = await this.options.organization.current();
     if (organization === undefined) {
       return { unavailable: 'no organization is set (IMAGE_ACCESS_ORG, or allowedOrgs in registry.json)' };
     }
     const { username, credential } = user;
-    if (username === undefined || credential === undefined) return this.withoutMember(organization, 'none');
+    // Nobody (validly) signed in: membership unknown, which the enforced sign-in rule refuses.
+    if (username === undefined || credential === undefined) return this.withoutMember(organization, undefined);
 
     const userKey = this.userKey(username, credential.secret);
     const orgs = await this.memberships.get(userKey, `organizations of ${username}`, () =>
@@ -84,7 +85,7 @@ export class HubPolicySource implements PolicySource {
     if (!orgs.ok) {
       // A refused secret is an answer: the user is not (validly) signed in. Anything else: we cannot tell.
       const refused = orgs.error instanceof RemoteError && orgs.error.kind === 'unauthorized';
-      if (refused) return this.withoutMember(organization, 'none', `Docker Hub refused the credential of ${username}`);
+      if (refused) return this.withoutMember(organization, undefined, `Docker Hub refused the credential of ${username}`);
       return this.withoutMember(organization, undefined, orgs.error.message, orgs.error.message);
     }
     const membership = membershipIn(organization, orgs.value);
