@@ -3,6 +3,7 @@ import type { EnforcementMode, FailMode } from './config/settings';
 import { categorize } from './decision/category';
 import { decide, decideInvalidReference, decideWithoutPolicy, type Decision, type Identity } from './decision/decide';
 import type { IdentityResolver } from './identity/identity';
+import type { DecisionEvent, DecisionObserver } from './observability/events';
 import type { PolicySource } from './policy/source';
 import { isUnavailable } from './policy/source';
 import type { AuthZReply, AuthZRequest } from './protocol/wire';
@@ -16,6 +17,8 @@ export interface AuthorizerDeps {
   readonly mode: EnforcementMode;
   readonly failMode: FailMode;
   readonly clock: () => number;
+  /** Told of every image decision: the audit log and the metrics. */
+  readonly observers?: readonly DecisionObserver[];
 }
 
 export const ALLOW: AuthZReply = Object.freeze({ Allow: true, Msg: '' });
@@ -27,6 +30,8 @@ interface Judgement {
   readonly decision: Decision;
   readonly identity?: Identity;
   readonly policySource?: string;
+  readonly policyFetchedAt?: number;
+  readonly policyStale?: string;
   readonly organization?: string;
 }
 
@@ -71,6 +76,8 @@ export class Authorizer {
       image: name,
       identity,
       policySource: view.source,
+      policyFetchedAt: view.fetchedAt,
+      ...(view.stale === undefined ? {} : { policyStale: view.stale }),
       organization: policy.organization,
       decision: decide({ image, category: categorize(image, policy.organization, badge), identity, policy }),
     };
@@ -79,7 +86,9 @@ export class Authorizer {
   private conclude(judgement: Judgement, started: number): AuthZReply {
     const { decision } = judgement;
     const warnOnly = !decision.allow && this.deps.mode === 'warn';
-    this.deps.logger.info('image decision', {
+    const now = this.deps.clock();
+    const event: DecisionEvent = {
+      time: now,
       image: judgement.image,
       category: decision.category,
       decision: decision.allow ? 'allow' : warnOnly ? 'warn' : 'deny',
@@ -89,9 +98,20 @@ export class Authorizer {
       identitySource: judgement.identity?.source,
       organization: judgement.organization,
       policySource: judgement.policySource,
+      policyFetchedAt: judgement.policyFetchedAt,
+      policyStale: judgement.policyStale,
       mode: this.deps.mode,
-      latencyMs: this.deps.clock() - started,
-    });
+      latencyMs: now - started,
+    };
+    // A would-be denial in warn mode is what a rollout watches for: it stands out at warn level.
+    this.deps.logger.log(warnOnly ? 'warn' : 'info', 'image decision', event);
+    for (const observer of this.deps.observers ?? []) {
+      try {
+        observer.decided(event);
+      } catch (error) {
+        this.deps.logger.error('decision observer failed', { error: String(error) });
+      }
+    }
     return decision.allow || warnOnly ? ALLOW : deny(decision.message);
   }
 }

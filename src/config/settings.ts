@@ -6,6 +6,10 @@
 export type FailMode = 'closed' | 'open';
 export type EnforcementMode = 'enforce' | 'warn';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+/** The admin listener (/metrics, /healthz, /status): a loopback TCP address or a unix socket. */
+export type AdminListen =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string };
 /** `builtin` = the embedded default policy; `hub` = live Docker Hub; otherwise a file path or an https URL. */
 export type PolicyLocation =
   | { readonly kind: 'builtin' }
@@ -24,6 +28,9 @@ export interface Settings {
   readonly mode: EnforcementMode;
   readonly logLevel: LogLevel;
   readonly auditLog: string | undefined;
+  readonly auditMaxBytes: number;
+  readonly auditFiles: number;
+  readonly metrics: AdminListen | undefined;
 }
 
 interface SettingSpec<K extends keyof Settings> {
@@ -80,6 +87,37 @@ const optional = (raw: string): string | undefined => (raw === '' ? undefined : 
 
 function absolutePath(raw: string): string | Error {
   return raw.startsWith('/') ? raw : new Error('must be an absolute path');
+}
+
+const BYTE_SIZE = /^(\d+)\s*(B|K|KiB|M|MiB|G|GiB)?$/i;
+const BYTE_UNIT: Readonly<Record<string, number>> = { b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
+
+/** `1048576`, `512K`, `10MiB`, `1G` (binary units). */
+export function parseByteSize(raw: string): number | Error {
+  const match = BYTE_SIZE.exec(raw.trim());
+  const bytes = match ? Number(match[1]) * (BYTE_UNIT[(match[2] ?? 'b').toLowerCase()] ?? 1) : 0;
+  return bytes >= 1024 && Number.isSafeInteger(bytes) ? bytes : new Error('must be a size of at least 1KiB, such as 512K or 10MiB');
+}
+
+function integerBetween(min: number, max: number) {
+  return (raw: string): number | Error =>
+    /^\d+$/.test(raw.trim()) && Number(raw) >= min && Number(raw) <= max ? Number(raw) : new Error(`must be a whole number from ${min} to ${max}`);
+}
+
+/**
+ * `127.0.0.1:9323`, `localhost:9323`, `[::1]:9323` or an absolute unix socket path. Loopback only: the listener
+ * has no authentication, and what it tells (the policy, who is signed in) is for this machine's tooling.
+ */
+function parseAdminListen(raw: string): AdminListen | undefined | Error {
+  if (raw === '') return undefined;
+  if (raw.startsWith('/')) return { kind: 'unix', path: raw };
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(raw);
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65535) return new Error('must be HOST:PORT on loopback (e.g. 127.0.0.1:9323) or an absolute unix socket path');
+  const host = match[1]! === 'localhost' ? '127.0.0.1' : match[1]!.replace(/^\[(.*)\]$/, '$1');
+  const loopback = host === '::1' || /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(host);
+  if (!loopback) return new Error('must be a loopback address (127.0.0.1, localhost or [::1]): the listener has no authentication');
+  return { kind: 'tcp', host, port };
 }
 
 export const SETTINGS = [
@@ -156,6 +194,27 @@ export const SETTINGS = [
     default: '',
     parse: (raw) => (raw === '' ? undefined : absolutePath(raw)),
   } satisfies SettingSpec<'auditLog'>,
+  {
+    key: 'auditMaxBytes',
+    env: 'IMAGE_ACCESS_AUDIT_MAX_BYTES',
+    description: 'Size at which the audit log is rotated to FILE.1 (e.g. 512K, 10MiB)',
+    default: '10MiB',
+    parse: parseByteSize,
+  } satisfies SettingSpec<'auditMaxBytes'>,
+  {
+    key: 'auditFiles',
+    env: 'IMAGE_ACCESS_AUDIT_FILES',
+    description: 'Rotated audit log files kept (FILE.1 .. FILE.N); 0 keeps none',
+    default: '5',
+    parse: integerBetween(0, 1000),
+  } satisfies SettingSpec<'auditFiles'>,
+  {
+    key: 'metrics',
+    env: 'IMAGE_ACCESS_METRICS',
+    description: 'Admin listener serving /metrics (Prometheus), /healthz and /status: loopback HOST:PORT or a unix socket path (empty: none)',
+    default: '',
+    parse: parseAdminListen,
+  } satisfies SettingSpec<'metrics'>,
 ] as const;
 
 /** `IMAGE_ACCESS_CACHE_TTL` -> `--cache-ttl` */

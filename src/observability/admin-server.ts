@@ -1,0 +1,93 @@
+/**
+ * The optional admin listener (IMAGE_ACCESS_METRICS), apart from the plugin socket so that scrapers and fleet tooling
+ * never queue behind the daemon's calls: `GET /metrics` (Prometheus text), `GET /healthz` (200 while a policy is in
+ * force, else 503) and `GET /status` (what `image-access status` prints). Read-only; loopback or a 0600 unix socket.
+ */
+import express, { type Request, type Response } from 'express';
+import { createServer, type Server } from 'node:http';
+import type { Logger } from '../audit/logger';
+import type { AdminListen, EnforcementMode, FailMode } from '../config/settings';
+import { listenOnUnixSocket } from '../protocol/socket';
+import type { DecisionCounts, PluginMetrics } from './metrics';
+import { healthReport, type HealthReport, type PolicyStatus } from './policy-status';
+
+export interface AdminDeps {
+  readonly metrics: PluginMetrics;
+  readonly policyStatus: () => Promise<PolicyStatus>;
+  readonly clock: () => number;
+  readonly version: string;
+  readonly mode: EnforcementMode;
+  readonly failMode: FailMode;
+  readonly startedAt: number;
+  readonly logger: Logger;
+}
+
+/** The `/status` document, also the contract between the plugin and `image-access status`. */
+export interface StatusReport {
+  readonly version: string;
+  readonly mode: EnforcementMode;
+  readonly failMode: FailMode;
+  readonly uptimeSeconds: number;
+  readonly identity: { readonly user: string | null; readonly source: string };
+  readonly policy: HealthReport & { readonly fetchedAt: string | null };
+  readonly decisions: DecisionCounts;
+}
+
+export function createAdminApp(deps: AdminDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  const answer = (handler: (res: Response) => Promise<void>) => (_req: Request, res: Response) => {
+    handler(res).catch((error: unknown) => {
+      deps.logger.error('admin endpoint failed', { error: String(error) });
+      if (!res.headersSent) res.status(500).json({ error: 'internal error; see the plugin log' });
+    });
+  };
+
+  app.get('/metrics', answer(async (res) => {
+    const text = await deps.metrics.exposition();
+    res.type(deps.metrics.contentType).send(text);
+  }));
+
+  app.get('/healthz', answer(async (res) => {
+    const health = healthReport(await deps.policyStatus(), deps.clock());
+    res.status(health.ok ? 200 : 503).json(health);
+  }));
+
+  app.get('/status', answer(async (res) => {
+    const status = await deps.policyStatus();
+    const now = deps.clock();
+    const report: StatusReport = {
+      version: deps.version,
+      mode: deps.mode,
+      failMode: deps.failMode,
+      uptimeSeconds: Math.round((now - deps.startedAt) / 1000),
+      identity: { user: status.user ?? null, source: status.identitySource },
+      policy: { ...healthReport(status, now), fetchedAt: status.fetchedAt === undefined ? null : new Date(status.fetchedAt).toISOString() },
+      decisions: await deps.metrics.decisionCounts(),
+    };
+    res.json(report);
+  }));
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found: try /metrics, /healthz or /status' });
+  });
+  return app;
+}
+
+export async function startAdminServer(listen: AdminListen, deps: AdminDeps): Promise<Server> {
+  const server = createServer(createAdminApp(deps));
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  if (listen.kind === 'unix') {
+    await listenOnUnixSocket(server, listen.path);
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listen.port, listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+  return server;
+}

@@ -1,0 +1,104 @@
+/**
+ * The audit log: one JSON line per image decision, for a SIEM to collect. Size-bounded: when the next line would
+ * take the file past `maxBytes`, it becomes FILE.1 (FILE.1 becomes FILE.2, ...) and only `keepFiles` of those are
+ * kept. Writes are synchronous appends: a decision's line is on disk before the daemon hears the verdict, and a
+ * write failure is logged, never thrown, so auditing cannot block a pull.
+ */
+import { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import type { Logger } from '../audit/logger';
+import type { DecisionEvent, DecisionObserver } from './events';
+
+export interface AuditLogOptions {
+  readonly path: string;
+  readonly maxBytes: number;
+  /** Rotated files kept beside the live one (FILE.1 .. FILE.N); 0 keeps none. */
+  readonly keepFiles: number;
+  /** Host name recorded on every line, so lines from a fleet can be told apart. */
+  readonly host: string;
+  readonly logger: Logger;
+}
+
+/** The audit record: explicit fields only, so nothing else an event might carry can leak into the file. */
+export function auditLine(event: DecisionEvent, host: string): string {
+  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+  return `${JSON.stringify({
+    time: iso(event.time),
+    host,
+    user: event.user ?? null,
+    identitySource: event.identitySource,
+    organization: event.organization ?? null,
+    image: event.image,
+    category: event.category,
+    decision: event.decision,
+    rule: event.rule,
+    reason: event.reason,
+    policySource: event.policySource ?? null,
+    policyFetchedAt: iso(event.policyFetchedAt) ?? null,
+    policyStale: event.policyStale,
+    mode: event.mode,
+    latencyMs: Math.round(event.latencyMs * 1000) / 1000,
+  })}\n`;
+}
+
+/** Lines in an audit file may name users and images: readable by root and its group (a log shipper), nobody else. */
+const FILE_MODE = 0o640;
+
+export class AuditLog implements DecisionObserver {
+  private fd: number | undefined;
+  private size = 0;
+  /** One error line per failure streak, not one per pull. */
+  private failing = false;
+
+  constructor(private readonly options: AuditLogOptions) {}
+
+  decided(event: DecisionEvent): void {
+    this.append(auditLine(event, this.options.host));
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private append(line: string): void {
+    const bytes = Buffer.from(line, 'utf8');
+    try {
+      if (this.fd === undefined) this.open();
+      if (this.size > 0 && this.size + bytes.length > this.options.maxBytes) this.rotate();
+      this.size += writeSync(this.fd!, bytes);
+      if (this.failing) this.options.logger.info('audit log writable again', { path: this.options.path });
+      this.failing = false;
+    } catch (error) {
+      this.close();
+      if (!this.failing) {
+        this.options.logger.error('cannot write the audit log; decisions go unaudited until it is writable', {
+          path: this.options.path,
+          error: (error as NodeJS.ErrnoException).code ?? String(error),
+        });
+      }
+      this.failing = true;
+    }
+  }
+
+  private open(): void {
+    this.fd = openSync(this.options.path, 'a', FILE_MODE);
+    this.size = fstatSync(this.fd).size;
+  }
+
+  private rotate(): void {
+    this.close();
+    const { path, keepFiles } = this.options;
+    if (keepFiles === 0) rmSync(path, { force: true });
+    // rename replaces the target: FILE.N-1 overwrites the oldest, FILE.N.
+    for (let n = keepFiles - 1; n >= 0; n--) renameIfPresent(n === 0 ? path : `${path}.${n}`, `${path}.${n + 1}`);
+    this.open();
+  }
+}
+
+function renameIfPresent(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}

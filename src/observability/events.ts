@@ -1,0 +1,50 @@
+/**
+ * What the plugin reports as it works, and the observer interfaces that carry it to the audit log and the metrics.
+ * Events hold names and outcomes only: never a credential, a token or a header.
+ */
+import type { EnforcementMode } from '../config/settings';
+import type { ImageCategory } from '../decision/category';
+import type { DecisionRule } from '../decision/decide';
+
+/** `warn`: the policy denies the image, but warn mode let it through. */
+export type DecisionResult = 'allow' | 'deny' | 'warn';
+
+/** One image judged by the Authorizer: a line of the audit log, a sample for the metrics. */
+export interface DecisionEvent {
+  /** Epoch milliseconds. */
+  readonly time: number;
+  readonly image: string;
+  readonly category: ImageCategory;
+  readonly decision: DecisionResult;
+  readonly rule: DecisionRule;
+  readonly reason: string;
+  readonly user?: string;
+  readonly identitySource?: string;
+  readonly organization?: string;
+  readonly policySource?: string;
+  /** Epoch milliseconds of the policy's last successful fetch. */
+  readonly policyFetchedAt?: number;
+  /** Why the policy in force is an older one, when its refresh failed. */
+  readonly policyStale?: string;
+  readonly mode: EnforcementMode;
+  readonly latencyMs: number;
+}
+
+export interface DecisionObserver {
+  /** Must not throw; the Authorizer guards against it anyway so that a pull never fails for a report. */
+  decided(event: DecisionEvent): void;
+}
+
+/** How a call to Docker Hub or to a policy URL ended: a remote failure kind (http-client's RemoteFailure) or success. */
+export type RemoteCallOutcome = 'ok' | 'not-modified' | 'unauthorized' | 'forbidden' | 'not-found' | 'rate-limited' | 'unavailable' | 'bad-reply';
+
+/** Reported by the remote policy sources for each HTTP call and each cache lookup they make. */
+export interface RemoteObserver {
+  /** `remote`: `hub` or `policy-url`; `operation`: a fixed name such as `org-settings`, never a URL or a query. */
+  remoteCall(remote: string, operation: string, outcome: RemoteCallOutcome, seconds: number): void;
+  /** `cache`: the cache's name (`hub badge`, `policy url`, ...); `fresh` and `stale` values are hits. */
+  cacheLookup(cache: string, result: 'fresh' | 'stale' | 'miss'): void;
+}
+
+/** For sources wired without metrics, and tests. */
+export const IGNORE_REMOTE: RemoteObserver = { remoteCall: () => undefined, cacheLookup: () => undefined };

@@ -1,0 +1,99 @@
+/**
+ * Which policy is in force right now, asked of the policy source the way a pull would ask it: for `/healthz`,
+ * `/status` and the policy gauges. Sources cache what they fetch, so a fleet polling health adds no remote calls
+ * beyond the refreshes that pulls would cause anyway.
+ */
+import type { IdentityResolver } from '../identity/identity';
+import { isUnavailable, type PolicySource } from '../policy/source';
+import type { AuthZRequest } from '../protocol/wire';
+
+export interface PolicyStatus {
+  /** The policy's origin (`file:/etc/...`, `builtin`, a URL), or the source's description when none is in force. */
+  readonly source: string;
+  readonly organization?: string;
+  /** Epoch milliseconds of the last successful fetch. */
+  readonly fetchedAt?: number;
+  /** The last refresh failed: why. An older policy is in force. */
+  readonly stale?: string;
+  /** No policy could be had at all: why. */
+  readonly unavailable?: string;
+  /** Who the plugin takes the puller to be when the request names nobody: the machine's own sign-in. */
+  readonly user?: string;
+  readonly identitySource: string;
+}
+
+/** A request with no user and no headers, as from a plain `docker pull`: the identity and policy such a pull gets. */
+export const PROBE_REQUEST: AuthZRequest = {
+  user: '',
+  userAuthNMethod: '',
+  requestMethod: 'GET',
+  requestUri: '/_ping',
+  requestBody: '',
+  requestHeaders: {},
+  responseStatusCode: 0,
+};
+
+export interface PolicyProbeDeps {
+  readonly policySource: PolicySource;
+  readonly identity: IdentityResolver;
+  /** A health check must answer: a lookup slower than this reports the policy unavailable. */
+  readonly timeoutMs: number;
+  readonly clock: () => number;
+}
+
+/** One scrape asks several gauges: answers younger than this are shared. */
+const REUSE_MS = 1000;
+
+/** Returns a function that reports the policy status; concurrent and back-to-back calls share one lookup. */
+export function policyStatusProbe(deps: PolicyProbeDeps): () => Promise<PolicyStatus> {
+  let last: { readonly at: number; readonly status: Promise<PolicyStatus> } | undefined;
+  return () => {
+    const now = deps.clock();
+    if (last === undefined || now - last.at >= REUSE_MS) last = { at: now, status: lookUp(deps) };
+    return last.status;
+  };
+}
+
+async function lookUp({ policySource, identity, timeoutMs }: PolicyProbeDeps): Promise<PolicyStatus> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<PolicyStatus>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ source: policySource.describe, identitySource: 'unknown', unavailable: `policy lookup took over ${timeoutMs} ms` }),
+      timeoutMs,
+    );
+    timer.unref();
+  });
+  const lookup = (async (): Promise<PolicyStatus> => {
+    const user = await identity.identify(PROBE_REQUEST);
+    const who = { ...(user.username === undefined ? {} : { user: user.username }), identitySource: user.source };
+    const view = await policySource.policyFor(user);
+    if (isUnavailable(view)) return { source: policySource.describe, ...who, unavailable: view.unavailable };
+    return {
+      source: view.source,
+      organization: view.policy.organization,
+      fetchedAt: view.fetchedAt,
+      ...(view.stale === undefined ? {} : { stale: view.stale }),
+      ...who,
+    };
+  })().catch((error: unknown) => ({ source: policySource.describe, identitySource: 'unknown', unavailable: String(error) }));
+  return Promise.race([lookup, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** What `/healthz` answers: ok while a policy is in force (even a stale one, which the plugin still enforces). */
+export interface HealthReport {
+  readonly ok: boolean;
+  readonly policySource: string;
+  readonly organization: string | null;
+  readonly policyAgeSeconds: number | null;
+  readonly lastRefreshError: string | null;
+}
+
+export function healthReport(status: PolicyStatus, now: number): HealthReport {
+  return {
+    ok: status.unavailable === undefined,
+    policySource: status.source,
+    organization: status.organization ?? null,
+    policyAgeSeconds: status.fetchedAt === undefined ? null : Math.max(0, Math.round((now - status.fetchedAt) / 1000)),
+    lastRefreshError: status.unavailable ?? status.stale ?? null,
+  };
+}
