@@ -1,0 +1,140 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isUnavailable, type PolicyUnavailable, type PolicyView } from '../../src/policy/source';
+import { UrlPolicySource, type UrlSourceOptions } from '../../src/policy/url-source';
+import { captureLog, type CapturedLog } from '../hub/log-capture';
+
+const TTL = 60_000;
+const QUERY_TOKEN = 'company-policy-token-XYZ';
+
+/** A company policy endpoint: serves `document` with an ETag, answers 304 to a matching If-None-Match. */
+interface PolicyServer {
+  url: string;
+  document: string;
+  etag: string | undefined;
+  status: number;
+  requests: Array<string | undefined>;
+  close(): Promise<void>;
+}
+
+async function startPolicyServer(document: string): Promise<PolicyServer> {
+  const state: Omit<PolicyServer, 'url' | 'close'> = { document, etag: '"v1"', status: 200, requests: [] };
+  const server: Server = createServer((req, res) => {
+    const ifNoneMatch = req.headers['if-none-match'];
+    state.requests.push(ifNoneMatch);
+    if (state.status !== 200) {
+      res.writeHead(state.status).end('{"error":"down"}');
+    } else if (state.etag !== undefined && ifNoneMatch === state.etag) {
+      res.writeHead(304, { ETag: state.etag }).end();
+    } else {
+      res.writeHead(200, { 'Content-Type': 'application/json', ...(state.etag ? { ETag: state.etag } : {}) }).end(state.document);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${port}/policies/acme.json?token=${QUERY_TOKEN}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  });
+}
+
+const doc = (enabled: boolean, organization = 'acme') =>
+  JSON.stringify({ organization, restricted_images: { enabled, allow_official_images: true, allow_verified_publishers: true }, owners: ['olivia'], badges: { bitnami: 'verified_publisher' } });
+
+let server: PolicyServer;
+let log: CapturedLog;
+let now: number;
+
+beforeEach(async () => {
+  server = await startPolicyServer(doc(true));
+  log = captureLog();
+  now = 1_000_000;
+});
+
+afterEach(async () => {
+  await server.close();
+});
+
+const source = (overrides: Partial<UrlSourceOptions> = {}) =>
+  new UrlPolicySource({
+    url: server.url,
+    organization: 'acme',
+    ttlMs: TTL,
+    staleMaxMs: 3_600_000,
+    decisionTimeoutMs: 2_000,
+    logger: log.logger,
+    clock: () => now,
+    random: () => 0,
+    ...overrides,
+  });
+
+function view(result: PolicyView | PolicyUnavailable): PolicyView {
+  if (isUnavailable(result)) throw new Error(`expected a policy, got: ${result.unavailable}`);
+  return result;
+}
+
+describe('UrlPolicySource', () => {
+  it('serves the policy document from the URL, with its badge catalogue, naming the URL without its query', async () => {
+    const s = source();
+    const policy = view(await s.policyFor());
+    expect(policy.policy).toMatchObject({ organization: 'acme', owners: ['olivia'], restrictedImages: { enabled: true } });
+    expect(policy.source).toBe(s.describe);
+    expect(s.describe).not.toContain(QUERY_TOKEN);
+    expect(await s.badgeOf('bitnami', policy)).toBe('verified_publisher');
+  });
+
+  it('revalidates with If-None-Match after the TTL; a 304 keeps the policy and renews it', async () => {
+    const s = source();
+    await s.warm();
+    now += TTL / 2;
+    await s.policyFor();
+    expect(server.requests).toEqual([undefined]);
+    now += TTL;
+    const renewed = view(await s.policyFor());
+    expect(server.requests).toEqual([undefined, '"v1"']);
+    expect(renewed.fetchedAt).toBe(now);
+    expect(renewed.stale).toBeUndefined();
+  });
+
+  it('takes a changed document', async () => {
+    const s = source();
+    await s.warm();
+    server.document = doc(false);
+    server.etag = '"v2"';
+    now += TTL + 1;
+    expect(view(await s.policyFor()).policy.restrictedImages.enabled).toBe(false);
+  });
+
+  it('keeps the last good policy when the endpoint fails or serves a bad document, and says so', async () => {
+    const s = source();
+    await s.warm();
+    server.status = 503;
+    now += TTL + 1;
+    expect(view(await s.policyFor()).stale).toMatch(/HTTP 503/);
+    server.status = 200;
+    server.etag = '"v3"';
+    server.document = '{"organization": "acme", "restricted_images": {"enabled": "maybe"}}';
+    now += 10_000;
+    const kept = view(await s.policyFor());
+    expect(kept.stale).toMatch(/invalid policy document: restricted_images.enabled/);
+    expect(kept.policy.restrictedImages.enabled).toBe(true);
+    expect(log.find('warn', 'refresh failed; using the last good value')).toHaveLength(2);
+    expect(log.text()).not.toContain(QUERY_TOKEN);
+  });
+
+  it("refuses another organisation's document", async () => {
+    server.document = doc(true, 'globex');
+    const result = await source().policyFor();
+    expect(isUnavailable(result) && result.unavailable).toMatch(/policy of organization "globex", but IMAGE_ACCESS_ORG is "acme"/);
+  });
+
+  it('has no policy when the endpoint is down from the start', async () => {
+    await server.close();
+    const result = await source().policyFor();
+    expect(isUnavailable(result) && result.unavailable).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/policies\/acme\.json: /);
+  });
+});
