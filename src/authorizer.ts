@@ -19,6 +19,8 @@ export interface AuthorizerDeps {
   readonly clock: () => number;
   /** Told of every image decision: the audit log and the metrics. */
   readonly observers?: readonly DecisionObserver[];
+  /** IMAGE_ACCESS_DECISION_TIMEOUT: past it, a pull is decided by the fail mode (the daemon waits on us forever). */
+  readonly decisionTimeoutMs?: number;
 }
 
 export const ALLOW: AuthZReply = Object.freeze({ Allow: true, Msg: '' });
@@ -62,7 +64,23 @@ export class Authorizer {
     return { image, decision: decideInvalidReference(image, problem) };
   }
 
+  /** The judgement, or the fail mode's when identity or policy take longer than the decision timeout. */
   private async judgeImage(request: AuthZRequest, image: ImageReference): Promise<Judgement> {
+    const timeoutMs = this.deps.decisionTimeoutMs;
+    const judging = this.judgeImageUnbounded(request, image);
+    if (timeoutMs === undefined) return judging;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<Judgement>((resolve) => {
+      timer = setTimeout(() => {
+        const cause = `no answer within the decision timeout of ${timeoutMs} ms`;
+        this.deps.logger.warn('decision timeout; applying the fail mode', { image: formatReference(image), timeoutMs });
+        resolve({ image: formatReference(image), decision: decideWithoutPolicy(image, cause, this.deps.failMode) });
+      }, timeoutMs);
+    });
+    return Promise.race([judging, expired]).finally(() => clearTimeout(timer));
+  }
+
+  private async judgeImageUnbounded(request: AuthZRequest, image: ImageReference): Promise<Judgement> {
     const name = formatReference(image);
     const identity = await this.deps.identity.identify(request);
     const view = await this.deps.policySource.policyFor(identity);

@@ -6,11 +6,11 @@ import type { Settings } from './config/settings';
 import { SIGNED_OUT, type IdentityResolver } from './identity/identity';
 import { defaultPolicy } from './policy/default-policy';
 import { fileSource, staticSource } from './policy/file-source';
+import { HubPolicySource } from './policy/hub-source';
+import { UrlPolicySource } from './policy/url-source';
 import type { PolicySource } from './policy/source';
 import { createPluginServer } from './protocol/server';
 import { listenOnUnixSocket, releaseSocketPath } from './protocol/socket';
-
-export class StartupError extends Error {}
 
 export function createPolicySource(settings: Settings, logger: Logger, clock: () => number): PolicySource {
   const location = settings.policy;
@@ -20,8 +20,28 @@ export function createPolicySource(settings: Settings, logger: Logger, clock: ()
     case 'file':
       return fileSource(location.path, settings.org, logger, clock);
     case 'hub':
-    case 'url':
-      throw new StartupError(`IMAGE_ACCESS_POLICY=${location.kind} is not available in this build`);
+      return new HubPolicySource({
+        hubUrl: settings.hubUrl,
+        organization: { current: () => Promise.resolve(settings.org) },
+        ttlMs: settings.cacheTtlMs,
+        staleMaxMs: settings.staleMaxMs,
+        decisionTimeoutMs: settings.decisionTimeoutMs,
+        logger,
+        clock,
+      });
+    case 'url': {
+      const source = new UrlPolicySource({
+        url: location.url,
+        organization: settings.org,
+        ttlMs: settings.cacheTtlMs,
+        staleMaxMs: settings.staleMaxMs,
+        decisionTimeoutMs: settings.decisionTimeoutMs,
+        logger,
+        clock,
+      });
+      void source.warm();
+      return source;
+    }
   }
 }
 
@@ -44,6 +64,7 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
     logger,
     mode: settings.mode,
     failMode: settings.failMode,
+    decisionTimeoutMs: settings.decisionTimeoutMs,
     clock,
   });
   const server = createPluginServer(authorizer, logger);

@@ -25,6 +25,8 @@ export interface Settings {
   readonly dockerConfig: string;
   readonly failMode: FailMode;
   readonly cacheTtlMs: number;
+  readonly staleMaxMs: number;
+  readonly decisionTimeoutMs: number;
   readonly mode: EnforcementMode;
   readonly logLevel: LogLevel;
   readonly auditLog: string | undefined;
@@ -173,6 +175,23 @@ export const SETTINGS = [
     default: '5m',
     parse: parseDuration,
   } satisfies SettingSpec<'cacheTtlMs'>,
+  {
+    key: 'staleMaxMs',
+    env: 'IMAGE_ACCESS_STALE_MAX',
+    description: 'While Docker Hub or the policy URL fails, how old the last good policy may get and still be used (e.g. 24h)',
+    default: '24h',
+    parse: parseDuration,
+  } satisfies SettingSpec<'staleMaxMs'>,
+  {
+    key: 'decisionTimeoutMs',
+    env: 'IMAGE_ACCESS_DECISION_TIMEOUT',
+    description: 'Longest a pull decision waits (for Docker Hub, the policy URL, a credential helper); then the fail mode applies',
+    default: '5s',
+    parse: (raw) => {
+      const ms = parseDuration(raw);
+      return ms instanceof Error || ms > 0 ? ms : new Error('must be more than 0');
+    },
+  } satisfies SettingSpec<'decisionTimeoutMs'>,
   {
     key: 'mode',
     env: 'IMAGE_ACCESS_MODE',
