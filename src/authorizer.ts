@@ -1,14 +1,16 @@
 import type { Logger } from './audit/logger';
-import type { EnforcementMode, FailMode } from './config/settings';
+import type { EnforcementMode, FailMode, Settings } from './config/settings';
 import { categorize } from './decision/category';
 import { decide, decideInvalidReference, decideWithoutPolicy, type Decision, type Identity } from './decision/decide';
 import type { IdentityResolver } from './identity/identity';
 import type { DecisionEvent, DecisionObserver } from './observability/events';
-import type { PolicySource } from './policy/source';
+import type { PolicySource, PolicyView } from './policy/source';
 import { isUnavailable } from './policy/source';
 import type { AuthZReply, AuthZRequest } from './protocol/wire';
+import { activityAllowedBySetting, decideRestricted, type RestrictedActivity } from './decision/restricted';
+import { mayNamePlugin } from './recognition/plugins';
 import { recognize } from './recognition/recognize';
-import { formatReference, hubNamespace, pullReference, type ImageReference } from './reference/reference';
+import { formatReference, hubNamespace, parseReference, pullReference, type ImageReference } from './reference/reference';
 
 export interface AuthorizerDeps {
   readonly policySource: PolicySource;
@@ -17,11 +19,15 @@ export interface AuthorizerDeps {
   readonly mode: EnforcementMode;
   readonly failMode: FailMode;
   readonly clock: () => number;
+  /** Which routes that bring uncheckable content are allowed, and whether this plugin protects itself. */
+  readonly routes: RouteSettings;
   /** Told of every image decision: the audit log and the metrics. */
   readonly observers?: readonly DecisionObserver[];
   /** IMAGE_ACCESS_DECISION_TIMEOUT: past it, a pull is decided by the fail mode (the daemon waits on us forever). */
   readonly decisionTimeoutMs?: number;
 }
+
+export type RouteSettings = Pick<Settings, 'allowImport' | 'allowLoad' | 'allowBuild' | 'protectPlugin' | 'pluginName'>;
 
 export const ALLOW: AuthZReply = Object.freeze({ Allow: true, Msg: '' });
 const deny = (message: string): AuthZReply => ({ Allow: false, Msg: message });
@@ -35,6 +41,16 @@ interface Judgement {
   readonly policyFetchedAt?: number;
   readonly policyStale?: string;
   readonly organization?: string;
+}
+
+/** What a decision log line records of the policy in force. */
+function policyContext(view: PolicyView): Pick<Judgement, 'policySource' | 'policyFetchedAt' | 'policyStale' | 'organization'> {
+  return {
+    policySource: view.source,
+    policyFetchedAt: view.fetchedAt,
+    ...(view.stale === undefined ? {} : { policyStale: view.stale }),
+    organization: view.policy.organization,
+  };
 }
 
 /** Turns AuthZReq bodies into replies: the imperative shell around the pure decision. */
@@ -57,7 +73,62 @@ export class Authorizer {
           : this.judgeInvalid(recognized.tag === '' ? recognized.fromImage : `${recognized.fromImage}:${recognized.tag}`, parsed.error);
         return this.conclude(judgement, started);
       }
+      case 'image-use':
+        return this.authorizeImages(request, recognized.images);
+      case 'unverifiable':
+        return this.authorizeActivity(request, recognized.activity, recognized.detail);
+      case 'plugin-change': {
+        const { action, plugin, remote } = recognized;
+        if (this.deps.routes.protectPlugin && mayNamePlugin(plugin, this.deps.routes.pluginName)) {
+          const reply = await this.authorizeActivity(request, 'plugin-change', `${action} of plugin ${plugin}`);
+          if (!reply.Allow) return reply;
+        }
+        return remote === undefined ? ALLOW : this.authorizeImages(request, [remote]);
+      }
     }
+  }
+
+  /** Image references from a service spec or a plugin install: each judged like a pull; the first denial answers. */
+  private async authorizeImages(request: AuthZRequest, images: readonly string[]): Promise<AuthZReply> {
+    for (const image of images) {
+      const started = this.deps.clock();
+      const parsed = parseReference(image);
+      const judgement = parsed.ok ? await this.judgeImage(request, parsed.reference) : this.judgeInvalid(image, parsed.error);
+      const reply = this.conclude(judgement, started);
+      if (!reply.Allow) return reply;
+    }
+    return ALLOW;
+  }
+
+  private activityAllowed(activity: RestrictedActivity): boolean {
+    const { routes } = this.deps;
+    switch (activity) {
+      case 'import':
+        return routes.allowImport;
+      case 'load':
+      case 'plugin-create':
+        return routes.allowLoad;
+      case 'build':
+      case 'commit':
+        return routes.allowBuild;
+      case 'plugin-change':
+        return !routes.protectPlugin;
+    }
+  }
+
+  /** A route whose content cannot be checked, or a change to this plugin: settings first, then owners only. */
+  private async authorizeActivity(request: AuthZRequest, activity: RestrictedActivity, detail: string): Promise<AuthZReply> {
+    const started = this.deps.clock();
+    const image = `${activity}: ${detail}`;
+    if (this.activityAllowed(activity)) return this.conclude({ image, decision: activityAllowedBySetting(activity, detail) }, started);
+    const identity = await this.deps.identity.identify(request);
+    const view = await this.deps.policySource.policyFor(identity);
+    if (isUnavailable(view)) {
+      return this.conclude({ image, identity, decision: decideRestricted({ activity, detail, identity, policy: view }) }, started);
+    }
+    const membership = view.membership;
+    const decision = decideRestricted({ activity, detail, identity, policy: view.policy, ...(membership === undefined ? {} : { membership }) });
+    return this.conclude({ image, identity, ...policyContext(view), decision }, started);
   }
 
   private judgeInvalid(image: string, problem: string): Judgement {
@@ -93,10 +164,7 @@ export class Authorizer {
     return {
       image: name,
       identity,
-      policySource: view.source,
-      policyFetchedAt: view.fetchedAt,
-      ...(view.stale === undefined ? {} : { policyStale: view.stale }),
-      organization: policy.organization,
+      ...policyContext(view),
       decision: decide({ image, category: categorize(image, policy.organization, badge), identity, policy }),
     };
   }

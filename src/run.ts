@@ -64,6 +64,7 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
     logger,
     mode: settings.mode,
     failMode: settings.failMode,
+    routes: settings,
     decisionTimeoutMs: settings.decisionTimeoutMs,
     clock,
   });

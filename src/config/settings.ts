@@ -23,6 +23,11 @@ export interface Settings {
   readonly org: string | undefined;
   readonly hubUrl: string;
   readonly dockerConfig: string;
+  readonly allowImport: boolean;
+  readonly allowLoad: boolean;
+  readonly allowBuild: boolean;
+  readonly protectPlugin: boolean;
+  readonly pluginName: string;
   readonly failMode: FailMode;
   readonly cacheTtlMs: number;
   readonly staleMaxMs: number;
@@ -86,6 +91,14 @@ function parsePolicyLocation(raw: string): PolicyLocation | Error {
 }
 
 const optional = (raw: string): string | undefined => (raw === '' ? undefined : raw);
+
+/** `true`/`false`, and the usual spellings `1`, `yes`, `on` / `0`, `no`, `off`. */
+export function parseBoolean(raw: string): boolean | Error {
+  const value = raw.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(value)) return true;
+  if (['false', '0', 'no', 'off'].includes(value)) return false;
+  return new Error('must be true or false');
+}
 
 function absolutePath(raw: string): string | Error {
   return raw.startsWith('/') ? raw : new Error('must be an absolute path');
@@ -161,6 +174,41 @@ export const SETTINGS = [
     default: '/root/.docker',
     parse: absolutePath,
   } satisfies SettingSpec<'dockerConfig'>,
+  {
+    key: 'allowImport',
+    env: 'IMAGE_ACCESS_ALLOW_IMPORT',
+    description: 'Allow docker import (a filesystem archive or URL becomes an image; its origin cannot be checked)',
+    default: 'false',
+    parse: parseBoolean,
+  } satisfies SettingSpec<'allowImport'>,
+  {
+    key: 'allowLoad',
+    env: 'IMAGE_ACCESS_ALLOW_LOAD',
+    description: 'Allow docker load and docker plugin create (uploaded image archives the plugin cannot inspect)',
+    default: 'false',
+    parse: parseBoolean,
+  } satisfies SettingSpec<'allowLoad'>,
+  {
+    key: 'allowBuild',
+    env: 'IMAGE_ACCESS_ALLOW_BUILD',
+    description: 'Allow docker build, BuildKit and docker commit (builders pull FROM images unseen by authorization plugins)',
+    default: 'true',
+    parse: parseBoolean,
+  } satisfies SettingSpec<'allowBuild'>,
+  {
+    key: 'protectPlugin',
+    env: 'IMAGE_ACCESS_PROTECT_PLUGIN',
+    description: 'Only organization owners may disable, remove, reconfigure or upgrade this plugin through the Docker API',
+    default: 'false',
+    parse: parseBoolean,
+  } satisfies SettingSpec<'protectPlugin'>,
+  {
+    key: 'pluginName',
+    env: 'IMAGE_ACCESS_PLUGIN_NAME',
+    description: 'Name this plugin is installed under (docker plugin ls), for IMAGE_ACCESS_PROTECT_PLUGIN',
+    default: 'image-access',
+    parse: (raw) => (raw.trim() === '' ? new Error('must not be empty') : raw.trim()),
+  } satisfies SettingSpec<'pluginName'>,
   {
     key: 'failMode',
     env: 'IMAGE_ACCESS_FAIL_MODE',

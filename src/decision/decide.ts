@@ -26,7 +26,12 @@ export type DecisionRule =
   | 'category-not-allowed'
   | 'invalid-reference'
   | 'fail-open'
-  | 'fail-closed';
+  | 'fail-closed'
+  /** Routes whose content cannot be checked (import, load, build...), allowed or refused by a setting. */
+  | 'activity-allowed'
+  | 'activity-not-allowed'
+  /** A non-owner trying to disable, remove, reconfigure or upgrade this plugin. */
+  | 'plugin-protected';
 
 export interface DecisionInput {
   readonly image: ImageReference;

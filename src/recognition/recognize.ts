@@ -1,25 +1,80 @@
 import type { AuthZRequest } from '../protocol/wire';
-import { parseRequestUri } from './uri';
+import { recognizeBuildRoute } from './build';
+import { recognizeImageRoute } from './images';
+import { recognizePluginRoute } from './plugins';
+import { recognizeServiceRoute } from './services';
+import { parseRequestUri, type ApiRequestTarget } from './uri';
+
+/** Routes that name an image the engine will then fetch, judged like a pull. */
+export type ImageRoute = 'service' | 'plugin-install' | 'plugin-upgrade';
+
+/** Routes that create images from content the plugin cannot inspect; each is allowed or not by a setting. */
+export type ContentActivity = 'import' | 'load' | 'build' | 'commit' | 'plugin-create';
+
+/** Requests that change an installed plugin; refused for THIS plugin when self-protection is on. */
+export type PluginAction = 'disable' | 'remove' | 'set' | 'upgrade';
 
 /**
- * Finds the API requests that bring images onto the host. Everything else is `passthrough` and is allowed on the
- * fast path without further work.
+ * Finds the API requests that bring images onto the host (docker-facts.md, "Ways images reach a host") or switch
+ * the plugin off. Everything else is `passthrough` and is allowed on the fast path without further work.
  */
 export type RecognizedRequest =
   | { readonly kind: 'passthrough' }
   /** `POST /images/create?fromImage=`: a pull. `tag` may be a tag or a digest; absent means every tag. */
   | { readonly kind: 'pull'; readonly fromImage: string; readonly tag: string }
+  /** Image references written in a service spec or a plugin install, as the client wrote them. */
+  | { readonly kind: 'image-use'; readonly route: ImageRoute; readonly images: readonly string[] }
+  /** `detail` says where the content comes from, without credentials (for logs and messages). */
+  | { readonly kind: 'unverifiable'; readonly activity: ContentActivity; readonly detail: string }
+  /** `plugin` is the name or ID prefix as written in the path; `remote` the image an upgrade installs. */
+  | { readonly kind: 'plugin-change'; readonly action: PluginAction; readonly plugin: string; readonly remote?: string }
   /** A request that must be refused as it stands, whatever the policy. */
   | { readonly kind: 'reject'; readonly reason: string };
 
-const PASSTHROUGH: RecognizedRequest = { kind: 'passthrough' };
+export const PASSTHROUGH: RecognizedRequest = { kind: 'passthrough' };
+
+/** What a route family sees of a request; `undefined` from a family means "not one of mine". */
+export interface RouteInput {
+  readonly method: string;
+  readonly target: ApiRequestTarget;
+  readonly request: AuthZRequest;
+}
+
+const ROUTE_FAMILIES: ReadonlyArray<(input: RouteInput) => RecognizedRequest | undefined> = [
+  recognizeImageRoute,
+  recognizeBuildRoute,
+  recognizePluginRoute,
+  recognizeServiceRoute,
+];
+
+/** Methods of the routes above; every other method is passthrough without reading the URI. */
+const RECOGNIZED_METHODS = new Set(['POST', 'DELETE']);
+
+/**
+ * Go's `r.ParseForm` (run by every dockerd handler that reads parameters) takes a form-encoded body's values over
+ * the query's, and the daemon never forwards such a body: the plugin would judge parameters the engine ignores.
+ */
+function isFormEncoded(request: AuthZRequest): boolean {
+  return /x-www-form-urlencoded/i.test(request.requestHeaders['content-type'] ?? '');
+}
 
 export function recognize(request: AuthZRequest): RecognizedRequest {
-  if (request.requestMethod.toUpperCase() !== 'POST') return PASSTHROUGH;
+  // The router matches methods exactly; upper-casing only makes more requests recognised, never fewer.
+  const method = request.requestMethod.toUpperCase();
+  if (!RECOGNIZED_METHODS.has(method)) return PASSTHROUGH;
   const target = parseRequestUri(request.requestUri);
   if (target === undefined) return { kind: 'reject', reason: `unreadable request URI ${JSON.stringify(request.requestUri)}` };
-  if (target.path !== '/images/create') return PASSTHROUGH;
-  const fromImage = target.query.get('fromImage') ?? '';
-  if (fromImage === '') return PASSTHROUGH;
-  return { kind: 'pull', fromImage, tag: target.query.get('tag') ?? '' };
+  const input: RouteInput = { method, target, request };
+  for (const family of ROUTE_FAMILIES) {
+    const recognized = family(input);
+    if (recognized === undefined) continue;
+    if (isFormEncoded(request)) {
+      return {
+        kind: 'reject',
+        reason: `a form-encoded body on ${target.path} is refused: the engine reads parameters from it that are not forwarded for checking`,
+      };
+    }
+    return recognized;
+  }
+  return PASSTHROUGH;
 }

@@ -61,3 +61,17 @@ export function parseRequestUri(rawUri: string): ApiRequestTarget | undefined {
   const path = cleanPath(cleanPath(decoded).replace(VERSION_PREFIX, ''));
   return { path, query: parseQuery(rawQuery) };
 }
+
+/**
+ * Names where a URL the daemon will fetch points, for logs and messages: scheme and host only, since user info,
+ * paths and queries of download and git URLs often carry tokens.
+ */
+export function describeRemote(raw: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
+  try {
+    const url = new URL(withScheme);
+    return `${url.protocol}//${url.host}`;
+  } catch {
+    return 'an unreadable URL';
+  }
+}

@@ -1,0 +1,17 @@
+import type { RecognizedRequest, RouteInput } from './recognize';
+import { describeRemote } from './uri';
+
+/**
+ * `POST /images/create` and `POST /images/load`. dockerd's postImagesCreate pulls when `fromImage` is set and
+ * otherwise imports, from the request body (`fromSrc=-`) or from a URL it downloads.
+ */
+export function recognizeImageRoute({ method, target }: RouteInput): RecognizedRequest | undefined {
+  if (method !== 'POST') return undefined;
+  if (target.path === '/images/load') return { kind: 'unverifiable', activity: 'load', detail: 'an uploaded image archive' };
+  if (target.path !== '/images/create') return undefined;
+  const fromImage = target.query.get('fromImage') ?? '';
+  if (fromImage !== '') return { kind: 'pull', fromImage, tag: target.query.get('tag') ?? '' };
+  const fromSrc = target.query.get('fromSrc') ?? '';
+  const detail = fromSrc === '-' ? 'an uploaded archive' : fromSrc === '' ? 'no source' : `a download from ${describeRemote(fromSrc)}`;
+  return { kind: 'unverifiable', activity: 'import', detail };
+}

@@ -1,0 +1,228 @@
+import type { AuthZRequest } from '../../src/protocol/wire';
+import { parseJsonKeepingDuplicates, MAX_JSON_DEPTH } from '../../src/recognition/json-body';
+import { mayNamePlugin } from '../../src/recognition/plugins';
+import { recognize } from '../../src/recognition/recognize';
+
+/** Every route of docker-facts.md "Ways images reach a host", as the daemon forwards it. */
+
+function request(method: string, uri: string, options: { body?: string; headers?: Record<string, string> } = {}): AuthZRequest {
+  return {
+    user: '',
+    userAuthNMethod: '',
+    requestMethod: method,
+    requestUri: uri,
+    requestBody: options.body === undefined ? '' : Buffer.from(options.body).toString('base64'),
+    requestHeaders: options.headers ?? {},
+    responseStatusCode: 0,
+  };
+}
+
+const post = (uri: string, options?: { body?: string; headers?: Record<string, string> }) => recognize(request('POST', uri, options));
+
+describe('image routes: /images/create and /images/load', () => {
+  test('fromImage is a pull, whatever else the query holds', () => {
+    expect(post('/v1.41/images/create?fromImage=someone%2Fapp&tag=1.0&fromSrc=-')).toEqual({
+      kind: 'pull',
+      fromImage: 'someone/app',
+      tag: '1.0',
+    });
+  });
+
+  test.each([
+    ['/v1.41/images/create?fromSrc=-&repo=acme%2Fapp&tag=1', 'an uploaded archive'],
+    ['/images/create?fromSrc=https%3A%2F%2Fdeploy%3As3cr3t@files.example.com%2Fx.tar%3FX-Amz-Signature%3Dabc', 'a download from https://files.example.com'],
+    ['/images/create?fromSrc=files.example.com%2Fx.tar', 'a download from http://files.example.com'],
+    // No fromImage at all: dockerd's postImagesCreate imports (and fails on an empty source); never a silent pass.
+    ['/images/create', 'no source'],
+    ['/images/create?fromImage=&fromSrc=-', 'an uploaded archive'],
+  ])('%s is an import from %s, credentials left out', (uri, detail) => {
+    const recognized = post(uri);
+    expect(recognized).toMatchObject({ kind: 'unverifiable', activity: 'import' });
+    expect(recognized).toMatchObject({ detail: expect.stringContaining(detail) });
+    expect(JSON.stringify(recognized)).not.toMatch(/s3cr3t|deploy|Signature|abc/);
+  });
+
+  test('docker load is an upload the plugin cannot inspect', () => {
+    expect(post('/v1.41/images/load?quiet=1')).toEqual({ kind: 'unverifiable', activity: 'load', detail: 'an uploaded image archive' });
+  });
+
+  test.each([
+    'application/x-www-form-urlencoded',
+    'application/x-www-form-urlencoded; charset=utf-8',
+    'APPLICATION/X-WWW-FORM-URLENCODED',
+    ' application/x-www-form-urlencoded ;;',
+  ])('a form-encoded body (%j) is refused: it overrides query values the plugin sees', (contentType) => {
+    const headers = { 'content-type': contentType };
+    for (const uri of ['/v1.41/images/create?fromImage=alpine', '/images/create', '/images/load', '/plugins/pull?remote=x', '/build']) {
+      expect(post(uri, { headers })).toMatchObject({ kind: 'reject', reason: expect.stringContaining('form-encoded') });
+    }
+  });
+
+  test('a form-encoded body elsewhere is none of our business', () => {
+    expect(post('/containers/create', { headers: { 'content-type': 'application/x-www-form-urlencoded' } })).toEqual({ kind: 'passthrough' });
+  });
+
+  test.each([
+    ['GET', '/v1.41/images/create?fromImage=someone/evil'],
+    ['POST', '/v1.41/images/someone%2Fevil/tag?repo=library%2Falpine'],
+    ['POST', '/v1.41/images/alpine/push'],
+    ['POST', '/v1.41/containers/create?name=x'],
+    ['PUT', '/v1.41/containers/abc/archive?path=/'],
+    ['GET', '/v1.41/distribution/someone/evil/json'],
+    ['DELETE', '/v1.41/images/someone/evil'],
+  ])('%s %s brings no image and passes through', (method, uri) => {
+    expect(recognize(request(method, uri))).toEqual({ kind: 'passthrough' });
+  });
+});
+
+describe('build routes', () => {
+  test.each([
+    ['/v1.41/build?t=app&dockerfile=Dockerfile', 'build', 'an uploaded build context'],
+    ['/build?remote=https%3A%2F%2Fuser%3Aghp_token%40github.com%2Facme%2Fapp.git%23main', 'build', 'a build context fetched from https://github.com'],
+    ['/v1.41/build?version=2&session=abc', 'build', 'an uploaded build context'],
+    ['/v1.41/session', 'build', 'a BuildKit session'],
+    ['/grpc', 'build', 'the BuildKit API'],
+    ['/v1.41/commit?container=abc&repo=someone%2Fapp', 'commit', 'a container'],
+  ])('POST %s makes images from what the plugin cannot see', (uri, activity, detail) => {
+    const recognized = post(uri);
+    expect(recognized).toEqual({ kind: 'unverifiable', activity, detail });
+    expect(JSON.stringify(recognized)).not.toContain('ghp_token');
+  });
+
+  test.each(['/v1.41/build/prune', '/build/cancel?id=x'])('POST %s passes through', (uri) => {
+    expect(post(uri)).toEqual({ kind: 'passthrough' });
+  });
+});
+
+describe('plugin routes', () => {
+  test('docker plugin install: the remote is judged like a pull', () => {
+    expect(post('/v1.41/plugins/pull?remote=vieux%2Fsshfs&name=sshfs', { body: '[]' })).toEqual({
+      kind: 'image-use',
+      route: 'plugin-install',
+      images: ['vieux/sshfs'],
+    });
+    expect(post('/v1.41/plugins/pull')).toEqual({ kind: 'image-use', route: 'plugin-install', images: [''] });
+  });
+
+  test('docker plugin create uploads an archive', () => {
+    expect(post('/v1.41/plugins/create?name=x')).toMatchObject({ kind: 'unverifiable', activity: 'plugin-create' });
+  });
+
+  test.each([
+    ['POST', '/v1.41/plugins/image-access:latest/disable', 'disable', 'image-access:latest'],
+    ['POST', '/v1.41/plugins/image-access%3Alatest/disable?force=1', 'disable', 'image-access:latest'],
+    ['POST', '/v1.41/plugins%2Fimage-access%2Fdisable', 'disable', 'image-access'],
+    ['POST', '/plugins/vieux/sshfs:latest/set', 'set', 'vieux/sshfs:latest'],
+    ['POST', '/plugins/x/upgrade/set', 'set', 'x/upgrade'],
+    ['DELETE', '/v1.41/plugins/image-access?force=1', 'remove', 'image-access'],
+    ['delete', '/plugins/3f2a', 'remove', '3f2a'],
+  ])('%s %s changes plugin %s', (method, uri, action, plugin) => {
+    expect(recognize(request(method, uri))).toEqual({ kind: 'plugin-change', action, plugin });
+  });
+
+  test('docker plugin upgrade changes the plugin and installs a remote', () => {
+    expect(post('/v1.41/plugins/image-access/upgrade?remote=someone%2Fevil-plugin')).toEqual({
+      kind: 'plugin-change',
+      action: 'upgrade',
+      plugin: 'image-access',
+      remote: 'someone/evil-plugin',
+    });
+  });
+
+  test.each([
+    ['POST', '/v1.41/plugins/image-access/enable'],
+    ['POST', '/v1.41/plugins/image-access/push'],
+    ['GET', '/v1.41/plugins/image-access/json'],
+    ['GET', '/v1.41/plugins/privileges?remote=someone/evil'],
+  ])('%s %s passes through', (method, uri) => {
+    expect(recognize(request(method, uri))).toEqual({ kind: 'passthrough' });
+  });
+});
+
+describe('mayNamePlugin follows the daemon plugin store (resolvePluginID)', () => {
+  test.each([
+    ['image-access', 'image-access', true],
+    ['image-access:latest', 'image-access', true],
+    ['docker.io/library/image-access:latest', 'image-access', true],
+    ['image-access', 'image-access:latest', true],
+    ['image-access:v2', 'image-access', false],
+    ['other', 'image-access', false],
+    ['acme/image-access', 'acme/image-access:1.0', false],
+    ['acme/image-access:1.0', 'acme/image-access:1.0', true],
+    // The plugin cannot know its ID: anything that could be an ID prefix may be it.
+    ['3f2a', 'image-access', true],
+    ['a'.repeat(64), 'image-access', true],
+    // Names the daemon cannot resolve at all.
+    ['Image-Access', 'image-access', false],
+    ['image-access@sha256:' + 'a'.repeat(64), 'image-access', false],
+  ])('%s names %s: %s', (reference, name, expected) => {
+    expect(mayNamePlugin(reference, name)).toBe(expected);
+  });
+});
+
+describe('service routes: the image is in the JSON body', () => {
+  const spec = (body: string, uri = '/v1.41/services/create') => post(uri, { body, headers: { 'content-type': 'application/json' } });
+
+  test('docker service create names its image in TaskTemplate.ContainerSpec.Image', () => {
+    const body = JSON.stringify({ Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'someone/app:1.0@sha256:' + 'b'.repeat(64) } } });
+    expect(spec(body)).toEqual({ kind: 'image-use', route: 'service', images: ['someone/app:1.0@sha256:' + 'b'.repeat(64)] });
+  });
+
+  test('an update is judged the same way', () => {
+    const body = JSON.stringify({ TaskTemplate: { ContainerSpec: { Image: 'someone/app' } } });
+    expect(spec(body, '/v1.41/services/abc123/update?version=12')).toEqual({ kind: 'image-use', route: 'service', images: ['someone/app'] });
+  });
+
+  test('a plugin service names its plugin in TaskTemplate.PluginSpec.Remote', () => {
+    const body = JSON.stringify({ TaskTemplate: { Runtime: 'plugin', PluginSpec: { Name: 'p', Remote: 'someone/plugin' } } });
+    expect(spec(body)).toEqual({ kind: 'image-use', route: 'service', images: ['someone/plugin'] });
+  });
+
+  test.each([
+    ['keys in any case', '{"taskTEMPLATE":{"containerspec":{"IMAGE":"someone/evil"}}}'],
+    ['escaped keys', '{"\\u0054askTemplate":{"ContainerSpec":{"\\u0049mage":"someone/evil"}}}'],
+    ['Go folds U+017F (long s) to s', '{"Ta\u017fkTemplate":{"ContainerSpec":{"Image":"someone/evil"}}}'],
+    ['Go folds U+212A (Kelvin sign) to k', '{"Tas\u212aTemplate":{"ContainerSpec":{"Image":"someone/evil"}}}'],
+    ['a repeated object is merged by Go', '{"TaskTemplate":{"ContainerSpec":{"Image":"someone/evil"}},"TaskTemplate":{"ContainerSpec":{}}}'],
+    ['a repeated object in another case', '{"TaskTemplate":{"ContainerSpec":{"Image":"someone/evil"}},"tasktemplate":{"Resources":{}}}'],
+    ['a null leaves a Go string unchanged', '{"TaskTemplate":{"ContainerSpec":{"Image":"someone/evil","image":null}}}'],
+  ])('no spelling hides the image: %s', (_name, body) => {
+    expect(spec(body)).toMatchObject({ kind: 'image-use', images: expect.arrayContaining(['someone/evil']) });
+  });
+
+  test('every image Go could end up with is judged', () => {
+    const body = '{"TaskTemplate":{"ContainerSpec":{"Image":"alpine"},"containerSpec":{"image":"someone/evil"}}}';
+    expect(spec(body)).toEqual({ kind: 'image-use', route: 'service', images: ['alpine', 'someone/evil'] });
+  });
+
+  test('a spec without an image has nothing to judge', () => {
+    expect(spec('{"Name":"x","TaskTemplate":{"ContainerSpec":null}}')).toEqual({ kind: 'image-use', route: 'service', images: [] });
+  });
+
+  test.each([
+    ['no body (not JSON, chunked, too large, or a URI ending in /auth)', undefined, 'not forwarded'],
+    ['a body that is not JSON', '{"TaskTemplate":', 'not a JSON document'],
+    ['trailing data', '{"TaskTemplate":{}} {"x":1}', 'not a JSON document'],
+    ['an image that is not a string', '{"TaskTemplate":{"ContainerSpec":{"Image":["someone/evil"]}}}', 'is not a string'],
+    ['a path step that is not an object', '{"TaskTemplate":"someone/evil"}', 'is not an object'],
+    ['a body that is not an object', '["someone/evil"]', 'is not an object'],
+    ['nesting past the limit', `{"x":${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}}`, 'not a JSON document'],
+  ])('refused: %s', (_name, body, reason) => {
+    expect(post('/v1.41/services/create', body === undefined ? {} : { body })).toEqual({ kind: 'reject', reason: expect.stringContaining(reason) });
+  });
+});
+
+describe('parseJsonKeepingDuplicates', () => {
+  test.each(['{}', '[]', '"x"', '1.5e3', 'true', 'null', ' {"a" : [1, {"b": null}] } ', '"\\ud83d\\ude00"'])('agrees with JSON.parse on %s', (text) => {
+    expect(parseJsonKeepingDuplicates(text)).not.toBeUndefined();
+  });
+
+  test.each(['', '{', '{"a":}', "{'a':1}", '[1,]', '01', '"\u0001"', 'nul', '{"a":1,}', 'NaN'])('refuses %j like JSON.parse', (text) => {
+    expect(() => JSON.parse(text)).toThrow();
+    expect(parseJsonKeepingDuplicates(text)).toBeUndefined();
+  });
+
+  test('keeps every member', () => {
+    expect(parseJsonKeepingDuplicates('{"a":1,"a":2}')).toEqual({ members: [['a', 1], ['a', 2]] });
+  });
+});
