@@ -22,6 +22,11 @@ export interface CacheOptions {
   readonly staleMaxMs: number;
   /** How long a lookup of an expired value waits for its refresh before it uses the stale value. */
   readonly refreshWaitMs: number;
+  /**
+   * How long a lookup of a key never fetched waits before it gives up (the fetch goes on and fills the cache);
+   * absent: as long as the fetch takes. For values whose absence has a safe meaning (a badge: community).
+   */
+  readonly firstFetchWaitMs?: number;
   /** Quiet time after a failed fetch before the remote is asked again about the same key. */
   readonly failureBackoffMs: number;
   readonly clock: () => number;
@@ -87,7 +92,11 @@ export class RefreshingCache<V> {
       return refreshed.ok ? refreshed : stale(refreshed.error.message);
     }
     if (backingOff) return { ok: false, error: entry!.failure!.error };
-    return this.refresh(key, label, load, undefined);
+    const fetching = this.refresh(key, label, load, undefined);
+    const { firstFetchWaitMs } = this.options;
+    if (firstFetchWaitMs === undefined) return fetching;
+    const fetched = await this.within(fetching, firstFetchWaitMs);
+    return fetched ?? { ok: false, error: new Error(`${label}: still waiting after ${firstFetchWaitMs} ms`) };
   }
 
   /** The value of `key` if one is usable, without fetching: for callers that cannot fetch it themselves. */

@@ -49,13 +49,14 @@ export class HubPolicySource implements PolicySource {
   constructor(private readonly options: HubSourceOptions) {
     this.describe = `hub:${options.hubUrl}`;
     this.client = new HubClient(options.hubUrl, options.decisionTimeoutMs);
+    // Up to four lookups (token, membership, settings, badge) may wait in one decision.
+    const refreshWaitMs = Math.max(1, Math.floor(options.decisionTimeoutMs / 4));
     const common = (name: string, ttlMs: number, staleMaxMs: number): CacheOptions => ({
       name,
       maxEntries: MAX_ENTRIES,
       ttlMs,
       staleMaxMs,
-      // Up to four lookups (token, membership, settings, badge) may wait in one decision.
-      refreshWaitMs: Math.max(1, Math.floor(options.decisionTimeoutMs / 4)),
+      refreshWaitMs,
       failureBackoffMs: FAILURE_BACKOFF_MS,
       clock: options.clock,
       random: options.random ?? Math.random,
@@ -66,7 +67,8 @@ export class HubPolicySource implements PolicySource {
     this.tokens = new RefreshingCache(common('hub token', tokenTtl, tokenTtl));
     this.memberships = new RefreshingCache(common('hub membership', options.ttlMs, options.staleMaxMs));
     this.settings = new RefreshingCache(common('hub org settings', options.ttlMs, options.staleMaxMs));
-    this.badges = new RefreshingCache(common('hub badge', options.ttlMs, options.staleMaxMs));
+    // A badge not known in time counts as community, rather than holding up a decision whose policy is in hand.
+    this.badges = new RefreshingCache({ ...common('hub badge', options.ttlMs, options.staleMaxMs), firstFetchWaitMs: refreshWaitMs });
   }
 
   async policyFor(user: SignedInUser): Promise<PolicyView | PolicyUnavailable> {

@@ -185,6 +185,17 @@ describe('RefreshingCache', () => {
     expect(calls).toEqual([undefined, 'v1']);
   });
 
+  it('gives up on a first fetch after firstFetchWaitMs, and keeps what it brings', async () => {
+    let release!: (v: string) => void;
+    const { load, calls } = loader(new Promise<string>((resolve) => (release = resolve)));
+    const c = cache({ firstFetchWaitMs: 20 });
+    expect(value(await c.get('k', 'badge of k', load))).toBe('error: badge of k: still waiting after 20 ms');
+    release('v1');
+    await settle();
+    expect(value(await c.get('k', 'badge of k', load))).toBe('v1');
+    expect(calls).toHaveLength(1);
+  });
+
   it('holds at most maxEntries keys', async () => {
     const { load, calls } = loader('v');
     const c = cache({ maxEntries: 2 });
