@@ -1,8 +1,16 @@
 import type { Logger } from './audit/logger';
 import type { EnforcementMode, FailMode, Settings } from './config/settings';
 import { categorize } from './decision/category';
-import { decide, decideInvalidReference, decideWithoutPolicy, type Decision, type Identity } from './decision/decide';
+import {
+  decide,
+  decideInvalidReference,
+  decideWithoutPolicy,
+  refuseWithoutSignIn,
+  type Decision,
+  type Identity,
+} from './decision/decide';
 import type { IdentityResolver } from './identity/identity';
+import { signInRequired, type SignInEnforcement } from './identity/organization';
 import type { DecisionEvent, DecisionObserver } from './observability/events';
 import type { PolicySource, PolicyView } from './policy/source';
 import { isUnavailable } from './policy/source';
@@ -25,6 +33,8 @@ export interface AuthorizerDeps {
   readonly observers?: readonly DecisionObserver[];
   /** IMAGE_ACCESS_DECISION_TIMEOUT: past it, a pull is decided by the fail mode (the daemon waits on us forever). */
   readonly decisionTimeoutMs?: number;
+  /** Enforced sign-in (IMAGE_ACCESS_REQUIRE_SIGNIN and the organisation); absent: never enforced. */
+  readonly signIn?: SignInEnforcement;
 }
 
 export type RouteSettings = Pick<Settings, 'allowImport' | 'allowLoad' | 'allowBuild' | 'protectPlugin' | 'pluginName'>;
@@ -153,7 +163,12 @@ export class Authorizer {
 
   private async judgeImageUnbounded(request: AuthZRequest, image: ImageReference): Promise<Judgement> {
     const name = formatReference(image);
-    const identity = await this.deps.identity.identify(request);
+    const [identity, requireSignIn] = await Promise.all([this.deps.identity.identify(request), this.signInRequired()]);
+    // Nobody signed in: refused before any policy is asked for (Docker Hub shows an organisation's settings to members only).
+    const signedOut = requireSignIn.required
+      ? refuseWithoutSignIn(image, categorize(image, requireSignIn.organization ?? '', undefined), identity, undefined, requireSignIn.organization)
+      : undefined;
+    if (signedOut !== undefined) return { image: name, identity, organization: requireSignIn.organization, decision: signedOut };
     const view = await this.deps.policySource.policyFor(identity);
     if (isUnavailable(view)) {
       return { image: name, identity, decision: decideWithoutPolicy(image, view.unavailable, this.deps.failMode) };
@@ -165,8 +180,21 @@ export class Authorizer {
       image: name,
       identity,
       ...policyContext(view),
-      decision: decide({ image, category: categorize(image, policy.organization, badge), identity, policy }),
+      decision: decide({
+        image,
+        category: categorize(image, policy.organization, badge),
+        identity,
+        policy,
+        requireSignIn: requireSignIn.required,
+        membership: view.membership,
+      }),
     };
+  }
+
+  private async signInRequired(): Promise<{ required: boolean; organization: string | undefined }> {
+    if (this.deps.signIn === undefined) return { required: false, organization: undefined };
+    const organization = await this.deps.signIn.organization.current();
+    return { required: signInRequired(this.deps.signIn.mode, organization), organization };
   }
 
   private conclude(judgement: Judgement, started: number): AuthZReply {

@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 import { createLogger } from './audit/logger';
 import { loadSettings, settingsHelp, SettingsError } from './config/settings';
+import { CHECK_USAGE, runCheck } from './commands/check';
+import type { CommandIo } from './commands/command-io';
+import { runStatus, STATUS_USAGE } from './commands/status';
 import { INSTALL_USAGE, runInstallCommand } from './install/commands';
 import { startPlugin } from './run';
-
-const VERSION: string = (require('../package.json') as { version: string }).version;
+import { VERSION } from './version';
 
 const USAGE = `image-access ${VERSION}: Docker Image Access Management for any Docker engine (authorization plugin)
 
 Usage:
   image-access [run] [options]     serve the Docker AuthZ plugin protocol on a unix socket
 ${INSTALL_USAGE}
+${CHECK_USAGE}
+${STATUS_USAGE}
   image-access --help | --version
 
 Every option is also an environment variable (the managed plugin is configured with \`docker plugin set\`):
@@ -30,6 +34,15 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command === 'install' || command === 'uninstall') {
     await runInstallCommand(command, rest, { out: (line) => process.stdout.write(`${line}\n`), now: () => new Date() });
     return 0;
+  }
+  if (command === 'check' || command === 'status') {
+    const io: CommandIo = {
+      env: process.env,
+      out: (text) => process.stdout.write(text),
+      err: (text) => process.stderr.write(text),
+      clock: () => Date.now(),
+    };
+    return command === 'check' ? runCheck(rest, io) : runStatus(rest, io);
   }
   if (command !== 'run') {
     process.stderr.write(`image-access: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);

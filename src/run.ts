@@ -4,6 +4,8 @@ import { createLogger, type Logger } from './audit/logger';
 import { Authorizer } from './authorizer';
 import type { Settings } from './config/settings';
 import { SIGNED_OUT, type IdentityResolver } from './identity/identity';
+import type { DecisionObserver } from './observability/events';
+import { createObservability } from './observability/observability';
 import { defaultPolicy } from './policy/default-policy';
 import { fileSource, staticSource } from './policy/file-source';
 import { HubPolicySource } from './policy/hub-source';
@@ -49,6 +51,37 @@ export function createIdentityResolver(): IdentityResolver {
   return { identify: () => Promise.resolve(SIGNED_OUT) };
 }
 
+export interface PluginCore {
+  readonly authorizer: Authorizer;
+  readonly policySource: PolicySource;
+  readonly identity: IdentityResolver;
+  close(): void;
+}
+
+export interface CoreOptions {
+  readonly observers?: readonly DecisionObserver[];
+  /** Replaces the configured identity sources: `image-access check --user`. */
+  readonly identity?: IdentityResolver;
+}
+
+/** The policy source, identity resolver and Authorizer the settings call for: the plugin's and `image-access check`'s. */
+export function createPluginCore(settings: Settings, logger: Logger, clock: () => number, options: CoreOptions = {}): PluginCore {
+  const policySource = createPolicySource(settings, logger, clock);
+  const identity = options.identity ?? createIdentityResolver();
+  const authorizer = new Authorizer({
+    policySource,
+    identity,
+    logger,
+    mode: settings.mode,
+    failMode: settings.failMode,
+    routes: settings,
+    decisionTimeoutMs: settings.decisionTimeoutMs,
+    clock,
+    observers: options.observers ?? [],
+  });
+  return { authorizer, policySource, identity, close: () => policySource.close() };
+}
+
 export interface RunningPlugin {
   readonly server: Server;
   stop(): Promise<void>;
@@ -56,30 +89,27 @@ export interface RunningPlugin {
 
 /** Starts the plugin: everything that touches sockets, files, signals and the clock is wired here. */
 export async function startPlugin(settings: Settings, logger: Logger = createLogger(settings.logLevel)): Promise<RunningPlugin> {
-  const clock = () => Date.now();
-  const policySource = createPolicySource(settings, logger, clock);
-  const authorizer = new Authorizer({
-    policySource,
-    identity: createIdentityResolver(),
-    logger,
-    mode: settings.mode,
-    failMode: settings.failMode,
-    routes: settings,
-    decisionTimeoutMs: settings.decisionTimeoutMs,
-    clock,
-  });
-  const server = createPluginServer(authorizer, logger);
+  // Epoch milliseconds with sub-millisecond precision, for the decision latency histogram.
+  const clock = () => performance.timeOrigin + performance.now();
+  const observability = createObservability(settings, logger, clock);
+  const core = createPluginCore(settings, logger, clock, { observers: observability.observers });
+  const { policySource } = core;
+  const server = createPluginServer(core.authorizer, logger);
+  // The admin listener first: a bad IMAGE_ACCESS_METRICS stops the start before the daemon can see the plugin.
+  await observability.start(core);
   await listenOnUnixSocket(server, settings.socket);
   const socketInode = statSync(settings.socket).ino;
   logger.info('image-access listening', { socket: settings.socket, policy: policySource.describe, mode: settings.mode });
   return {
     server,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        policySource.close();
+    stop: async () => {
+      await observability.stop();
+      await new Promise<void>((resolve) => {
+        core.close();
         server.close(() => resolve());
         server.closeAllConnections();
         releaseSocketPath(settings.socket, socketInode);
-      }),
+      });
+    },
   };
 }

@@ -6,6 +6,11 @@
 export type FailMode = 'closed' | 'open';
 export type EnforcementMode = 'enforce' | 'warn';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+/** Where the signed-in user may be learnt from; asked in the configured order, the first that knows wins. */
+export const IDENTITY_SOURCES = ['registry-auth', 'tls', 'docker-config', 'provisioned'] as const;
+export type IdentitySourceName = (typeof IDENTITY_SOURCES)[number];
+/** Enforced sign-in: `auto` is on once an organisation is known (IMAGE_ACCESS_ORG or registry.json). */
+export type RequireSignIn = 'auto' | 'on' | 'off';
 /** The admin listener (/metrics, /healthz, /status): a loopback TCP address or a unix socket. */
 export type AdminListen =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
@@ -23,6 +28,10 @@ export interface Settings {
   readonly org: string | undefined;
   readonly hubUrl: string;
   readonly dockerConfig: string;
+  readonly identitySources: readonly IdentitySourceName[];
+  readonly user: string | undefined;
+  readonly registryJson: string | undefined;
+  readonly requireSignIn: RequireSignIn;
   readonly allowImport: boolean;
   readonly allowLoad: boolean;
   readonly allowBuild: boolean;
@@ -135,6 +144,22 @@ function parseAdminListen(raw: string): AdminListen | undefined | Error {
   return { kind: 'tcp', host, port };
 }
 
+function parseIdentitySources(raw: string): IdentitySourceName[] | Error {
+  const names = raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  const unknown = names.find((name) => !(IDENTITY_SOURCES as readonly string[]).includes(name));
+  if (unknown !== undefined) return new Error(`names an unknown identity source "${unknown}" (known: ${IDENTITY_SOURCES.join(', ')})`);
+  if (new Set(names).size !== names.length) return new Error('names an identity source twice');
+  if (names.length === 0) return new Error('must name at least one identity source');
+  return names as IdentitySourceName[];
+}
+
+/** A Docker ID (lowercase letters and digits; `.`, `_` and `-` tolerated for other Hub-compatible registries). */
+function parseDockerId(raw: string): string | undefined | Error {
+  const id = raw.trim().toLowerCase();
+  if (id === '') return undefined;
+  return /^[a-z0-9][a-z0-9._-]{0,254}$/.test(id) ? id : new Error('must be a Docker ID (letters and digits)');
+}
+
 export const SETTINGS = [
   {
     key: 'socket',
@@ -174,6 +199,34 @@ export const SETTINGS = [
     default: '/root/.docker',
     parse: absolutePath,
   } satisfies SettingSpec<'dockerConfig'>,
+  {
+    key: 'identitySources',
+    env: 'IMAGE_ACCESS_IDENTITY_SOURCES',
+    description: `Where to learn who is signed in, first that knows wins, comma-separated: ${IDENTITY_SOURCES.join(', ')}`,
+    default: IDENTITY_SOURCES.join(','),
+    parse: parseIdentitySources,
+  } satisfies SettingSpec<'identitySources'>,
+  {
+    key: 'user',
+    env: 'IMAGE_ACCESS_USER',
+    description: 'Docker ID provisioned for this machine by a fleet tool, used when no other identity source knows the user',
+    default: '',
+    parse: parseDockerId,
+  } satisfies SettingSpec<'user'>,
+  {
+    key: 'registryJson',
+    env: 'IMAGE_ACCESS_REGISTRY_JSON',
+    description: "Docker Desktop's registry.json; its first allowedOrgs entry is the organization when IMAGE_ACCESS_ORG is empty",
+    default: '/usr/share/docker-desktop/registry/registry.json',
+    parse: (raw) => (raw === '' ? undefined : absolutePath(raw)),
+  } satisfies SettingSpec<'registryJson'>,
+  {
+    key: 'requireSignIn',
+    env: 'IMAGE_ACCESS_REQUIRE_SIGNIN',
+    description: 'Enforced sign-in for Docker Hub pulls: on, off, or auto (on once an organization is set or found in registry.json)',
+    default: 'auto',
+    parse: oneOf<RequireSignIn>('auto', 'on', 'off'),
+  } satisfies SettingSpec<'requireSignIn'>,
   {
     key: 'allowImport',
     env: 'IMAGE_ACCESS_ALLOW_IMPORT',

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Identity } from '../decision/decide';
 import type { AuthZRequest } from '../protocol/wire';
 
@@ -11,7 +12,8 @@ export interface HubCredential {
 
 /**
  * Who is pulling, plus the secret the Hub policy source needs to read their organisations. The credential never
- * reaches the pure decision, a log line or a message.
+ * reaches the pure decision, a log line or a message. A credential without a username is possible (an identity token
+ * from a credential helper): only the Hub can tell whose it is.
  */
 export interface SignedInUser extends Identity {
   readonly credential?: HubCredential;
@@ -22,4 +24,28 @@ export interface IdentityResolver {
   identify(request: AuthZRequest): Promise<SignedInUser>;
 }
 
+/** One place the signed-in user can be learnt from; `undefined` means it has nothing to say, so the next one is asked. */
+export interface IdentitySource {
+  readonly name: string;
+  lookup(request: AuthZRequest): Promise<SignedInUser | undefined>;
+}
+
 export const SIGNED_OUT: SignedInUser = { source: 'none' };
+
+/** A Docker ID as it arrives from outside (header, config file, certificate): trimmed, lowercase, no control characters. */
+export const usernameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(255)
+  .regex(/^[^\u0000-\u001f\u007f]+$/)
+  .transform((name) => name.toLowerCase());
+
+/** `username` and `credential`, each only when known, so that absent fields stay absent. */
+export function signedInUser(source: string, username: string | undefined, credential: HubCredential | undefined): SignedInUser {
+  return {
+    source,
+    ...(username === undefined ? {} : { username }),
+    ...(credential === undefined ? {} : { credential }),
+  };
+}

@@ -8,8 +8,9 @@ import { createServer, type Server } from 'node:http';
 import type { Logger } from '../audit/logger';
 import type { AdminListen, EnforcementMode, FailMode } from '../config/settings';
 import { listenOnUnixSocket } from '../protocol/socket';
-import type { DecisionCounts, PluginMetrics } from './metrics';
-import { healthReport, type HealthReport, type PolicyStatus } from './policy-status';
+import type { PluginMetrics } from './metrics';
+import { healthReport, type PolicyStatus } from './policy-status';
+import type { StatusReport } from './status-report';
 
 export interface AdminDeps {
   readonly metrics: PluginMetrics;
@@ -20,17 +21,6 @@ export interface AdminDeps {
   readonly failMode: FailMode;
   readonly startedAt: number;
   readonly logger: Logger;
-}
-
-/** The `/status` document, also the contract between the plugin and `image-access status`. */
-export interface StatusReport {
-  readonly version: string;
-  readonly mode: EnforcementMode;
-  readonly failMode: FailMode;
-  readonly uptimeSeconds: number;
-  readonly identity: { readonly user: string | null; readonly source: string };
-  readonly policy: HealthReport & { readonly fetchedAt: string | null };
-  readonly decisions: DecisionCounts;
 }
 
 export function createAdminApp(deps: AdminDeps): express.Express {

@@ -6,6 +6,7 @@
 import type { IdentityResolver } from '../identity/identity';
 import { isUnavailable, type PolicySource } from '../policy/source';
 import type { AuthZRequest } from '../protocol/wire';
+import type { HealthReport } from './status-report';
 
 export interface PolicyStatus {
   /** The policy's origin (`file:/etc/...`, `builtin`, a URL), or the source's description when none is in force. */
@@ -80,14 +81,6 @@ async function lookUp({ policySource, identity, timeoutMs }: PolicyProbeDeps): P
 }
 
 /** What `/healthz` answers: ok while a policy is in force (even a stale one, which the plugin still enforces). */
-export interface HealthReport {
-  readonly ok: boolean;
-  readonly policySource: string;
-  readonly organization: string | null;
-  readonly policyAgeSeconds: number | null;
-  readonly lastRefreshError: string | null;
-}
-
 export function healthReport(status: PolicyStatus, now: number): HealthReport {
   return {
     ok: status.unavailable === undefined,

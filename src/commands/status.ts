@@ -1,0 +1,86 @@
+/**
+ * `image-access status [options]`: asks the running plugin, over its admin listener (IMAGE_ACCESS_METRICS, the same
+ * setting the plugin runs with), which policy is in force, who it takes the machine's user to be, when the policy was
+ * last refreshed and how many decisions it has made. Exit 0 healthy, 1 no policy in force, 2 plugin not reachable.
+ */
+import { request } from 'node:http';
+import { flagName, loadSettings, type AdminListen } from '../config/settings';
+import { statusReportSchema, type StatusReport } from '../observability/status-report';
+import { EXIT_ERROR, EXIT_NOT_OK, EXIT_OK, guarded, type CommandIo } from './command-io';
+
+export const STATUS_USAGE = `  image-access status [options]
+      ask the running plugin, over its admin listener (IMAGE_ACCESS_METRICS), for the policy in force, identity,
+      last refresh and decision counters; exit 0 healthy, 1 no policy in force, 2 not reachable`;
+
+const TIMEOUT_MS = 5000;
+const MAX_REPLY_BYTES = 64 * 1024;
+
+/** GET `path` from the admin listener; the body as text, whatever the status. */
+export function fetchFromAdmin(listen: AdminListen, path: string): Promise<{ status: number; body: string }> {
+  const target = listen.kind === 'unix' ? { socketPath: listen.path } : { host: listen.host, port: listen.port };
+  return new Promise((resolve, reject) => {
+    const req = request({ ...target, path, method: 'GET', timeout: TIMEOUT_MS }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        if (body.length > MAX_REPLY_BYTES) req.destroy(new Error(`reply larger than ${MAX_REPLY_BYTES} bytes`));
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export function describeListen(listen: AdminListen): string {
+  return listen.kind === 'unix' ? listen.path : `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+}
+
+export function formatStatus(report: StatusReport): string {
+  const { policy, identity, decisions } = report;
+  const age = policy.policyAgeSeconds === null ? '' : ` (${policy.policyAgeSeconds} s old)`;
+  return [
+    `image-access ${report.version}: ${policy.ok ? 'policy in force' : 'NO POLICY IN FORCE'}, mode ${report.mode}, fail mode ${report.failMode}, up ${report.uptimeSeconds} s`,
+    `  policy:       ${policy.policySource}${policy.organization ? ` (organization ${policy.organization})` : ''}`,
+    `  last refresh: ${policy.fetchedAt ?? 'never'}${age}`,
+    `  refresh error: ${policy.lastRefreshError ?? 'none'}`,
+    `  identity:     ${identity.user ?? '(nobody signed in)'} [${identity.source}]`,
+    `  decisions:    ${decisions.allow} allowed, ${decisions.deny} denied, ${decisions.warn} warned (warn mode)`,
+    '',
+  ].join('\n');
+}
+
+export function runStatus(args: readonly string[], io: CommandIo): Promise<number> {
+  return guarded('status', io, () => status(args, io));
+}
+
+async function status(args: readonly string[], io: CommandIo): Promise<number> {
+  const settings = loadSettings(io.env, args);
+  if (settings.metrics === undefined) {
+    io.err(`image-access status: asks the running plugin over its admin listener; set IMAGE_ACCESS_METRICS (or ${flagName('IMAGE_ACCESS_METRICS')}) to the address the plugin listens on\n`);
+    return EXIT_ERROR;
+  }
+  const where = describeListen(settings.metrics);
+  let reply: { status: number; body: string };
+  try {
+    reply = await fetchFromAdmin(settings.metrics, '/status');
+  } catch (error) {
+    io.err(`image-access status: no plugin answers on ${where}: ${(error as Error).message}\n`);
+    return EXIT_ERROR;
+  }
+  let parsed: ReturnType<typeof statusReportSchema.safeParse> | undefined;
+  try {
+    parsed = statusReportSchema.safeParse(JSON.parse(reply.body));
+  } catch {
+    parsed = undefined;
+  }
+  if (reply.status !== 200 || !parsed?.success) {
+    io.err(`image-access status: ${where} did not answer like image-access (HTTP ${reply.status})\n`);
+    return EXIT_ERROR;
+  }
+  io.out(formatStatus(parsed.data));
+  return parsed.data.policy.ok ? EXIT_OK : EXIT_NOT_OK;
+}

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import type { Logger } from '../audit/logger';
+import type { RequireSignIn } from '../config/settings';
+import { parseJson } from './decode';
+import { usernameSchema } from './identity';
+import { watchedFile } from './watched-file';
+
+/** Docker Desktop's registry.json (`{"allowedOrgs": ["acme"]}`); an empty list enforces nothing. */
+const registryJsonSchema = z.object({ allowedOrgs: z.array(usernameSchema) });
+
+/** The organisation registry.json names, `undefined` for none. Errors never quote the file. */
+export function parseRegistryJson(text: string): string | undefined | Error {
+  const data = parseJson(text);
+  if (data instanceof Error) return data;
+  const parsed = registryJsonSchema.safeParse(data);
+  if (!parsed.success) return new Error('expected {"allowedOrgs": ["<organization>", ...]}');
+  return parsed.data.allowedOrgs[0];
+}
+
+/** Which Docker Hub organisation this machine belongs to. Never rejects. */
+export interface OrganizationResolver {
+  current(): Promise<string | undefined>;
+}
+
+export interface OrganizationOptions {
+  /** IMAGE_ACCESS_ORG: when set, registry.json is not read. */
+  readonly org: string | undefined;
+  /** IMAGE_ACCESS_REGISTRY_JSON; undefined: not read. */
+  readonly registryJson: string | undefined;
+  readonly logger: Logger;
+}
+
+/**
+ * IMAGE_ACCESS_ORG, else the first `allowedOrgs` entry of Docker Desktop's registry.json, re-read when it changes (a
+ * missing or unreadable file means no organisation; the last one is not kept, as Docker Desktop would not keep it).
+ */
+export function organizationResolver({ org, registryJson, logger }: OrganizationOptions): OrganizationResolver {
+  if (org !== undefined || registryJson === undefined) {
+    return { current: () => Promise.resolve(org) };
+  }
+  const file = watchedFile<string | undefined>(registryJson, parseRegistryJson, (state) => {
+    if (state.kind === 'missing') logger.info('no registry.json; no organization from Docker Desktop', { path: registryJson });
+    else if (state.kind === 'unreadable') logger.warn('registry.json unreadable; ignored', { path: registryJson, problem: state.problem });
+    else logger.info('organization read from registry.json', { path: registryJson, organization: state.value });
+  });
+  return {
+    current: async () => {
+      const state = await file.read();
+      return state.kind === 'ok' ? state.value : undefined;
+    },
+  };
+}
+
+/** Whether Docker Hub pulls need a signed-in member of the organisation: `auto` once an organisation is known. */
+export function signInRequired(mode: RequireSignIn, organization: string | undefined): boolean {
+  return mode === 'on' || (mode === 'auto' && organization !== undefined);
+}
+
+/** Enforced sign-in as the authorizer applies it: the IMAGE_ACCESS_REQUIRE_SIGNIN mode and the organisation in force. */
+export interface SignInEnforcement {
+  readonly mode: RequireSignIn;
+  readonly organization: OrganizationResolver;
+}

@@ -1,0 +1,53 @@
+import type { Logger } from '../audit/logger';
+import type { IdentitySourceName } from '../config/settings';
+import type { AuthZRequest } from '../protocol/wire';
+import type { HelperOptions } from './credential-helper';
+import { dockerConfigSource } from './docker-config';
+import { SIGNED_OUT, type IdentityResolver, type IdentitySource, type SignedInUser } from './identity';
+import { provisionedSource } from './provisioned';
+import { registryAuthSource } from './registry-auth';
+import { tlsUserSource } from './tls-user';
+
+export interface IdentityOptions {
+  /** IMAGE_ACCESS_IDENTITY_SOURCES, in the order they are asked. */
+  readonly sources: readonly IdentitySourceName[];
+  /** IMAGE_ACCESS_DOCKER_CONFIG: the directory holding config.json. */
+  readonly dockerConfig: string;
+  /** IMAGE_ACCESS_USER; `provisioned` answers nothing without it. */
+  readonly user: string | undefined;
+  readonly logger: Logger;
+  readonly clock: () => number;
+  readonly helper?: Partial<HelperOptions>;
+}
+
+function buildSource(name: IdentitySourceName, options: IdentityOptions): IdentitySource | undefined {
+  switch (name) {
+    case 'registry-auth':
+      return registryAuthSource(options.logger);
+    case 'tls':
+      return tlsUserSource();
+    case 'docker-config':
+      return dockerConfigSource({ directory: options.dockerConfig, logger: options.logger, clock: options.clock, helper: options.helper });
+    case 'provisioned':
+      return options.user === undefined ? undefined : provisionedSource(options.user);
+  }
+}
+
+/** Asks the configured sources in order; the first that knows who is pulling wins, and nobody knowing is signed out. */
+export function identityResolver(options: IdentityOptions): IdentityResolver {
+  const sources = options.sources.map((name) => buildSource(name, options)).filter((source) => source !== undefined);
+  return {
+    async identify(request: AuthZRequest): Promise<SignedInUser> {
+      for (const source of sources) {
+        try {
+          const user = await source.lookup(request);
+          if (user !== undefined) return user;
+        } catch (error) {
+          // Sources do not throw; if one does, the next one still gets its turn.
+          options.logger.error('identity source failed', { source: source.name, error: (error as Error).name });
+        }
+      }
+      return SIGNED_OUT;
+    },
+  };
+}

@@ -1,0 +1,18 @@
+import type { AuthZRequest } from '../protocol/wire';
+import { signedInUser, usernameSchema, type IdentitySource } from './identity';
+
+export const TLS_SOURCE = 'tls';
+
+/**
+ * The AuthZ request's `User`: the common name of the client certificate, set only when the daemon listens on TLS with
+ * client certificates (`UserAuthNMethod: "TLS"`). The certificate authority then vouches for the name.
+ */
+export function tlsUserSource(): IdentitySource {
+  return {
+    name: TLS_SOURCE,
+    lookup(request: AuthZRequest) {
+      const name = usernameSchema.safeParse(request.user);
+      return Promise.resolve(name.success ? signedInUser(TLS_SOURCE, name.data, undefined) : undefined);
+    },
+  };
+}

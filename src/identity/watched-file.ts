@@ -1,0 +1,72 @@
+import { readFile, stat } from 'node:fs/promises';
+
+/** Larger than any real Docker config or registry.json; a bigger file is refused rather than read. */
+const MAX_FILE_BYTES = 1024 * 1024;
+
+export type FileState<T> =
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'unreadable'; readonly problem: string }
+  | { readonly kind: 'ok'; readonly value: T };
+
+export interface WatchedFile<T> {
+  readonly path: string;
+  /** The file's current content, parsed; re-read only when its inode, size or mtime changed since the last read. */
+  read(): Promise<FileState<T>>;
+}
+
+/** `parse` returns an Error for content it rejects; its message is logged, so it must not quote secrets. */
+export type FileParser<T> = (text: string) => T | Error;
+
+function fingerprint(stats: { ino: number; size: number; mtimeMs: number }): string {
+  return `${stats.ino}:${stats.size}:${stats.mtimeMs}`;
+}
+
+/**
+ * A small configuration file another program rewrites (`docker login` replaces config.json, Docker Desktop
+ * registry.json): one stat per read tells whether it changed, so a sign-in takes effect on the next request without a
+ * watcher to close. Concurrent reads share one stat. `onChange` sees each new state once.
+ */
+export function watchedFile<T>(path: string, parse: FileParser<T>, onChange: (state: FileState<T>) => void): WatchedFile<T> {
+  let last: { fingerprint: string; state: FileState<T> } | undefined;
+  let pending: Promise<FileState<T>> | undefined;
+
+  const settle = (print: string, state: FileState<T>): FileState<T> => {
+    if (last?.fingerprint !== print) onChange(state);
+    last = { fingerprint: print, state };
+    return state;
+  };
+
+  async function load(): Promise<FileState<T>> {
+    let stats;
+    try {
+      stats = await stat(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      if (code === 'ENOENT' || code === 'ENOTDIR') return settle('missing', { kind: 'missing' });
+      return settle(`stat:${code}`, { kind: 'unreadable', problem: `cannot stat (${code})` });
+    }
+    const print = fingerprint(stats);
+    if (last?.fingerprint === print) return last.state;
+    // A FIFO would block the read forever; a huge file is not a config file.
+    if (!stats.isFile()) return settle(print, { kind: 'unreadable', problem: 'not a regular file' });
+    if (stats.size > MAX_FILE_BYTES) return settle(print, { kind: 'unreadable', problem: `larger than ${MAX_FILE_BYTES} bytes` });
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      return settle(`read:${print}`, { kind: 'unreadable', problem: `cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
+    }
+    const value = parse(text);
+    return settle(print, value instanceof Error ? { kind: 'unreadable', problem: value.message } : { kind: 'ok', value });
+  }
+
+  return {
+    path,
+    read() {
+      pending ??= load().finally(() => {
+        pending = undefined;
+      });
+      return pending;
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Wires the observers from the settings: the audit log (IMAGE_ACCESS_AUDIT_LOG) and the metrics with their admin
+ * listener (IMAGE_ACCESS_METRICS). Both hang off the Authorizer's decision hook; the metrics also hear the remote
+ * policy sources.
+ */
+import { statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Server } from 'node:http';
+import type { Logger } from '../audit/logger';
+import type { Settings } from '../config/settings';
+import type { IdentityResolver } from '../identity/identity';
+import type { PolicySource } from '../policy/source';
+import { releaseSocketPath } from '../protocol/socket';
+import { VERSION } from '../version';
+import { startAdminServer } from './admin-server';
+import { AuditLog } from './audit-log';
+import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './events';
+import { PluginMetrics } from './metrics';
+import { policyStatusProbe, type PolicyStatus } from './policy-status';
+
+/** `/healthz` must answer a fleet poller promptly, whatever the policy source is doing. */
+const PROBE_TIMEOUT_MS = 3000;
+
+export interface Observability {
+  readonly observers: readonly DecisionObserver[];
+  readonly remote: RemoteObserver;
+  /** Starts the admin listener, if configured, once the policy source and identity resolver exist. */
+  start(parts: { readonly policySource: PolicySource; readonly identity: IdentityResolver }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createObservability(settings: Settings, logger: Logger, clock: () => number): Observability {
+  const startedAt = clock();
+  let probe: (() => Promise<PolicyStatus>) | undefined;
+  const policyStatus = (): Promise<PolicyStatus> =>
+    probe?.() ?? Promise.resolve({ source: 'none', identitySource: 'none', unavailable: 'the plugin is starting' });
+  const metrics = settings.metrics === undefined ? undefined : new PluginMetrics(policyStatus, clock);
+  const audit =
+    settings.auditLog === undefined
+      ? undefined
+      : new AuditLog({ path: settings.auditLog, maxBytes: settings.auditMaxBytes, keepFiles: settings.auditFiles, host: hostname(), logger });
+  let server: Server | undefined;
+  let socketInode: number | undefined;
+  return {
+    observers: [audit, metrics].filter((observer): observer is AuditLog | PluginMetrics => observer !== undefined),
+    remote: metrics ?? IGNORE_REMOTE,
+    async start({ policySource, identity }) {
+      probe = policyStatusProbe({ policySource, identity, timeoutMs: PROBE_TIMEOUT_MS, clock });
+      if (settings.metrics === undefined || metrics === undefined) return;
+      server = await startAdminServer(settings.metrics, {
+        metrics,
+        policyStatus,
+        clock,
+        version: VERSION,
+        mode: settings.mode,
+        failMode: settings.failMode,
+        startedAt,
+        logger,
+      });
+      if (settings.metrics.kind === 'unix') socketInode = statSync(settings.metrics.path).ino;
+      logger.info('admin listener serving /metrics, /healthz and /status', { listen: settings.metrics });
+    },
+    async stop() {
+      audit?.close();
+      if (server === undefined) return;
+      const closing = new Promise<void>((resolve) => server!.close(() => resolve()));
+      server.closeAllConnections();
+      await closing;
+      if (settings.metrics?.kind === 'unix') releaseSocketPath(settings.metrics.path, socketInode);
+    },
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The `/status` document: written by the admin listener, read back by `image-access status`, which parses it here
+ * (it comes over a socket, from whatever process answers there).
+ */
+import { z } from 'zod';
+
+const counts = z.object({ allow: z.number(), deny: z.number(), warn: z.number() });
+
+export const healthReportSchema = z.object({
+  ok: z.boolean(),
+  policySource: z.string(),
+  organization: z.string().nullable(),
+  policyAgeSeconds: z.number().nullable(),
+  lastRefreshError: z.string().nullable(),
+});
+
+export const statusReportSchema = z.object({
+  version: z.string(),
+  mode: z.enum(['enforce', 'warn']),
+  failMode: z.enum(['closed', 'open']),
+  uptimeSeconds: z.number(),
+  identity: z.object({ user: z.string().nullable(), source: z.string() }),
+  policy: healthReportSchema.extend({ fetchedAt: z.string().nullable() }),
+  decisions: counts,
+});
+
+export type HealthReport = z.infer<typeof healthReportSchema>;
+export type StatusReport = z.infer<typeof statusReportSchema>;

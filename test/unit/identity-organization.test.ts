@@ -1,0 +1,78 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadSettings, type RequireSignIn } from '../../src/config/settings';
+import { organizationResolver, signInRequired } from '../../src/identity/organization';
+import { capturingLogger, replaceFile, tempDirs } from './identity-fixtures';
+
+const dirs = tempDirs();
+afterAll(() => dirs.removeAll());
+
+function withRegistryJson(content?: string) {
+  const path = join(dirs.make(), 'registry.json');
+  if (content !== undefined) writeFileSync(path, content);
+  const log = capturingLogger();
+  return { path, log, resolver: organizationResolver({ org: undefined, registryJson: path, logger: log.logger }) };
+}
+
+describe('organizationResolver', () => {
+  test('IMAGE_ACCESS_ORG wins; registry.json is not read', async () => {
+    const { path } = withRegistryJson('{"allowedOrgs":["other"]}');
+    const log = capturingLogger();
+    await expect(organizationResolver({ org: 'acme', registryJson: path, logger: log.logger }).current()).resolves.toBe('acme');
+    expect(log.lines()).toEqual([]);
+  });
+
+  test("registry.json's first allowedOrgs entry, lowercased", async () => {
+    await expect(withRegistryJson('{"allowedOrgs":["Acme","other"]}').resolver.current()).resolves.toBe('acme');
+  });
+
+  test.each([
+    ['missing', undefined, 'info'],
+    ['an empty list', '{"allowedOrgs":[]}', 'info'],
+    ['not JSON', '{"allowedOrgs":', 'warn'],
+    ['the wrong shape', '{"allowedOrgs":"acme"}', 'warn'],
+  ])('registry.json %s: no organisation', async (_case, content, level) => {
+    const { resolver, log } = withRegistryJson(content);
+    await expect(resolver.current()).resolves.toBeUndefined();
+    expect(log.lines()).toEqual([expect.objectContaining({ level })]);
+  });
+
+  test('no path and no setting: no organisation', async () => {
+    await expect(organizationResolver({ org: undefined, registryJson: undefined, logger: capturingLogger().logger }).current()).resolves.toBeUndefined();
+  });
+
+  test('changes to registry.json take effect on the next request', async () => {
+    const { path, resolver } = withRegistryJson();
+    await expect(resolver.current()).resolves.toBeUndefined();
+    replaceFile(path, '{"allowedOrgs":["first"]}');
+    await expect(resolver.current()).resolves.toBe('first');
+    replaceFile(path, '{"allowedOrgs":["second"]}');
+    await expect(resolver.current()).resolves.toBe('second');
+    rmSync(path);
+    await expect(resolver.current()).resolves.toBeUndefined();
+  });
+});
+
+describe('signInRequired', () => {
+  test.each([
+    ['on', undefined, true],
+    ['on', 'acme', true],
+    ['off', 'acme', false],
+    ['off', undefined, false],
+    ['auto', 'acme', true],
+    ['auto', undefined, false],
+  ] as const)('%s with organization %p -> %p', (mode: RequireSignIn, org, required) => {
+    expect(signInRequired(mode, org)).toBe(required);
+  });
+
+  test('settings: auto by default; on, off accepted; anything else refused', () => {
+    expect(loadSettings({}, []).requireSignIn).toBe('auto');
+    expect(loadSettings({}, ['--require-signin', 'on']).requireSignIn).toBe('on');
+    expect(() => loadSettings({ IMAGE_ACCESS_REQUIRE_SIGNIN: 'yes' }, [])).toThrow('IMAGE_ACCESS_REQUIRE_SIGNIN');
+  });
+
+  test('settings: registry.json path defaults to the Linux Docker Desktop one; empty disables it', () => {
+    expect(loadSettings({}, []).registryJson).toBe('/usr/share/docker-desktop/registry/registry.json');
+    expect(loadSettings({ IMAGE_ACCESS_REGISTRY_JSON: '' }, []).registryJson).toBeUndefined();
+  });
+});
