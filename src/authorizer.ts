@@ -163,7 +163,7 @@ export class Authorizer {
 
   private async judgeImageUnbounded(request: AuthZRequest, image: ImageReference): Promise<Judgement> {
     const name = formatReference(image);
-    const [identity, requireSignIn] = await Promise.all([this.deps.identity.identify(request), this.signInRequired()]);
+    const [identity, requireSignIn] = await Promise.all([this.deps.identity.identify(request), this.signInRule()]);
     // Nobody signed in: refused before any policy is asked for (Docker Hub shows an organisation's settings to members only).
     const signedOut = requireSignIn.required
       ? refuseWithoutSignIn(image, categorize(image, requireSignIn.organization ?? '', undefined), identity, undefined, requireSignIn.organization)
@@ -191,7 +191,7 @@ export class Authorizer {
     };
   }
 
-  private async signInRequired(): Promise<{ required: boolean; organization: string | undefined }> {
+  private async signInRule(): Promise<{ required: boolean; organization: string | undefined }> {
     if (this.deps.signIn === undefined) return { required: false, organization: undefined };
     const organization = await this.deps.signIn.organization.current();
     return { required: signInRequired(this.deps.signIn.mode, organization), organization };

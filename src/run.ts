@@ -3,7 +3,9 @@ import type { Server } from 'node:http';
 import { createLogger, type Logger } from './audit/logger';
 import { Authorizer } from './authorizer';
 import type { Settings } from './config/settings';
-import { SIGNED_OUT, type IdentityResolver } from './identity/identity';
+import type { IdentityResolver } from './identity/identity';
+import { organizationResolver, type OrganizationResolver } from './identity/organization';
+import { identityResolver } from './identity/resolver';
 import type { DecisionObserver } from './observability/events';
 import { createObservability } from './observability/observability';
 import { defaultPolicy } from './policy/default-policy';
@@ -14,7 +16,13 @@ import type { PolicySource } from './policy/source';
 import { createPluginServer } from './protocol/server';
 import { listenOnUnixSocket, releaseSocketPath } from './protocol/socket';
 
-export function createPolicySource(settings: Settings, logger: Logger, clock: () => number): PolicySource {
+/** `organization` is IMAGE_ACCESS_ORG or registry.json's, for the Hub source; a policy file or URL names its own. */
+export function createPolicySource(
+  settings: Settings,
+  logger: Logger,
+  clock: () => number,
+  organization: OrganizationResolver,
+): PolicySource {
   const location = settings.policy;
   switch (location.kind) {
     case 'builtin':
@@ -24,7 +32,7 @@ export function createPolicySource(settings: Settings, logger: Logger, clock: ()
     case 'hub':
       return new HubPolicySource({
         hubUrl: settings.hubUrl,
-        organization: { current: () => Promise.resolve(settings.org) },
+        organization,
         ttlMs: settings.cacheTtlMs,
         staleMaxMs: settings.staleMaxMs,
         decisionTimeoutMs: settings.decisionTimeoutMs,
@@ -47,8 +55,8 @@ export function createPolicySource(settings: Settings, logger: Logger, clock: ()
   }
 }
 
-export function createIdentityResolver(): IdentityResolver {
-  return { identify: () => Promise.resolve(SIGNED_OUT) };
+export function createIdentityResolver(settings: Settings, logger: Logger, clock: () => number): IdentityResolver {
+  return identityResolver({ sources: settings.identitySources, dockerConfig: settings.dockerConfig, user: settings.user, logger, clock });
 }
 
 export interface PluginCore {
@@ -66,8 +74,9 @@ export interface CoreOptions {
 
 /** The policy source, identity resolver and Authorizer the settings call for: the plugin's and `image-access check`'s. */
 export function createPluginCore(settings: Settings, logger: Logger, clock: () => number, options: CoreOptions = {}): PluginCore {
-  const policySource = createPolicySource(settings, logger, clock);
-  const identity = options.identity ?? createIdentityResolver();
+  const organization = organizationResolver({ org: settings.org, registryJson: settings.registryJson, logger });
+  const policySource = createPolicySource(settings, logger, clock, organization);
+  const identity = options.identity ?? createIdentityResolver(settings, logger, clock);
   const authorizer = new Authorizer({
     policySource,
     identity,
@@ -76,6 +85,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
     failMode: settings.failMode,
     routes: settings,
     decisionTimeoutMs: settings.decisionTimeoutMs,
+    signIn: { mode: settings.requireSignIn, organization },
     clock,
     observers: options.observers ?? [],
   });

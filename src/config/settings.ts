@@ -6,15 +6,15 @@
 export type FailMode = 'closed' | 'open';
 export type EnforcementMode = 'enforce' | 'warn';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+/** The admin listener (/metrics, /healthz, /status): a loopback TCP address or a unix socket. */
+export type AdminListen =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string };
 /** Where the signed-in user may be learnt from; asked in the configured order, the first that knows wins. */
 export const IDENTITY_SOURCES = ['registry-auth', 'tls', 'docker-config', 'provisioned'] as const;
 export type IdentitySourceName = (typeof IDENTITY_SOURCES)[number];
 /** Enforced sign-in: `auto` is on once an organisation is known (IMAGE_ACCESS_ORG or registry.json). */
 export type RequireSignIn = 'auto' | 'on' | 'off';
-/** The admin listener (/metrics, /healthz, /status): a loopback TCP address or a unix socket. */
-export type AdminListen =
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
-  | { readonly kind: 'unix'; readonly path: string };
 /** `builtin` = the embedded default policy; `hub` = live Docker Hub; otherwise a file path or an https URL. */
 export type PolicyLocation =
   | { readonly kind: 'builtin' }
@@ -113,6 +113,22 @@ function absolutePath(raw: string): string | Error {
   return raw.startsWith('/') ? raw : new Error('must be an absolute path');
 }
 
+function parseIdentitySources(raw: string): IdentitySourceName[] | Error {
+  const names = raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  const unknown = names.find((name) => !(IDENTITY_SOURCES as readonly string[]).includes(name));
+  if (unknown !== undefined) return new Error(`names an unknown identity source "${unknown}" (known: ${IDENTITY_SOURCES.join(', ')})`);
+  if (new Set(names).size !== names.length) return new Error('names an identity source twice');
+  if (names.length === 0) return new Error('must name at least one identity source');
+  return names as IdentitySourceName[];
+}
+
+/** A Docker ID (lowercase letters and digits; `.`, `_` and `-` tolerated for other Hub-compatible registries). */
+function parseDockerId(raw: string): string | undefined | Error {
+  const id = raw.trim().toLowerCase();
+  if (id === '') return undefined;
+  return /^[a-z0-9][a-z0-9._-]{0,254}$/.test(id) ? id : new Error('must be a Docker ID (letters and digits)');
+}
+
 const BYTE_SIZE = /^(\d+)\s*(B|K|KiB|M|MiB|G|GiB)?$/i;
 const BYTE_UNIT: Readonly<Record<string, number>> = { b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
 
@@ -142,22 +158,6 @@ function parseAdminListen(raw: string): AdminListen | undefined | Error {
   const loopback = host === '::1' || /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(host);
   if (!loopback) return new Error('must be a loopback address (127.0.0.1, localhost or [::1]): the listener has no authentication');
   return { kind: 'tcp', host, port };
-}
-
-function parseIdentitySources(raw: string): IdentitySourceName[] | Error {
-  const names = raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
-  const unknown = names.find((name) => !(IDENTITY_SOURCES as readonly string[]).includes(name));
-  if (unknown !== undefined) return new Error(`names an unknown identity source "${unknown}" (known: ${IDENTITY_SOURCES.join(', ')})`);
-  if (new Set(names).size !== names.length) return new Error('names an identity source twice');
-  if (names.length === 0) return new Error('must name at least one identity source');
-  return names as IdentitySourceName[];
-}
-
-/** A Docker ID (lowercase letters and digits; `.`, `_` and `-` tolerated for other Hub-compatible registries). */
-function parseDockerId(raw: string): string | undefined | Error {
-  const id = raw.trim().toLowerCase();
-  if (id === '') return undefined;
-  return /^[a-z0-9][a-z0-9._-]{0,254}$/.test(id) ? id : new Error('must be a Docker ID (letters and digits)');
 }
 
 export const SETTINGS = [
