@@ -57,19 +57,17 @@ export class PluginMetrics implements DecisionObserver, RemoteObserver {
       labelNames: ['cache', 'result'],
       registers,
     });
-    const policyGauge = (name: string, help: string, read: (status: PolicyStatus, now: number) => number | undefined) =>
+    const policyGauge = (name: string, help: string, read: (status: PolicyStatus, now: number) => number) =>
       new Gauge({
         name,
         help,
         registers,
         async collect() {
-          this.reset();
-          const value = read(await policyStatus(), clock());
-          if (value !== undefined) this.set(value);
+          this.set(read(await policyStatus(), clock()));
         },
       });
-    policyGauge('image_access_policy_age_seconds', 'Age of the policy in force (absent when there is none)', (status, now) =>
-      status.fetchedAt === undefined ? undefined : Math.max(0, (now - status.fetchedAt) / 1000),
+    policyGauge('image_access_policy_age_seconds', 'Age of the policy in force; NaN when there is none', (status, now) =>
+      status.fetchedAt === undefined ? Number.NaN : Math.max(0, (now - status.fetchedAt) / 1000),
     );
     policyGauge('image_access_policy_available', '1 when a policy is in force, 0 when none could be had', (status) =>
       status.unavailable === undefined ? 1 : 0,
