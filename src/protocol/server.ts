@@ -62,8 +62,9 @@ async function authorizeBody(handler: AuthZHandler, logger: Logger, body: string
   }
 }
 
-/** A body that could not be read: the response phase is still allowed, anything else is denied saying why. */
-function unreadableReply(path: string, tooLarge: boolean): AuthZReply {
+/** A body that could not be read: Activate needs none, the response phase is still allowed, a request is denied saying why. */
+function unreadableReply(path: string, tooLarge: boolean): AuthZReply | typeof ACTIVATE_REPLY {
+  if (path === '/Plugin.Activate') return ACTIVATE_REPLY;
   if (path === '/AuthZPlugin.AuthZRes') return ALLOW;
   const why = tooLarge ? `request larger than ${MAX_BODY_BYTES} bytes` : 'unreadable request body';
   return { Allow: false, Msg: `image-access: ${why}` };
