@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` (plugin on the embedded default policy) and `make test`.
 SOCKET ?= /run/docker/plugins/image-access.sock
 
-.PHONY: build run test unit e2e test-deps typecheck plugin clean
+.PHONY: build run test unit e2e test-deps typecheck plugin clean bench
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -40,5 +40,15 @@ plugin: build
 	plugin/build.sh plugin/build
 	docker plugin create $(PLUGIN_NAME) plugin/build
 
+# What the plugin costs every docker command, on a real dockerd it starts (root; about 10 minutes; not part of `make test`).
+# Writes bench/results/RESULTS.md, results.json and chart.png. BENCH_QUICK=1 for a tenth of the counts.
+bench: build test-deps
+	@command -v rsvg-convert >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y librsvg2-bin; }
+	npx tsc -p bench/tsconfig.json
+	@# The compiled src/ under bench/dist reads ../package.json for its version.
+	ln -sf ../../package.json bench/dist/package.json
+	node bench/dist/bench/main.js
+	@if [ -f bench/dist/bench/fleet-simulation.js ]; then node bench/dist/bench/fleet-simulation.js; fi
+
 clean:
-	rm -rf dist plugin/build
+	rm -rf dist plugin/build bench/dist

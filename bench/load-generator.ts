@@ -1,0 +1,80 @@
+/**
+ * Load generator for the plugin alone: `connections` keep-alive connections to the plugin socket, each sending the
+ * next AuthZReq as soon as the previous reply is complete (the daemon never pipelines). Hand-written HTTP/1.1 so the
+ * generator costs less CPU than the plugin it drives.
+ *
+ * Usage: node load-generator.js SOCKET TOTAL CONNECTIONS mixed|pulls [PROGRESS_EVERY]
+ * Prints `progress N` lines every PROGRESS_EVERY replies, then one JSON line: {requests, seconds, perSecond, errors}.
+ */
+import { connect } from 'node:net';
+import { MIXED, PULLS } from './authz-requests';
+
+const [socketPath, totalText, connectionsText, mixName, progressText] = process.argv.slice(2);
+if (socketPath === undefined || totalText === undefined || connectionsText === undefined || (mixName !== 'mixed' && mixName !== 'pulls')) {
+  process.stderr.write('usage: load-generator SOCKET TOTAL CONNECTIONS mixed|pulls [PROGRESS_EVERY]\n');
+  process.exit(2);
+}
+const total = Number(totalText);
+const connections = Number(connectionsText);
+const progressEvery = Number(progressText ?? 0);
+
+const requests = (mixName === 'mixed' ? MIXED : PULLS).map((body) =>
+  Buffer.from(
+    'POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nHost: plugin\r\nUser-Agent: Go-http-client/1.1\r\n' +
+      `Accept: application/vnd.docker.plugins.v1.2+json\r\nAccept-Encoding: gzip\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  ),
+);
+
+let sent = 0;
+let replied = 0;
+let errors = 0;
+const started = process.hrtime.bigint();
+
+/** Bytes of the complete reply at the start of `buffer`, or 0 while it is incomplete. */
+function completeReplyLength(buffer: Buffer): number {
+  const headerEnd = buffer.indexOf('\r\n\r\n');
+  if (headerEnd === -1) return 0;
+  const head = buffer.toString('latin1', 0, headerEnd);
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+  if (!length) throw new Error(`reply without Content-Length: ${head}`);
+  const end = headerEnd + 4 + Number(length[1]);
+  return buffer.length >= end ? end : 0;
+}
+
+function finish(): void {
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const result = { requests: replied, seconds, perSecond: replied / seconds, errors };
+  // stdout is a pipe: exit only once the result is out.
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(errors === 0 ? 0 : 1));
+}
+
+function drive(): void {
+  const socket = connect(socketPath!);
+  let pending: Buffer = Buffer.alloc(0);
+  const sendNext = () => {
+    if (sent >= total) {
+      socket.end();
+      return;
+    }
+    socket.write(requests[sent++ % requests.length]!);
+  };
+  socket.on('connect', sendNext);
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    for (let length = completeReplyLength(pending); length > 0; length = completeReplyLength(pending)) {
+      if (!pending.subarray(0, 12).toString('latin1').endsWith('200')) errors++;
+      pending = pending.subarray(length);
+      replied++;
+      if (progressEvery > 0 && replied % progressEvery === 0) process.stdout.write(`progress ${replied}\n`);
+      if (replied === total) finish();
+      else sendNext();
+    }
+  });
+  socket.on('error', (error) => {
+    process.stderr.write(`load-generator: ${error.message}\n`);
+    errors++;
+    finish();
+  });
+}
+
+for (let i = 0; i < connections; i++) drive();
