@@ -1,0 +1,268 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { probeAuthzPlugin } from '../../src/install/plugin-probe';
+import {
+  makeTempDir,
+  PLUGIN_CLI,
+  REPO_ROOT,
+  removeTempDir,
+  seedImages,
+  startDaemon,
+  startRegistry,
+  waitUntil,
+  type Daemon,
+  type Registry,
+} from '../harness';
+
+/**
+ * The managed-plugin path a fleet takes, on real engines: build offline, `docker plugin create` + `push` to a local
+ * registry, `docker plugin install` on a FRESH daemon, enforce through daemon.json, then restart, crash, reconfigure
+ * and remove it. The tests run in order and share one daemon: each step starts from the state the previous one left.
+ */
+jest.setTimeout(240_000);
+
+/** Managed plugins run with the fixed exec root /run/docker/plugins/<id>/ whatever dockerd's --exec-root is. */
+const managedSocket = (id: string) => `/run/docker/plugins/${id}/image-access.sock`;
+
+/** The plugin's node process: in the cgroup named after the plugin id, running our CLI. */
+function pluginPids(id: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cgroup = readFileSync(`/proc/${entry}/cgroup`, 'utf8');
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cgroup.includes(id) && cmdline.includes('/opt/image-access/dist/cli.js')) pids.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids;
+}
+
+/** `image-access install|uninstall` as a fleet runs it, against the daemon's own config file and pid. */
+function imageAccess(args: readonly string[]): { code: number; output: string } {
+  const result = spawnSync(process.execPath, [PLUGIN_CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: result.status ?? -1, output: `${result.stdout}${result.stderr}` };
+}
+
+const HUB = 'https://index.docker.io/v1/';
+
+/** Mount points of a process as it sees them, with their options (`/proc/PID/mountinfo`: field 5 is the mount point). */
+function mountOptions(pid: number): Map<string, string[]> {
+  const mounts = new Map<string, string[]>();
+  for (const line of readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n')) {
+    const fields = line.split(' ');
+    if (fields[4]) mounts.set(fields[4], (fields[5] ?? '').split(','));
+  }
+  return mounts;
+}
+
+const measurements: Record<string, number | string> = {};
+
+describe('managed plugin: built offline, pushed, installed from a registry, enforced through daemon.json', () => {
+  let dir: string;
+  let registry: Registry | undefined;
+  let host: Daemon | undefined;
+  let ref: string;
+  let pluginId = '';
+  const buildDir = () => join(dir, 'plugin');
+  const pidfile = () => join(dir, 'host-dockerd.pid');
+  const docker = (...args: string[]) => host!.docker(args);
+  /** Pulls and returns what to compare with `pulled`: the exit code with the error, so a failure shows why. */
+  const pull = async (image: string) => {
+    const result = await docker('pull', image);
+    return { code: result.code, stderr: result.stderr };
+  };
+  const pulled = { code: 0, stderr: '' };
+  const writePidfile = () => writeFileSync(pidfile(), `${host!.process.pid}\n`);
+  const daemonJson = () => JSON.parse(readFileSync(host!.configFile, 'utf8')) as Record<string, unknown>;
+  const install = (...extra: string[]) =>
+    imageAccess(['install', '--name', ref, '--socket', managedSocket(pluginId), '--daemon-json', host!.configFile, ...extra]);
+
+  beforeAll(async () => {
+    dir = makeTempDir();
+    registry = await startRegistry(dir);
+    await seedImages(registry);
+    ref = `${registry.address}/acme/image-access:latest`;
+    // The host's Docker sign-in (alice, stored in config.json) and Docker Desktop's registry.json, for the mounts.
+    mkdirSync(join(dir, 'signin'));
+    writeFileSync(join(dir, 'signin', 'config.json'), JSON.stringify({ auths: { [HUB]: { auth: Buffer.from('alice:dckr_pat_test').toString('base64') } } }));
+    mkdirSync(join(dir, 'desktop'));
+    writeFileSync(join(dir, 'desktop', 'registry.json'), JSON.stringify({ allowedOrgs: ['acme'] }));
+  });
+
+  afterAll(async () => {
+    await host?.stop();
+    // dockerd stops its managed plugins on shutdown; anything left of ours is killed by pid.
+    if (pluginId) for (const pid of pluginPids(pluginId)) process.kill(pid, 'SIGKILL');
+    await registry?.stop();
+    if (dir) removeTempDir(dir);
+    console.log(`managed-plugin measurements: ${JSON.stringify(measurements)}`);
+  });
+
+  test('plugin/build.sh assembles config.json and a small rootfs with node, the plugin and only production dependencies', () => {
+    const build = spawnSync(join(REPO_ROOT, 'plugin', 'build.sh'), [buildDir()], { encoding: 'utf8', timeout: 180_000 });
+    expect(build.stderr).toBe('');
+    expect(build.status).toBe(0);
+    const rootfs = join(buildDir(), 'rootfs');
+    expect(JSON.parse(readFileSync(join(buildDir(), 'config.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(REPO_ROOT, 'config.json'), 'utf8')));
+    for (const path of ['usr/bin/node', 'lib64/ld-linux-x86-64.so.2', 'opt/image-access/dist/cli.js', 'opt/image-access/package.json', 'opt/image-access/node_modules/express', 'opt/image-access/node_modules/zod', 'run/docker/plugins', 'tmp', 'etc/ssl/certs/ca-certificates.crt']) {
+      expect([path, existsSync(join(rootfs, path))]).toEqual([path, true]);
+    }
+    for (const devOnly of ['typescript', 'jest', 'ts-jest', '@types/node']) expect([devOnly, existsSync(join(rootfs, 'opt/image-access/node_modules', devOnly))]).toEqual([devOnly, false]);
+    // The rootfs runs on its own: node with only the libraries copied in, no host paths.
+    const run = spawnSync('chroot', [rootfs, '/usr/bin/node', '/opt/image-access/dist/cli.js', '--version'], { encoding: 'utf8' });
+    expect(run.stdout.trim()).toBe((JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+    const bytes = Number(spawnSync('du', ['-sb', rootfs], { encoding: 'utf8' }).stdout.split('\t')[0]);
+    measurements['rootfsMiB'] = Math.round(bytes / 2 ** 20);
+    expect(bytes).toBeLessThan(160 * 2 ** 20);
+  });
+
+  test('docker plugin create, then docker plugin push to the local registry', async () => {
+    const builder = await startDaemon(join(dir, 'builder'), { mirror: registry!.address });
+    try {
+      const create = await builder.docker(['plugin', 'create', ref, buildDir()]);
+      expect(create.stderr).toBe('');
+      expect(create.code).toBe(0);
+      const push = await builder.docker(['plugin', 'push', ref]);
+      expect(push.code).toBe(0);
+      measurements['pushMs'] = push.durationMs;
+    } finally {
+      await builder.stop();
+    }
+    const tags = await fetch(`${registry!.url}/v2/acme/image-access/tags/list`);
+    expect(await tags.json()).toEqual({ name: 'acme/image-access', tags: ['latest'] });
+  });
+
+  test('docker plugin install --grant-all-permissions on a fresh daemon, configured by install arguments', async () => {
+    host = await startDaemon(join(dir, 'host'), { mirror: registry!.address });
+    expect((await docker('plugin', 'ls', '--quiet')).stdout.trim()).toBe('');
+    const installed = await docker(
+      'plugin', 'install', '--grant-all-permissions', ref, 'IMAGE_ACCESS_ORG=acme',
+      `docker-config.source=${join(dir, 'signin')}`, `registry-json.source=${join(dir, 'desktop')}`,
+    );
+    expect(installed.code).toBe(0);
+    measurements['installMs'] = installed.durationMs;
+    const inspect = JSON.parse((await docker('plugin', 'inspect', ref)).stdout) as Array<{
+      Id: string;
+      Enabled: boolean;
+      Settings: { Env: string[]; Mounts: Array<{ Name: string; Source: string; Options: string[] }> };
+    }>;
+    const plugin = inspect[0]!;
+    pluginId = plugin.Id;
+    expect(plugin.Enabled).toBe(true);
+    expect(plugin.Settings.Env).toContain('IMAGE_ACCESS_ORG=acme');
+    expect(plugin.Settings.Env).toContain('IMAGE_ACCESS_SOCKET=/run/docker/plugins/image-access.sock');
+    expect(await probeAuthzPlugin(managedSocket(pluginId), 5_000)).toBeUndefined();
+
+    // The settable mounts: the host's sign-in directory and registry.json reach the plugin, read-only.
+    const [pid] = pluginPids(pluginId);
+    expect(readFileSync(`/proc/${pid}/root/root/.docker/config.json`, 'utf8')).toContain('auths');
+    expect(readFileSync(`/proc/${pid}/root/usr/share/docker-desktop/registry/registry.json`, 'utf8')).toContain('allowedOrgs');
+    const mounts = mountOptions(pid!);
+    expect(mounts.get('/root/.docker')).toContain('ro');
+    expect(mounts.get('/usr/share/docker-desktop/registry')).toContain('ro');
+  });
+
+  test('not enforced until daemon.json lists it: enabling a plugin does not put it in the authorization chain', async () => {
+    expect(await pull('someoss/tool')).toEqual(pulled);
+  });
+
+  test('image-access install --reload adds it to daemon.json and SIGHUPs dockerd; pulls are then judged', async () => {
+    writePidfile();
+    const result = install('--reload', '--pidfile', pidfile());
+    expect(result.output).toContain(`reloaded dockerd (pid ${host!.process.pid})`);
+    expect(result.code).toBe(0);
+    expect(host!.process.isRunning()).toBe(true);
+    expect(daemonJson()).toEqual({ 'authorization-plugins': [ref] });
+
+    expect(await pull('alpine')).toEqual(pulled);
+    expect(await pull('acme/app')).toEqual(pulled);
+    const denied = await docker('pull', 'someone/app:1.0');
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toContain(`authorization denied by plugin ${ref}: Image Access Management: docker.io/someone/app:1.0 is a community image`);
+    expect(denied.stderr).toContain('organization "acme"');
+  });
+
+  test('a second install is a no-op and leaves daemon.json alone', () => {
+    const before = readFileSync(host!.configFile, 'utf8');
+    const result = install();
+    expect(result.code).toBe(0);
+    expect(result.output).toContain('nothing changed');
+    expect(readFileSync(host!.configFile, 'utf8')).toBe(before);
+  });
+
+  test('after a daemon restart the plugin is enabled again and still enforcing', async () => {
+    const started = Date.now();
+    await host!.restart({ mirror: registry!.address, daemonJson: daemonJson() });
+    measurements['daemonRestartWithPluginMs'] = Date.now() - started;
+    writePidfile();
+    expect((await docker('plugin', 'inspect', '--format', '{{.Enabled}}', ref)).stdout.trim()).toBe('true');
+    expect((await docker('pull', 'someone/app:1.0')).stderr).toContain(`authorization denied by plugin ${ref}`);
+    expect(await pull('busybox')).toEqual(pulled);
+  });
+
+  test('a crashed plugin is restarted by the daemon; commands during the outage wait, then succeed', async () => {
+    const [pid] = pluginPids(pluginId);
+    expect(pid).toBeDefined();
+    process.kill(pid!, 'SIGKILL');
+    const killedAt = Date.now();
+    const during = await docker('ps');
+    measurements['dockerPsBlockedAfterCrashMs'] = during.durationMs;
+    expect(during.code).toBe(0);
+    await waitUntil('the daemon to restart the plugin', async () => (await probeAuthzPlugin(managedSocket(pluginId), 1_000)) === undefined, { timeoutMs: 60_000, intervalMs: 20 });
+    measurements['pluginBackAfterCrashMs'] = Date.now() - killedAt;
+    const [newPid] = pluginPids(pluginId);
+    expect(newPid).toBeDefined();
+    expect(newPid).not.toBe(pid);
+    expect((await docker('pull', 'someone/app:1.0')).stderr).toContain(`authorization denied by plugin ${ref}`);
+  });
+
+  test('docker plugin set works only while disabled; disabling drops the plugin from the chain until dockerd reloads', async () => {
+    const whileEnabled = await docker('plugin', 'set', ref, 'IMAGE_ACCESS_ORG=someone');
+    expect(whileEnabled.code).not.toBe(0);
+    expect(whileEnabled.stderr).toContain('cannot set on an active plugin');
+
+    // Measured behaviour of dockerd 20.10: disabling an authz plugin in use is allowed and stops enforcement at once.
+    expect((await docker('plugin', 'disable', ref)).code).toBe(0);
+    expect(await pull('someone/app:1.0')).toEqual(pulled);
+    expect((await docker('plugin', 'set', ref, 'IMAGE_ACCESS_ORG=someone')).code).toBe(0);
+    expect((await docker('plugin', 'enable', ref)).code).toBe(0);
+    expect(await pull('someoss/tool')).toEqual(pulled);
+
+    expect(install('--reload', '--pidfile', pidfile()).code).toBe(0);
+    expect((await docker('plugin', 'inspect', '--format', '{{.Settings.Env}}', ref)).stdout).toContain('IMAGE_ACCESS_ORG=someone');
+    expect(await pull('someone/app:1.0')).toEqual(pulled);
+    const denied = await docker('pull', 'acme/app');
+    expect(denied.stderr).toContain('docker.io/acme/app:latest is a community image, and organization "someone"');
+  });
+
+  test('a disabled plugin still listed in daemon.json stops dockerd from starting; uninstall recovers it', async () => {
+    expect((await docker('plugin', 'disable', ref)).code).toBe(0);
+    await expect(host!.restart({ mirror: registry!.address, daemonJson: daemonJson() })).rejects.toThrow(/dockerd exited/);
+    expect(readFileSync(join(dir, 'host', 'dockerd.err'), 'utf8')).toContain(`plugin ${ref} found but disabled`);
+
+    const removed = imageAccess(['uninstall', '--name', ref, '--daemon-json', host!.configFile]);
+    expect(removed.code).toBe(0);
+    await host!.restart({ mirror: registry!.address, daemonJson: daemonJson() });
+    writePidfile();
+    expect((await docker('plugin', 'enable', ref)).code).toBe(0);
+    expect(install('--reload', '--pidfile', pidfile()).code).toBe(0);
+    expect((await docker('pull', 'acme/app')).stderr).toContain(`authorization denied by plugin ${ref}`);
+  });
+
+  test('removal without locking the daemon: uninstall --reload first, then disable and remove the plugin', async () => {
+    const removed = imageAccess(['uninstall', '--name', ref, '--daemon-json', host!.configFile, '--reload', '--pidfile', pidfile()]);
+    expect(removed.code).toBe(0);
+    expect(daemonJson()).toEqual({});
+    expect((await docker('plugin', 'disable', ref)).code).toBe(0);
+    expect((await docker('plugin', 'rm', ref)).code).toBe(0);
+    const ps = await docker('ps');
+    expect(ps.code).toBe(0);
+    expect(ps.durationMs).toBeLessThan(10_000);
+    expect(await pull('acme/app')).toEqual(pulled);
+    expect(pluginPids(pluginId)).toEqual([]);
+  });
+});
