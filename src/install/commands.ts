@@ -69,7 +69,7 @@ function parseOptions(args: readonly string[]) {
 function applyEdit(edit: ConfigEdit, path: string, name: string, command: Command, io: CommandIo): void {
   const chain = (config: DaemonConfig) => JSON.stringify(config.plugins);
   if (!edit.changed) {
-    io.out(`${path} already ${command === 'install' ? 'lists' : 'does not list'} ${name} (authorization-plugins ${chain(edit.config)}); nothing changed`);
+    io.out(`${path} ${command === 'install' ? 'already lists' : 'does not list'} ${name} (authorization-plugins ${chain(edit.config)}); nothing changed`);
     return;
   }
   const backup = writeDaemonJson(path, renderDaemonConfig(edit.config), io.now());
