@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dockerConfigSource, parseDockerConfig } from '../../src/identity/docker-config';
@@ -78,9 +79,12 @@ describe('config.json auths', () => {
     expect(log.text()).not.toContain(SECRET);
   });
 
-  test('a directory or FIFO in place of config.json is refused, not read', async () => {
+  test.each([
+    ['a directory', (path: string) => mkdirSync(path)],
+    ['a FIFO (reading it would block forever)', (path: string) => execFileSync('mkfifo', [path])],
+  ])('%s in place of config.json is refused, not read', async (_what, make) => {
     const { configPath, lookup, log } = setup();
-    mkdirSync(configPath);
+    make(configPath);
     await expect(lookup()).resolves.toBeUndefined();
     expect(log.lines()).toContainEqual(expect.objectContaining({ problem: 'not a regular file' }));
   });
