@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { connect, type Server } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -23,12 +23,40 @@ function isServed(path: string): Promise<boolean> {
   });
 }
 
+const WRITABLE_BY_OTHERS = 0o002;
+const WRITABLE_BY_GROUP = 0o020;
+const STICKY = 0o1000;
+
 /**
- * Makes `path` free for a new socket: a stale socket is removed, but anything else (a live plugin, a file, a link,
- * a directory) is refused rather than destroyed, because the path may not be ours.
+ * Whoever can write to a directory on the way to the socket can swap the socket for their own and answer the daemon
+ * with "allow". So the socket's directory must be writable by its owner only, and every directory above it must be
+ * owned by root or by us and, if writable by others, sticky (as /tmp is), so that nobody can rename what is ours.
+ */
+export function assertSafeSocketDirectory(directory: string): void {
+  const uid = process.getuid?.() ?? 0;
+  let current = realpathSync(directory);
+  for (let isParent = true; ; isParent = false) {
+    const stats = statSync(current);
+    const writableByOthers = (stats.mode & WRITABLE_BY_OTHERS) !== 0 || ((stats.mode & WRITABLE_BY_GROUP) !== 0 && stats.gid !== 0);
+    if (stats.uid !== 0 && stats.uid !== uid) {
+      throw new SocketPathError(`${current} belongs to uid ${stats.uid}, who could replace the plugin socket; refusing to serve under it`);
+    }
+    if (writableByOthers && (isParent || (stats.mode & STICKY) === 0)) {
+      throw new SocketPathError(`${current} is writable by other users, who could replace the plugin socket; refusing to serve under it`);
+    }
+    const above = dirname(current);
+    if (above === current) return;
+    current = above;
+  }
+}
+
+/**
+ * Makes `path` free for a new socket in a safe directory: a stale socket is removed, but anything else (a live
+ * plugin, a file, a link, a directory) is refused rather than destroyed, because the path may not be ours.
  */
 export async function claimSocketPath(path: string): Promise<void> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  assertSafeSocketDirectory(dirname(path));
   const stats = lstatOrUndefined(path);
   if (stats === undefined) return;
   if (!stats.isSocket()) throw new SocketPathError(`${path} exists and is not a socket; refusing to replace it`);
