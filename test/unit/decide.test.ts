@@ -1,37 +1,6 @@
-import { categorize, type ImageCategory } from '../../src/decision/category';
-import { decide, decideInvalidReference, decideWithoutPolicy, type Identity } from '../../src/decision/decide';
-import type { OrgPolicy } from '../../src/policy/policy';
-import { parseReference, type ImageReference } from '../../src/reference/reference';
-
-function ref(text: string): ImageReference {
-  const parsed = parseReference(text);
-  if (!parsed.ok) throw new Error(parsed.error);
-  return parsed.reference;
-}
-
-const IMAGE_OF: Readonly<Record<ImageCategory, string>> = {
-  organization: 'acme/app:1.0',
-  official: 'alpine:3.20',
-  verified_publisher: 'bitnami/redis:7',
-  open_source: 'someoss/tool:1',
-  community: 'someone/app:1.0',
-  outside_hub: 'ghcr.io/someone/app:1.0',
-};
-const CATEGORIES = Object.keys(IMAGE_OF) as ImageCategory[];
-const IDENTITIES: Readonly<Record<string, Identity>> = {
-  owner: { username: 'alice', source: 'test' },
-  member: { username: 'bob', source: 'test' },
-  'signed-out': { source: 'none' },
-};
-
-function policy(enabled: boolean, allowOfficialImages: boolean, allowVerifiedPublishers: boolean): OrgPolicy {
-  return {
-    organization: 'acme',
-    restrictedImages: { enabled, allowOfficialImages, allowVerifiedPublishers },
-    owners: ['alice'],
-    badges: { bitnami: 'verified_publisher', someoss: 'open_source' },
-  };
-}
+import { categorize } from '../../src/decision/category';
+import { decide, decideInvalidReference, decideWithoutPolicy } from '../../src/decision/decide';
+import { CATEGORIES, IDENTITIES, IMAGE_OF, policy, ref } from './decision-fixtures';
 
 const BOOLS = [true, false];
 const cases = CATEGORIES.flatMap((category) =>

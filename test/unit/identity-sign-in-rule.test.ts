@@ -1,39 +1,8 @@
-import type { ImageCategory } from '../../src/decision/category';
-import { decide, refuseWithoutSignIn, type Identity } from '../../src/decision/decide';
-import type { OrgPolicy } from '../../src/policy/policy';
+import { decide, refuseWithoutSignIn } from '../../src/decision/decide';
 import type { Membership } from '../../src/policy/source';
-import { parseReference, type ImageReference } from '../../src/reference/reference';
+import { CATEGORIES, IDENTITIES, IMAGE_OF, policy, ref } from './decision-fixtures';
 
-function ref(text: string): ImageReference {
-  const parsed = parseReference(text);
-  if (!parsed.ok) throw new Error(parsed.error);
-  return parsed.reference;
-}
-
-const IMAGE_OF: Readonly<Record<ImageCategory, string>> = {
-  organization: 'acme/app:1.0',
-  official: 'alpine:3.20',
-  verified_publisher: 'bitnami/redis:7',
-  open_source: 'someoss/tool:1',
-  community: 'someone/app:1.0',
-  outside_hub: 'ghcr.io/someone/app:1.0',
-};
-const CATEGORIES = Object.keys(IMAGE_OF) as ImageCategory[];
-const IDENTITIES: Readonly<Record<string, Identity>> = {
-  owner: { username: 'alice', source: 'test' },
-  named: { username: 'bob', source: 'test' },
-  'signed-out': { source: 'none' },
-};
 const MEMBERSHIPS: ReadonlyArray<Membership | undefined> = ['owner', 'member', 'none', undefined];
-
-function policy(enabled: boolean): OrgPolicy {
-  return {
-    organization: 'acme',
-    restrictedImages: { enabled, allowOfficialImages: true, allowVerifiedPublishers: true },
-    owners: ['alice'],
-    badges: { bitnami: 'verified_publisher', someoss: 'open_source' },
-  };
-}
 
 const cases = CATEGORIES.flatMap((category) =>
   [true, false].flatMap((enabled) =>
@@ -51,7 +20,7 @@ function refusedForSignIn(c: (typeof cases)[number]): boolean {
 
 describe('decide with enforced sign-in', () => {
   test.each(cases)('$category, IAM $enabled, sign-in required $requireSignIn, $who, membership $membership', (c) => {
-    const input = { image: ref(IMAGE_OF[c.category]), category: c.category, identity: IDENTITIES[c.who]!, policy: policy(c.enabled) };
+    const input = { image: ref(IMAGE_OF[c.category]), category: c.category, identity: IDENTITIES[c.who]!, policy: policy(c.enabled, true, true) };
     const decision = decide({ ...input, requireSignIn: c.requireSignIn, membership: c.membership });
     if (refusedForSignIn(c)) {
       expect(decision).toMatchObject({ allow: false, rule: 'sign-in-required', category: c.category });
@@ -64,7 +33,7 @@ describe('decide with enforced sign-in', () => {
   });
 
   test('the rule is off unless asked for', () => {
-    const decision = decide({ image: ref('someone/app'), category: 'community', identity: IDENTITIES['signed-out']!, policy: policy(false) });
+    const decision = decide({ image: ref('someone/app'), category: 'community', identity: IDENTITIES['signed-out']!, policy: policy(false, true, true) });
     expect(decision.rule).toBe('iam-disabled');
   });
 
@@ -73,7 +42,7 @@ describe('decide with enforced sign-in', () => {
       image: ref('alpine'),
       category: 'official',
       identity: { source: 'none' },
-      policy: policy(true),
+      policy: policy(true, true, true),
       requireSignIn: true,
     });
     expect(decision.reason).toBe('nobody is signed in to Docker Hub, and organization "acme" requires sign-in');
@@ -88,7 +57,7 @@ describe('decide with enforced sign-in', () => {
       image: ref('alpine:3.20'),
       category: 'official',
       identity: { username: 'mallory', source: 'docker-config' },
-      policy: policy(true),
+      policy: policy(true, true, true),
       requireSignIn: true,
       membership: 'none',
     });
