@@ -1,13 +1,18 @@
 import { startEngine, type Engine } from '../harness';
 
-/** Real dockerd, real docker CLI, real plugin process, on the embedded default policy (organization "acme"). */
+/**
+ * Real dockerd, real docker CLI, real plugin process, on the embedded default policy (organization "acme"), for a
+ * machine nobody signed in on: enforced sign-in is off so that the image categories alone decide.
+ */
 jest.setTimeout(300_000);
+
+const SETTINGS = { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off' };
 
 describe('image-access in front of a real Docker engine (builtin policy, organization acme)', () => {
   let engine: Engine | undefined;
 
   beforeAll(async () => {
-    engine = await startEngine({ plugin: { env: { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme' } } });
+    engine = await startEngine({ plugin: { env: SETTINGS } });
   });
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runDocker, type DockerOptions, type DockerResult } from './docker-cli';
+import { cliConfigDir, runDocker, type DockerOptions, type DockerResult } from './docker-cli';
 import { spawnTracked, type TrackedProcess } from './processes';
 import { httpRequest, waitUntil } from './wait';
 
@@ -69,7 +69,7 @@ export async function startDaemon(dir: string, options: DaemonOptions = {}): Pro
     pidfile: join(dir, 'docker.pid'),
     configFile: join(dir, 'daemon.json'),
   };
-  const dockerConfigDir = join(dir, 'cli');
+  const dockerConfigDir = cliConfigDir(dir);
   mkdirSync(dockerConfigDir, { recursive: true });
   let current = options;
   let child: TrackedProcess | undefined;

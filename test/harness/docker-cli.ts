@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 
 export interface DockerResult {
   /** Exit code; -1 when the command was killed for running past its timeout. */
@@ -17,6 +18,12 @@ export interface DockerOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
+
+/**
+ * The harness CLI's DOCKER_CONFIG directory inside a harness dir. The plugin reads the same one by default, as the
+ * real plugin reads root's ~/.docker: `docker login` through the harness signs the machine in.
+ */
+export const cliConfigDir = (dir: string): string => join(dir, 'cli');
 
 /** The environment of the test process without anything that could point the CLI at another daemon. */
 function cleanEnv(): NodeJS.ProcessEnv {

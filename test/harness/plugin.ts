@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { cliConfigDir } from './docker-cli';
 import { spawnTracked, type TrackedProcess } from './processes';
 import { httpRequest, waitUntil } from './wait';
 
@@ -32,7 +33,11 @@ export function unregisterLegacyPlugin(name: string): void {
 export interface PluginOptions {
   /** Legacy plugin name the daemon is told about; default a fresh `ia-test-xxxxxxxx`. */
   readonly name?: string;
-  /** IMAGE_ACCESS_* settings (IMAGE_ACCESS_SOCKET is set by the harness). */
+  /**
+   * IMAGE_ACCESS_* settings (IMAGE_ACCESS_SOCKET is set by the harness). Those of the test process's own environment
+   * are never inherited, and the host's sign-in files are never read: IMAGE_ACCESS_DOCKER_CONFIG defaults to the
+   * harness CLI's config dir (`<dir>/cli`) and IMAGE_ACCESS_REGISTRY_JSON to none.
+   */
   readonly env?: Readonly<Record<string, string>>;
   /** Command-line flags for `image-access run`. */
   readonly args?: readonly string[];
@@ -55,6 +60,17 @@ export interface PluginProcess {
   stop(): Promise<void>;
 }
 
+/** The test process's environment minus its IMAGE_ACCESS_* settings, which would make results depend on the shell. */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('IMAGE_ACCESS_')));
+}
+
+function isolatedDefaults(dir: string): Record<string, string> {
+  const dockerConfig = cliConfigDir(dir);
+  mkdirSync(dockerConfig, { recursive: true });
+  return { IMAGE_ACCESS_DOCKER_CONFIG: dockerConfig, IMAGE_ACCESS_REGISTRY_JSON: '' };
+}
+
 function assertBuilt(): void {
   if (!existsSync(PLUGIN_CLI)) throw new Error(`${PLUGIN_CLI} is missing: build first (make build, or npx tsc -p tsconfig.json)`);
 }
@@ -74,7 +90,7 @@ export async function startPlugin(dir: string, options: PluginOptions = {}): Pro
   let child: TrackedProcess | undefined;
 
   const launch = async () => {
-    const env = { ...process.env, ...current.env, IMAGE_ACCESS_SOCKET: socket };
+    const env = { ...inheritedEnv(), ...isolatedDefaults(dir), ...current.env, IMAGE_ACCESS_SOCKET: socket };
     const started = spawnTracked('plugin', process.execPath, [PLUGIN_CLI, 'run', ...current.args], { logDir: dir, env, cwd: REPO_ROOT });
     child = started;
     await waitUntil(`plugin ${name} to answer /Plugin.Activate on ${socket}`, () => activates(socket), {

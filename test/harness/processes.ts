@@ -27,17 +27,12 @@ export interface SpawnOptions {
 
 const DEFAULT_GRACE_MS = 15_000;
 
-/** Pids still running, killed synchronously if the test process exits without stopping them (a crash, a Ctrl-C). */
-const running = new Set<number>();
-process.once('exit', () => {
-  for (const pid of running) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+/**
+ * Every process runs under `setpriv --pdeathsig SIGKILL` (util-linux; it execs, so the pid is the process's own): if
+ * the test process dies or exits without stopping it, the kernel kills it. A process.on('exit') hook cannot do this
+ * under jest, whose sandboxed `process` never sees the real exit.
+ */
+const DIE_WITH_PARENT = ['--pdeathsig', 'SIGKILL', '--'];
 
 export function spawnTracked(name: string, command: string, args: readonly string[], options: SpawnOptions): TrackedProcess {
   const stdoutPath = join(options.logDir, `${name}.out`);
@@ -45,22 +40,21 @@ export function spawnTracked(name: string, command: string, args: readonly strin
   // Appending, so a restarted process keeps the earlier run's output in the same files.
   const out = openSync(stdoutPath, 'a');
   const err = openSync(stderrPath, 'a');
-  const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', out, err] });
+  const child = spawn('setpriv', [...DIE_WITH_PARENT, command, ...args], { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', out, err] });
   closeSync(out);
   closeSync(err);
   if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
   const pid = child.pid;
-  running.add(pid);
+  // A process a test forgot to stop must not keep jest alive; the parent-death signal then ends it.
+  child.unref();
   let alive = true;
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => {
       alive = false;
-      running.delete(pid);
       resolve(code ?? signal ?? 'unknown');
     });
     child.once('error', () => {
       alive = false;
-      running.delete(pid);
       resolve('spawn-error');
     });
   });
