@@ -1,4 +1,5 @@
-import { startEngine, type Engine } from '../harness';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { LEGACY_SPEC_DIR, startEngine, type Engine } from '../harness';
 
 /**
  * Real dockerd, real docker CLI, real plugin process, on the embedded default policy (organization "acme"), for a
@@ -69,5 +70,58 @@ describe('image-access in front of a real Docker engine (builtin policy, organiz
       ['docker.io/acme/app:latest', 'allow'],
       ['docker.io/bitnami/redis:latest', 'allow'],
     ]);
+  });
+
+  it('still enforces after dockerd restarts on the same data root', async () => {
+    await engine!.daemon.restart();
+    expect((await docker('images', '--format', '{{.Repository}}')).stdout).toContain('alpine');
+    const denied = await docker('pull', 'someone/app:1.0');
+    expect(denied.stderr).toContain(`authorization denied by plugin ${engine!.plugin!.name}: Image Access Management:`);
+    expect((await docker('pull', 'library/busybox')).code).toBe(0);
+  });
+
+  it('answers again once the plugin process is restarted', async () => {
+    await engine!.plugin!.restart();
+    const denied = await docker('pull', 'someone/app:1.0');
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toContain('is a community image');
+    expect((await docker('pull', 'alpine')).code).toBe(0);
+  });
+});
+
+const alive = (pid: number) => existsSync(`/proc/${pid}`);
+/** Pids of every process whose command line mentions `dir`: dockerd's containerd, shims, anything left behind. */
+const processesUsing = (dir: string) =>
+  readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+      } catch {
+        return false;
+      }
+    });
+
+describe('harness teardown', () => {
+  it('stops everything it started and removes its traces, even when the test body throws', async () => {
+    const engine = await startEngine({ plugin: { env: SETTINGS } });
+    const started = [engine.registry.process.pid, engine.plugin!.process.pid, engine.daemon.process.pid];
+    const children = processesUsing(engine.dir).map(Number);
+    const failingTest = async () => {
+      try {
+        // The plugin's command line names no harness path (its socket comes from the environment); containerd's does.
+        expect(children).toEqual(expect.arrayContaining([engine.registry.process.pid, engine.daemon.process.pid]));
+        expect(children.length).toBeGreaterThan(2);
+        expect((await engine.docker(['pull', 'alpine'])).code).toBe(0);
+        throw new Error('a failing assertion');
+      } finally {
+        await engine.stop();
+      }
+    };
+    await expect(failingTest()).rejects.toThrow('a failing assertion');
+    expect([...started, ...children].filter(alive)).toEqual([]);
+    expect(processesUsing(engine.dir)).toEqual([]);
+    expect(existsSync(`${LEGACY_SPEC_DIR}/${engine.plugin!.name}.spec`)).toBe(false);
+    if (process.env['IA_KEEP_TMP'] !== '1') expect(existsSync(engine.dir)).toBe(false);
   });
 });

@@ -29,6 +29,7 @@ export {
   unregisterLegacyPlugin,
   uniquePluginName,
   PLUGIN_CLI,
+  LEGACY_SPEC_DIR,
   REPO_ROOT,
   type PluginOptions,
   type PluginProcess,
