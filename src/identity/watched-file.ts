@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
 /** Larger than any real Docker config or registry.json; a bigger file is refused rather than read. */
 const MAX_FILE_BYTES = 1024 * 1024;
@@ -39,7 +40,9 @@ export function watchedFile<T>(path: string, parse: FileParser<T>, onChange: (st
   async function load(): Promise<FileState<T>> {
     let stats;
     try {
-      stats = await stat(path);
+      // Synchronous on purpose: this runs on every pull decision, and a stat of a small local file takes microseconds,
+      // while a promise stat goes through the libuv thread pool and put milliseconds into the decision's p99 (make bench).
+      stats = statSync(path);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'error';
       if (code === 'ENOENT' || code === 'ENOTDIR') return settle('missing', { kind: 'missing' });
