@@ -9,7 +9,7 @@ import {
   type Decision,
   type Identity,
 } from './decision/decide';
-import type { IdentityResolver } from './identity/identity';
+import { SIGNED_OUT, type IdentityResolver } from './identity/identity';
 import { signInRequired, type SignInEnforcement } from './identity/organization';
 import type { DecisionEvent, DecisionObserver } from './observability/events';
 import type { PolicySource, PolicyView } from './policy/source';
@@ -131,14 +131,20 @@ export class Authorizer {
     const started = this.deps.clock();
     const image = `${activity}: ${detail}`;
     if (this.activityAllowed(activity)) return this.conclude({ image, decision: activityAllowedBySetting(activity, detail) }, started);
+    const judging = this.judgeActivityUnbounded(request, activity, detail, image);
+    const judgement = await this.withinDeadline(image, judging, (cause) =>
+      decideRestricted({ activity, detail, identity: SIGNED_OUT, policy: { unavailable: cause } }),
+    );
+    return this.conclude(judgement, started);
+  }
+
+  private async judgeActivityUnbounded(request: AuthZRequest, activity: RestrictedActivity, detail: string, image: string): Promise<Judgement> {
     const identity = await this.deps.identity.identify(request);
     const view = await this.deps.policySource.policyFor(identity);
-    if (isUnavailable(view)) {
-      return this.conclude({ image, identity, decision: decideRestricted({ activity, detail, identity, policy: view }) }, started);
-    }
+    if (isUnavailable(view)) return { image, identity, decision: decideRestricted({ activity, detail, identity, policy: view }) };
     const membership = view.membership;
     const decision = decideRestricted({ activity, detail, identity, policy: view.policy, ...(membership === undefined ? {} : { membership }) });
-    return this.conclude({ image, identity, ...policyContext(view), decision }, started);
+    return { image, identity, ...policyContext(view), decision };
   }
 
   private judgeInvalid(image: string, problem: string): Judgement {
@@ -146,16 +152,22 @@ export class Authorizer {
   }
 
   /** The judgement, or the fail mode's when identity or policy take longer than the decision timeout. */
-  private async judgeImage(request: AuthZRequest, image: ImageReference): Promise<Judgement> {
+  private judgeImage(request: AuthZRequest, image: ImageReference): Promise<Judgement> {
+    return this.withinDeadline(formatReference(image), this.judgeImageUnbounded(request, image), (cause) =>
+      decideWithoutPolicy(image, cause, this.deps.failMode),
+    );
+  }
+
+  /** `judging`, or `onTimeout`'s decision once the decision timeout has passed: the daemon waits on us forever. */
+  private async withinDeadline(image: string, judging: Promise<Judgement>, onTimeout: (cause: string) => Decision): Promise<Judgement> {
     const timeoutMs = this.deps.decisionTimeoutMs;
-    const judging = this.judgeImageUnbounded(request, image);
     if (timeoutMs === undefined) return judging;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<Judgement>((resolve) => {
       timer = setTimeout(() => {
         const cause = `no answer within the decision timeout of ${timeoutMs} ms`;
-        this.deps.logger.warn('decision timeout; applying the fail mode', { image: formatReference(image), timeoutMs });
-        resolve({ image: formatReference(image), decision: decideWithoutPolicy(image, cause, this.deps.failMode) });
+        this.deps.logger.warn('decision timeout; applying the fail mode', { image, timeoutMs });
+        resolve({ image, decision: onTimeout(cause) });
       }, timeoutMs);
     });
     return Promise.race([judging, expired]).finally(() => clearTimeout(timer));

@@ -36,7 +36,9 @@ function request(method: string, uri: string, body?: unknown): AuthZRequest {
 
 const DEFAULT_ROUTES: RouteSettings = { allowImport: false, allowLoad: false, allowBuild: true, protectPlugin: false, pluginName: 'image-access' };
 
-function authorizer(options: { user?: string; routes?: Partial<RouteSettings>; policy?: PolicySource; mode?: 'enforce' | 'warn' } = {}) {
+function authorizer(
+  options: { user?: string; routes?: Partial<RouteSettings>; policy?: PolicySource; mode?: 'enforce' | 'warn'; decisionTimeoutMs?: number } = {},
+) {
   const user: SignedInUser =
     options.user === undefined ? { source: 'none' } : { username: options.user, source: 'test', credential: { kind: 'password', secret: SECRET } };
   const identity: IdentityResolver = { identify: () => Promise.resolve(user) };
@@ -50,6 +52,7 @@ function authorizer(options: { user?: string; routes?: Partial<RouteSettings>; p
     failMode: 'closed',
     clock: () => 0,
     routes: { ...DEFAULT_ROUTES, ...options.routes },
+    ...(options.decisionTimeoutMs === undefined ? {} : { decisionTimeoutMs: options.decisionTimeoutMs }),
   });
   return { authz, lines: capture.lines };
 }
@@ -151,6 +154,19 @@ describe('routes whose content cannot be checked follow their setting', () => {
     // A build allowed by its setting never needs the policy.
     expect(await authz.authorizeRequest(request('POST', '/build'))).toEqual({ Allow: true, Msg: '' });
   });
+});
+
+test('a policy that never answers cannot hold a restricted route past the decision timeout', async () => {
+  const stuck: PolicySource = {
+    describe: 'stuck',
+    policyFor: () => new Promise(() => undefined),
+    badgeOf: () => Promise.resolve(undefined),
+    close: () => undefined,
+  };
+  const { authz, lines } = authorizer({ user: 'olivia', policy: stuck, decisionTimeoutMs: 50 });
+  const reply = await authz.authorizeRequest(request('POST', '/images/load'));
+  expect(reply).toEqual({ Allow: false, Msg: expect.stringContaining('no answer within the decision timeout of 50 ms') });
+  expect(lines).toEqual(expect.arrayContaining([expect.objectContaining({ message: 'image decision', decision: 'deny', rule: 'activity-not-allowed' })]));
 });
 
 describe('self-protection (IMAGE_ACCESS_PROTECT_PLUGIN)', () => {
