@@ -62,6 +62,12 @@ describe('image-access in front of a real Docker engine (builtin policy, organiz
     expect(images.stdout.split('\n').sort()).toEqual(expect.arrayContaining(['alpine:latest', 'acme/app:latest', 'bitnami/redis:latest']));
   });
 
+  it('runs a container from an allowed image (create, start, attach, wait all pass through)', async () => {
+    const run = await docker('run', '--rm', '--network', 'none', 'alpine', 'echo', 'hello from alpine');
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('hello from alpine');
+  });
+
   it('logs one decision line per image request, the denial included', () => {
     const decisions = engine!.plugin!.logLines().filter((line) => line['message'] === 'image decision');
     expect(decisions.map((line) => [line['image'], line['decision']])).toEqual([
@@ -109,9 +115,10 @@ describe('harness teardown', () => {
     const children = processesUsing(engine.dir).map(Number);
     const failingTest = async () => {
       try {
-        // The plugin's command line names no harness path (its socket comes from the environment); containerd's does.
+        // The plugin's command line names no harness path (its socket comes from the environment); containerd's does,
+        // unless dockerd found a system containerd to use.
         expect(children).toEqual(expect.arrayContaining([engine.registry.process.pid, engine.daemon.process.pid]));
-        expect(children.length).toBeGreaterThan(2);
+        if (!existsSync('/run/containerd/containerd.sock')) expect(children.length).toBeGreaterThan(2);
         expect((await engine.docker(['pull', 'alpine'])).code).toBe(0);
         throw new Error('a failing assertion');
       } finally {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliConfigDir, runDocker, type DockerOptions, type DockerResult } from './docker-cli';
@@ -43,7 +44,16 @@ export interface Daemon {
 const START_TIMEOUT_MS = 90_000;
 const STOP_GRACE_MS = 30_000;
 
-function daemonArgs(paths: { dataRoot: string; execRoot: string; socket: string; pidfile: string; configFile: string }, options: DaemonOptions): string[] {
+interface DaemonPaths {
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly socket: string;
+  readonly pidfile: string;
+  readonly configFile: string;
+  readonly namespace: string;
+}
+
+function daemonArgs(paths: DaemonPaths, options: DaemonOptions): string[] {
   return [
     '--data-root', paths.dataRoot,
     '--exec-root', paths.execRoot,
@@ -54,6 +64,10 @@ function daemonArgs(paths: { dataRoot: string; execRoot: string; socket: string;
     '--ip-masq=false',
     '--bridge=none',
     '--storage-driver=vfs',
+    // Its own containerd namespaces: on a machine running a system containerd, dockerd uses that one instead of
+    // starting its own, and daemons sharing a namespace would see each other's containers and managed plugins.
+    `--containerd-namespace=${paths.namespace}`,
+    `--containerd-plugins-namespace=${paths.namespace}-plugins`,
     ...(options.mirror ? [`--registry-mirror=http://${options.mirror}`, `--insecure-registry=${options.mirror}`] : []),
     ...(options.authorizationPlugins ?? []).map((name) => `--authorization-plugin=${name}`),
     ...(options.extraArgs ?? []),
@@ -62,7 +76,8 @@ function daemonArgs(paths: { dataRoot: string; execRoot: string; socket: string;
 
 /** Starts `dockerd` with every path under `dir`; resolves once `GET /_ping` answers on its socket. */
 export async function startDaemon(dir: string, options: DaemonOptions = {}): Promise<Daemon> {
-  const paths = {
+  const paths: DaemonPaths = {
+    namespace: `ia-${createHash('sha256').update(dir).digest('hex').slice(0, 12)}`,
     dataRoot: join(dir, 'd'),
     execRoot: join(dir, 'e'),
     socket: join(dir, 'docker.sock'),
