@@ -5,16 +5,20 @@
  * Quick start (jest):
  *
  *     let engine: Engine;
- *     beforeAll(async () => { engine = await startEngine({ plugin: { env: { IMAGE_ACCESS_ORG: 'acme' } } }); });
+ *     const env = { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off' };
+ *     beforeAll(async () => { engine = await startEngine({ plugin: { env } }); });
  *     afterAll(() => engine?.stop());
  *     it('pulls', async () => expect((await engine.docker(['pull', 'alpine'])).code).toBe(0));
  *
  * - `startEngine` = `startRegistry` + `seedImages` + `startPlugin` + `startDaemon` in one temp dir; use the pieces
  *   directly for other layouts (a daemon without the plugin, a managed plugin, two daemons on one registry...).
  * - Every process is tracked by pid and stopped by pid (SIGTERM, then SIGKILL after a bound), output captured to
- *   `<dir>/<name>.out|.err`. If the test process exits without stopping them they are SIGKILLed.
+ *   `<dir>/<name>.out|.err`. Each runs under `setpriv --pdeathsig SIGKILL`, so it dies with a crashed test run.
  * - The plugin is a legacy plugin with a unique name (`ia-test-xxxxxxxx`) and a spec file in /etc/docker/plugins
- *   pointing at `<dir>/plugin.sock`; `stop()` removes the spec file.
+ *   pointing at `<dir>/plugin.sock`; `stop()` removes the spec file. It inherits no IMAGE_ACCESS_* variable from the
+ *   test process; IMAGE_ACCESS_DOCKER_CONFIG defaults to `cliConfigDir(dir)`, the harness CLI's DOCKER_CONFIG (so
+ *   `docker login` through the harness signs the machine in, as root's ~/.docker does), IMAGE_ACCESS_REGISTRY_JSON
+ *   to none. Note IMAGE_ACCESS_REQUIRE_SIGNIN=auto turns enforced sign-in on once IMAGE_ACCESS_ORG is set.
  * - dockerd never reads the host's /etc/docker/daemon.json (it gets its own `--config-file`).
  * - The repo must be built (`make build`): the plugin runs from dist/cli.js. Needs root, dockerd, docker,
  *   docker-registry and /bin/busybox (busybox-static); `make test-deps` checks.
@@ -22,7 +26,7 @@
  */
 export { startEngine, type Engine, type EngineOptions } from './engine';
 export { startDaemon, type Daemon, type DaemonOptions } from './daemon';
-export { runDocker, type DockerOptions, type DockerResult } from './docker-cli';
+export { cliConfigDir, runDocker, type DockerOptions, type DockerResult } from './docker-cli';
 export {
   startPlugin,
   registerLegacyPlugin,
@@ -36,6 +40,6 @@ export {
 } from './plugin';
 export { spawnTracked, type TrackedProcess, type SpawnOptions } from './processes';
 export { startRegistry, type Registry } from './registry';
-export { seedImages, DEFAULT_HUB_IMAGES } from './seed';
+export { seedImages, writeBusyboxRootfsTar, DEFAULT_HUB_IMAGES } from './seed';
 export { makeTempDir, removeTempDir } from './tempdir';
 export { freePort, httpRequest, waitUntil, sleep, type HttpReply } from './wait';

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -24,6 +24,7 @@ const BUSYBOX = '/bin/busybox';
 const APPLETS = ['sh', 'echo', 'cat', 'ls', 'sleep', 'true', 'false', 'env', 'id', 'wget'];
 
 interface Layer {
+  readonly tar: Buffer;
   readonly gzipped: Buffer;
   readonly digest: string;
   readonly diffId: string;
@@ -47,11 +48,16 @@ function busyboxLayer(): Layer {
     });
     if (tar.status !== 0) throw new Error(`tar failed: ${tar.stderr.toString()}`);
     const gzipped = gzipSync(tar.stdout);
-    layer = { gzipped, digest: sha256(gzipped), diffId: sha256(tar.stdout) };
+    layer = { tar: tar.stdout, gzipped, digest: sha256(gzipped), diffId: sha256(tar.stdout) };
     return layer;
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** Writes the seeded images' rootfs (busybox-static, /bin/sh and a few applets) as a plain tar: `docker import` input. */
+export function writeBusyboxRootfsTar(path: string): void {
+  writeFileSync(path, busyboxLayer().tar);
 }
 
 const GO_ARCH: Readonly<Record<string, string>> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
