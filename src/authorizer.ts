@@ -18,6 +18,7 @@ import type { AuthZReply, AuthZRequest } from './protocol/wire';
 import { activityAllowedBySetting, decideRestricted, type RestrictedActivity } from './decision/restricted';
 import { mayNamePlugin } from './recognition/plugins';
 import { recognize } from './recognition/recognize';
+import { withoutUserInfo } from './recognition/uri';
 import { formatReference, hubNamespace, parseReference, pullReference, type ImageReference } from './reference/reference';
 
 export interface AuthorizerDeps {
@@ -147,8 +148,10 @@ export class Authorizer {
     return { image, identity, ...policyContext(view), decision };
   }
 
+  /** Shown without user info that may hold a password; then the parser's detail, which may quote it, is left out too. */
   private judgeInvalid(image: string, problem: string): Judgement {
-    return { image, decision: decideInvalidReference(image, problem) };
+    const shown = withoutUserInfo(image);
+    return { image: shown, decision: decideInvalidReference(shown, shown === image ? problem : 'invalid reference format') };
   }
 
   /** The judgement, or the fail mode's when identity or policy take longer than the decision timeout. */

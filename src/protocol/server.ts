@@ -57,7 +57,8 @@ async function authorizeBody(handler: AuthZHandler, logger: Logger, body: string
   try {
     return await handler.authorizeRequest(parsed.request);
   } catch (error) {
-    logger.error('authorization failed', { error: String(error), uri: parsed.request.requestUri });
+    // The path only: a query may carry a download URL's credentials.
+    logger.error('authorization failed', { error: String(error), path: parsed.request.requestUri.split('?', 1)[0] });
     return { Allow: false, Msg: 'image-access: internal error while checking this request; see the plugin log' };
   }
 }

@@ -63,7 +63,8 @@ export function recognize(request: AuthZRequest): RecognizedRequest {
   const method = request.requestMethod.toUpperCase();
   if (!RECOGNIZED_METHODS.has(method)) return PASSTHROUGH;
   const target = parseRequestUri(request.requestUri);
-  if (target === undefined) return { kind: 'reject', reason: `unreadable request URI ${JSON.stringify(request.requestUri)}` };
+  // Not echoed: a URI may carry credentials (a download URL's user info or token).
+  if (target === undefined) return { kind: 'reject', reason: 'unreadable request URI (its path is not valid percent-encoding)' };
   const input: RouteInput = { method, target, request };
   for (const family of ROUTE_FAMILIES) {
     const recognized = family(input);

@@ -75,3 +75,14 @@ export function describeRemote(raw: string): string {
     return 'an unreadable URL';
   }
 }
+
+/** `user:secret@` after a scheme, or at the start of a reference, unless what follows `@` is a digest. */
+const USER_INFO = /(^|\/\/)[^/@\s]*:[^/@\s]*@(?!sha(?:256|384|512):)/gi;
+
+/**
+ * Text a client wrote as an image or URL, fit for a message or a log line: user info that may hold a password
+ * (`https://user:pass@host/x`, `user:pass@host/x`) is replaced by `***@`.
+ */
+export function withoutUserInfo(text: string): string {
+  return text.replace(USER_INFO, '$1***@');
+}

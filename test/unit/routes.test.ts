@@ -1,6 +1,7 @@
 import type { AuthZRequest } from '../../src/protocol/wire';
 import { parseJsonKeepingDuplicates, MAX_JSON_DEPTH } from '../../src/recognition/json-body';
 import { mayNamePlugin } from '../../src/recognition/plugins';
+import { withoutUserInfo } from '../../src/recognition/uri';
 import { recognize } from '../../src/recognition/recognize';
 
 /** Every route of docker-facts.md "Ways images reach a host", as the daemon forwards it. */
@@ -224,5 +225,17 @@ describe('parseJsonKeepingDuplicates', () => {
 
   test('keeps every member', () => {
     expect(parseJsonKeepingDuplicates('{"a":1,"a":2}')).toEqual({ members: [['a', 1], ['a', 2]] });
+  });
+});
+
+describe('withoutUserInfo: what a client wrote, fit for a message', () => {
+  test.each([
+    ['https://mike:s3cr3t@files.example.com/x.tar', 'https://***@files.example.com/x.tar'],
+    ['mike:s3cr3t@registry.example.com/app', '***@registry.example.com/app'],
+    ['git://x:tok@github.com/a/b.git', 'git://***@github.com/a/b.git'],
+    ['alpine:3.20@sha256:' + 'a'.repeat(64), 'alpine:3.20@sha256:' + 'a'.repeat(64)],
+    ['someone/app:1.0', 'someone/app:1.0'],
+  ])('%s -> %s', (text, shown) => {
+    expect(withoutUserInfo(text)).toBe(shown);
   });
 });
