@@ -6,7 +6,7 @@ import type { Settings } from './config/settings';
 import type { IdentityResolver } from './identity/identity';
 import { organizationResolver, type OrganizationResolver } from './identity/organization';
 import { identityResolver } from './identity/resolver';
-import type { DecisionObserver } from './observability/events';
+import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './observability/events';
 import { createObservability } from './observability/observability';
 import { defaultPolicy } from './policy/default-policy';
 import { fileSource, staticSource } from './policy/file-source';
@@ -22,6 +22,7 @@ export function createPolicySource(
   logger: Logger,
   clock: () => number,
   organization: OrganizationResolver,
+  observer: RemoteObserver = IGNORE_REMOTE,
 ): PolicySource {
   const location = settings.policy;
   switch (location.kind) {
@@ -38,6 +39,7 @@ export function createPolicySource(
         decisionTimeoutMs: settings.decisionTimeoutMs,
         logger,
         clock,
+        observer,
       });
     case 'url': {
       const source = new UrlPolicySource({
@@ -48,6 +50,7 @@ export function createPolicySource(
         decisionTimeoutMs: settings.decisionTimeoutMs,
         logger,
         clock,
+        observer,
       });
       void source.warm();
       return source;
@@ -68,6 +71,8 @@ export interface PluginCore {
 
 export interface CoreOptions {
   readonly observers?: readonly DecisionObserver[];
+  /** Told of the policy source's remote calls and cache lookups: the metrics. */
+  readonly remote?: RemoteObserver;
   /** Replaces the configured identity sources: `image-access check --user`. */
   readonly identity?: IdentityResolver;
 }
@@ -75,7 +80,7 @@ export interface CoreOptions {
 /** The policy source, identity resolver and Authorizer the settings call for: the plugin's and `image-access check`'s. */
 export function createPluginCore(settings: Settings, logger: Logger, clock: () => number, options: CoreOptions = {}): PluginCore {
   const organization = organizationResolver({ org: settings.org, registryJson: settings.registryJson, logger });
-  const policySource = createPolicySource(settings, logger, clock, organization);
+  const policySource = createPolicySource(settings, logger, clock, organization, options.remote);
   const identity = options.identity ?? createIdentityResolver(settings, logger, clock);
   const authorizer = new Authorizer({
     policySource,
@@ -102,7 +107,7 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
   // Epoch milliseconds with sub-millisecond precision, for the decision latency histogram.
   const clock = () => performance.timeOrigin + performance.now();
   const observability = createObservability(settings, logger, clock);
-  const core = createPluginCore(settings, logger, clock, { observers: observability.observers });
+  const core = createPluginCore(settings, logger, clock, { observers: observability.observers, remote: observability.remote });
   const { policySource } = core;
   const server = createPluginServer(core.authorizer, logger);
   // The admin listener first: a bad IMAGE_ACCESS_METRICS stops the start before the daemon can see the plugin.

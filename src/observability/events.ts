@@ -5,6 +5,7 @@
 import type { EnforcementMode } from '../config/settings';
 import type { ImageCategory } from '../decision/category';
 import type { DecisionRule } from '../decision/decide';
+import type { CallOutcome } from '../policy/http-client';
 
 /** `warn`: the policy denies the image, but warn mode let it through. */
 export type DecisionResult = 'allow' | 'deny' | 'warn';
@@ -35,15 +36,15 @@ export interface DecisionObserver {
   decided(event: DecisionEvent): void;
 }
 
-/** How a call to Docker Hub or to a policy URL ended: a remote failure kind (http-client's RemoteFailure) or success. */
-export type RemoteCallOutcome = 'ok' | 'not-modified' | 'unauthorized' | 'forbidden' | 'not-found' | 'rate-limited' | 'unavailable' | 'bad-reply';
+/** `fresh`: served from the cache; `expired`: present but past its TTL, so refreshed first; `miss`: fetched. */
+export type CacheLookupResult = 'fresh' | 'expired' | 'miss';
 
-/** Reported by the remote policy sources for each HTTP call and each cache lookup they make. */
+/** Told by the remote policy sources of each HTTP call and each cache lookup they make. */
 export interface RemoteObserver {
-  /** `remote`: `hub` or `policy-url`; `operation`: a fixed name such as `org-settings`, never a URL or a query. */
-  remoteCall(remote: string, operation: string, outcome: RemoteCallOutcome, seconds: number): void;
-  /** `cache`: the cache's name (`hub badge`, `policy url`, ...); `fresh` and `stale` values are hits. */
-  cacheLookup(cache: string, result: 'fresh' | 'stale' | 'miss'): void;
+  /** `remote`: `hub` or `policy-url`. */
+  remoteCall(remote: string, outcome: CallOutcome, seconds: number): void;
+  /** `cache`: the cache's name (`hub badge`, `policy url`, ...). */
+  cacheLookup(cache: string, result: CacheLookupResult): void;
 }
 
 /** For sources wired without metrics, and tests. */

@@ -4,7 +4,8 @@
  * which would make the series unbounded.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DecisionEvent, DecisionObserver, DecisionResult, RemoteCallOutcome, RemoteObserver } from './events';
+import type { CallOutcome } from '../policy/http-client';
+import type { CacheLookupResult, DecisionEvent, DecisionObserver, DecisionResult, RemoteObserver } from './events';
 import type { PolicyStatus } from './policy-status';
 
 /** Decisions are sub-millisecond from a warm cache and up to seconds when a Hub round trip is needed. */
@@ -17,7 +18,7 @@ export class PluginMetrics implements DecisionObserver, RemoteObserver {
   readonly registry = new Registry();
   private readonly decisions: Counter<'category' | 'decision' | 'rule'>;
   private readonly decisionSeconds: Histogram<'decision'>;
-  private readonly remoteCalls: Counter<'remote' | 'operation' | 'outcome'>;
+  private readonly remoteCalls: Counter<'remote' | 'outcome'>;
   private readonly remoteSeconds: Histogram<'remote'>;
   private readonly cacheLookups: Counter<'cache' | 'result'>;
 
@@ -40,8 +41,8 @@ export class PluginMetrics implements DecisionObserver, RemoteObserver {
     });
     this.remoteCalls = new Counter({
       name: 'image_access_remote_requests_total',
-      help: 'HTTP calls to Docker Hub (remote="hub") or the policy URL (remote="policy-url"), by operation and outcome',
-      labelNames: ['remote', 'operation', 'outcome'],
+      help: 'HTTP calls to Docker Hub (remote="hub") or the policy URL (remote="policy-url"), by outcome',
+      labelNames: ['remote', 'outcome'],
       registers,
     });
     this.remoteSeconds = new Histogram({
@@ -53,7 +54,7 @@ export class PluginMetrics implements DecisionObserver, RemoteObserver {
     });
     this.cacheLookups = new Counter({
       name: 'image_access_cache_lookups_total',
-      help: 'Lookups in the policy, membership and badge caches: fresh and stale are hits, miss needed a remote call',
+      help: 'Lookups in the policy, membership, token and badge caches: fresh is a hit; expired and miss needed a remote call',
       labelNames: ['cache', 'result'],
       registers,
     });
@@ -82,12 +83,12 @@ export class PluginMetrics implements DecisionObserver, RemoteObserver {
     this.decisionSeconds.observe({ decision: event.decision }, event.latencyMs / 1000);
   }
 
-  remoteCall(remote: string, operation: string, outcome: RemoteCallOutcome, seconds: number): void {
-    this.remoteCalls.inc({ remote, operation, outcome });
+  remoteCall(remote: string, outcome: CallOutcome, seconds: number): void {
+    this.remoteCalls.inc({ remote, outcome });
     this.remoteSeconds.observe({ remote }, seconds);
   }
 
-  cacheLookup(cache: string, result: 'fresh' | 'stale' | 'miss'): void {
+  cacheLookup(cache: string, result: CacheLookupResult): void {
     this.cacheLookups.inc({ cache, result });
   }
 

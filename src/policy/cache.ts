@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../audit/logger';
+import type { RemoteObserver } from '../observability/events';
 import { RemoteError } from './http-client';
 
 /**
@@ -33,6 +34,8 @@ export interface CacheOptions {
   /** Uniform in [0, 1): the refresh jitter. */
   readonly random: () => number;
   readonly logger: Logger;
+  /** Told of each lookup: the metrics' cache counters. */
+  readonly observer?: Pick<RemoteObserver, 'cacheLookup'>;
 }
 
 export interface Found<V> {
@@ -80,6 +83,7 @@ export class RefreshingCache<V> {
     const entry = this.entries.get(key);
     const good = this.usable(entry, now);
     const backingOff = entry?.failure !== undefined && entry.failure.retryNotBefore > now;
+    this.options.observer?.cacheLookup(this.options.name, good === undefined ? 'miss' : now < good.expiresAt ? 'fresh' : 'expired');
     if (good && now < good.expiresAt) {
       if (now >= good.refreshAt && !backingOff) void this.refresh(key, label, load, good.value);
       return { ok: true, value: good.value, fetchedAt: good.fetchedAt };

@@ -66,8 +66,16 @@ export function describeUrl(method: string, url: string): string {
   return `${method} ${parsed.origin}${parsed.pathname}`;
 }
 
+/** How a call ended: success, an unchanged document (304), or why it failed. */
+export type CallOutcome = 'ok' | 'not-modified' | RemoteFailure;
+
+/** Told how each call ended and how long it took: the metrics' remote request counters. */
+export type CallReport = (outcome: CallOutcome, seconds: number) => void;
+
 /** Sends one request; a reply of any status resolves, only transport failures reject (with RemoteError). */
-export async function send(http: AxiosInstance, request: RemoteRequest, timeoutMs: number): Promise<RemoteReply> {
+export async function send(http: AxiosInstance, request: RemoteRequest, timeoutMs: number, report?: CallReport): Promise<RemoteReply> {
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
   let response: AxiosResponse<unknown>;
   try {
     response = await http.request({
@@ -79,9 +87,11 @@ export async function send(http: AxiosInstance, request: RemoteRequest, timeoutM
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {
-    throw transportFailure(request.what, error, timeoutMs);
+    const failure = transportFailure(request.what, error, timeoutMs);
+    report?.(failure.kind, elapsed());
+    throw failure;
   }
-  return {
+  const reply: RemoteReply = {
     status: response.status,
     text: typeof response.data === 'string' ? response.data : '',
     header: (name) => {
@@ -89,6 +99,8 @@ export async function send(http: AxiosInstance, request: RemoteRequest, timeoutM
       return typeof value === 'string' ? value : undefined;
     },
   };
+  report?.(reply.status === 304 ? 'not-modified' : reply.status < 300 ? 'ok' : statusFailure(request.what, reply).kind, elapsed());
+  return reply;
 }
 
 function transportFailure(what: string, error: unknown, timeoutMs: number): RemoteError {

@@ -1,7 +1,7 @@
 import type { AxiosInstance } from 'axios';
 import { z } from 'zod';
 import type { HubCredential } from '../identity/identity';
-import { createHttp, parseReply, RemoteError, send, statusFailure, type RemoteReply, type RemoteRequest } from './http-client';
+import { createHttp, parseReply, RemoteError, send, statusFailure, type CallReport, type RemoteReply, type RemoteRequest } from './http-client';
 import { BADGES, restrictedImagesSchema, toRestrictedImages, type Badge, type RestrictedImages } from './policy';
 
 /** An organisation the signed-in user belongs to, and their role in it (`owner`, `member`, `editor`, ...). */
@@ -34,6 +34,7 @@ export class HubClient {
   constructor(
     private readonly baseUrl: string,
     private readonly timeoutMs: number,
+    private readonly report?: CallReport,
   ) {
     this.http = createHttp(timeoutMs);
   }
@@ -96,7 +97,7 @@ export class HubClient {
   }
 
   private send(request: RemoteRequest): Promise<RemoteReply> {
-    return send(this.http, request, this.timeoutMs);
+    return send(this.http, request, this.timeoutMs, this.report);
   }
 
   /** A `next` link elsewhere would receive the user's bearer token: refuse it. */

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from '../audit/logger';
+import type { RemoteObserver } from '../observability/events';
 import type { SignedInUser } from '../identity/identity';
 import { RefreshingCache, type CacheOptions, type Found } from './cache';
 import { RemoteError } from './http-client';
@@ -18,6 +19,8 @@ export interface HubSourceOptions {
   readonly logger: Logger;
   readonly clock: () => number;
   readonly random?: () => number;
+  /** Told of each Hub call and cache lookup: the metrics. */
+  readonly observer?: RemoteObserver;
 }
 
 /** Hub access tokens last 10 minutes; refresh them well before. */
@@ -48,7 +51,8 @@ export class HubPolicySource implements PolicySource {
 
   constructor(private readonly options: HubSourceOptions) {
     this.describe = `hub:${options.hubUrl}`;
-    this.client = new HubClient(options.hubUrl, options.decisionTimeoutMs);
+    const observer = options.observer;
+    this.client = new HubClient(options.hubUrl, options.decisionTimeoutMs, observer && ((outcome, seconds) => observer.remoteCall('hub', outcome, seconds)));
     // Up to four lookups (token, membership, settings, badge) may wait in one decision.
     const refreshWaitMs = Math.max(1, Math.floor(options.decisionTimeoutMs / 4));
     const common = (name: string, ttlMs: number, staleMaxMs: number): CacheOptions => ({
@@ -61,6 +65,7 @@ export class HubPolicySource implements PolicySource {
       clock: options.clock,
       random: options.random ?? Math.random,
       logger: options.logger,
+      ...(observer ? { observer } : {}),
     });
     const tokenTtl = Math.min(options.ttlMs, TOKEN_TTL_MS);
     // A stale token is an expired token: never serve one.

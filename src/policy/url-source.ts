@@ -1,5 +1,6 @@
 import type { AxiosInstance } from 'axios';
 import type { Logger } from '../audit/logger';
+import type { RemoteObserver } from '../observability/events';
 import { RefreshingCache } from './cache';
 import { catalogueBadge } from './file-source';
 import { createHttp, describeUrl, RemoteError, send, statusFailure } from './http-client';
@@ -16,6 +17,8 @@ export interface UrlSourceOptions {
   readonly logger: Logger;
   readonly clock: () => number;
   readonly random?: () => number;
+  /** Told of each fetch and cache lookup: the metrics. */
+  readonly observer?: RemoteObserver;
 }
 
 interface FetchedPolicy {
@@ -50,6 +53,7 @@ export class UrlPolicySource implements PolicySource {
       clock: options.clock,
       random: options.random ?? Math.random,
       logger: options.logger,
+      ...(options.observer ? { observer: options.observer } : {}),
     });
   }
 
@@ -85,6 +89,7 @@ export class UrlPolicySource implements PolicySource {
       this.http,
       { method: 'GET', url: this.options.url, what, headers: current?.etag ? { 'If-None-Match': current.etag } : {} },
       this.options.decisionTimeoutMs,
+      (outcome, seconds) => this.options.observer?.remoteCall('policy-url', outcome, seconds),
     );
     if (reply.status === 304 && current) return current;
     if (reply.status !== 200) throw statusFailure(what, reply);

@@ -57,14 +57,14 @@ describe('PluginMetrics', () => {
 
   test('counts remote calls and cache lookups reported by the policy sources', async () => {
     const metrics = new PluginMetrics(() => Promise.resolve(FRESH), () => NOW);
-    metrics.remoteCall('policy-url', 'policy', 'not-modified', 0.02);
-    metrics.remoteCall('policy-url', 'policy', 'not-modified', 0.02);
-    metrics.remoteCall('hub', 'org-settings', 'unavailable', 2);
+    metrics.remoteCall('policy-url', 'not-modified', 0.02);
+    metrics.remoteCall('policy-url', 'not-modified', 0.02);
+    metrics.remoteCall('hub', 'unavailable', 2);
     metrics.cacheLookup('hub badge', 'fresh');
     metrics.cacheLookup('hub badge', 'miss');
     const text = await metrics.exposition();
-    expect(sample(text, 'image_access_remote_requests_total{remote="policy-url",operation="policy",outcome="not-modified"}')).toBe(2);
-    expect(sample(text, 'image_access_remote_requests_total{remote="hub",operation="org-settings",outcome="unavailable"}')).toBe(1);
+    expect(sample(text, 'image_access_remote_requests_total{remote="policy-url",outcome="not-modified"}')).toBe(2);
+    expect(sample(text, 'image_access_remote_requests_total{remote="hub",outcome="unavailable"}')).toBe(1);
     expect(sample(text, 'image_access_remote_request_duration_seconds_count{remote="hub"}')).toBe(1);
     expect(sample(text, 'image_access_cache_lookups_total{cache="hub badge",result="fresh"}')).toBe(1);
     expect(sample(text, 'image_access_cache_lookups_total{cache="hub badge",result="miss"}')).toBe(1);
