@@ -12,7 +12,6 @@ import type { IdentityResolver } from '../identity/identity';
 import type { PolicySource } from '../policy/source';
 import { releaseSocketPath } from '../protocol/socket';
 import { VERSION } from '../version';
-import { startAdminServer } from './admin-server';
 import { AuditLog } from './audit-log';
 import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './events';
 import { PluginMetrics } from './metrics';
@@ -47,6 +46,8 @@ export function createObservability(settings: Settings, logger: Logger, clock: (
     async start({ policySource, identity }) {
       probe = policyStatusProbe({ policySource, identity, timeoutMs: PROBE_TIMEOUT_MS, clock });
       if (settings.metrics === undefined || metrics === undefined) return;
+      // Required here, not at the top: it loads express, a large part of start-up for a plugin without an admin listener.
+      const { startAdminServer } = require('./admin-server') as typeof import('./admin-server');
       server = await startAdminServer(settings.metrics, {
         metrics,
         policyStatus,
