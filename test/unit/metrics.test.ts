@@ -3,14 +3,14 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/audit/logger';
-import { runStatus } from '../../src/commands/status';
-import { fetchFromAdmin } from '../../src/commands/status';
+import { fetchFromAdmin, runStatus } from '../../src/commands/status';
 import { loadSettings, SettingsError, type AdminListen } from '../../src/config/settings';
 import { startAdminServer } from '../../src/observability/admin-server';
 import type { DecisionEvent } from '../../src/observability/events';
 import { PluginMetrics } from '../../src/observability/metrics';
 import { healthReport, type PolicyStatus } from '../../src/observability/policy-status';
 import { healthReportSchema, statusReportSchema } from '../../src/observability/status-report';
+import { freePort } from '../harness/wait';
 
 const NOW = Date.parse('2026-01-02T03:04:05.000Z');
 const FRESH: PolicyStatus = {
@@ -129,6 +129,31 @@ describe('IMAGE_ACCESS_METRICS', () => {
     expect(loadSettings({}, [])).toMatchObject({ auditMaxBytes: 10 * 1024 * 1024, auditFiles: 5 });
     expect(() => loadSettings({ IMAGE_ACCESS_AUDIT_MAX_BYTES: '10' }, [])).toThrow(/at least 1KiB/);
     expect(() => loadSettings({ IMAGE_ACCESS_AUDIT_FILES: '-1' }, [])).toThrow(/whole number/);
+  });
+});
+
+describe('admin listener on loopback TCP', () => {
+  test('serves /healthz on the port it is given, and `status` finds it by the same setting', async () => {
+    const metrics = new PluginMetrics(() => Promise.resolve(FRESH), () => NOW);
+    const deps = { metrics, policyStatus: () => Promise.resolve(FRESH), clock: () => NOW, version: '1', mode: 'enforce' as const, failMode: 'open' as const, startedAt: NOW, logger: silentLogger() };
+    // Another process may take a free port before we bind it: try a few.
+    let server: Server | undefined;
+    let listen: AdminListen | undefined;
+    for (let attempt = 0; server === undefined && attempt < 5; attempt++) {
+      listen = { kind: 'tcp', host: '127.0.0.1', port: await freePort() };
+      server = await startAdminServer(listen, deps).catch(() => undefined);
+    }
+    try {
+      expect(server).toBeDefined();
+      const health = await fetchFromAdmin(listen!, '/healthz');
+      expect(health.status).toBe(200);
+      const out: string[] = [];
+      const env = { IMAGE_ACCESS_METRICS: `127.0.0.1:${listen!.kind === 'tcp' ? listen!.port : 0}` };
+      expect(await runStatus([], { env, out: (t) => out.push(t), err: () => undefined, clock: () => NOW })).toBe(0);
+      expect(out.join('')).toContain('mode enforce, fail mode open');
+    } finally {
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    }
   });
 });
 
