@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpRequest, PLUGIN_CLI, REPO_ROOT, startEngine, type Engine } from '../harness';
+import { sample } from '../prometheus-text';
 
 /**
  * What a fleet admin relies on, against a real dockerd: warn mode lets a denied image through and audits it, the
@@ -33,11 +34,6 @@ const auditRecords = (path: string) =>
         .filter((line) => line !== '')
         .map((line) => JSON.parse(line) as Record<string, unknown>)
     : [];
-
-function sample(metricsText: string, series: string): number | undefined {
-  const line = metricsText.split('\n').find((candidate) => candidate.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe('fleet admin features in front of a real Docker engine', () => {
   let engine: Engine | undefined;

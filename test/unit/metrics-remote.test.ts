@@ -3,6 +3,7 @@ import { PluginMetrics } from '../../src/observability/metrics';
 import { HubPolicySource } from '../../src/policy/hub-source';
 import { isUnavailable } from '../../src/policy/source';
 import { startStandInHub, type StandInHub } from '../hub';
+import { sample } from '../prometheus-text';
 
 /** The Hub source reports its calls and cache lookups to the metrics; checked against the stand-in Docker Hub. */
 const PASSWORD = 'member-password-1';
@@ -23,11 +24,6 @@ afterEach(async () => {
   source?.close();
   await hub.stop();
 });
-
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 test('Hub calls are counted by outcome, cache lookups by result', async () => {
   const metrics = new PluginMetrics(() => Promise.resolve({ source: 'hub', identitySource: 'none' }), () => now);

@@ -11,6 +11,7 @@ import { PluginMetrics } from '../../src/observability/metrics';
 import { healthReport, type PolicyStatus } from '../../src/observability/policy-status';
 import { healthReportSchema, statusReportSchema } from '../../src/observability/status-report';
 import { freePort } from '../harness/wait';
+import { sample } from '../prometheus-text';
 
 const NOW = Date.parse('2026-01-02T03:04:05.000Z');
 const FRESH: PolicyStatus = {
@@ -30,12 +31,6 @@ const EVENT: DecisionEvent = {
   mode: 'enforce',
   latencyMs: 0.7,
 };
-
-/** `name{labels} value` lines of the exposition, for exact lookups. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe('PluginMetrics', () => {
   test('counts decisions by category, result and rule, and times them', async () => {
