@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpRequest, PLUGIN_CLI, REPO_ROOT, startEngine, type Engine } from '../harness';
@@ -153,6 +153,36 @@ describe('fleet admin features in front of a real Docker engine', () => {
       ]);
       const metrics = await httpRequest({ socketPath: adminSocket, path: '/metrics' });
       expect(sample(metrics.body, 'image_access_decisions_total{category="community",decision="deny",rule="category-not-allowed"}')).toBe(1);
+    });
+  });
+
+  describe('allowlists in the policy document', () => {
+    beforeAll(async () => {
+      const policy = join(dir, 'policy.json');
+      writeFileSync(
+        policy,
+        JSON.stringify({
+          organization: 'acme',
+          restricted_images: { enabled: true, allow_official_images: true, allow_verified_publishers: true },
+          repository_allowlist: ['docker.io/someone/app'],
+          registry_allowlist: ['index.docker.io'],
+        }),
+      );
+      await engine!.plugin!.restart({ env: { ...settings, IMAGE_ACCESS_POLICY: policy } });
+    });
+
+    it('a listed community repository is pulled; its namespace neighbours are not', async () => {
+      expect((await docker('pull', 'someone/app:1.0')).code).toBe(0);
+      const oss = await docker('pull', 'someoss/tool');
+      expect(oss.code).not.toBe(0);
+      expect(oss.stderr).toContain('docker.io/someoss/tool:latest is a community image');
+    });
+
+    it('a registry not in the registry allowlist is refused, even one the daemon trusts', async () => {
+      const direct = await docker('pull', `${engine!.registry.address}/library/alpine:latest`);
+      expect(direct.code).not.toBe(0);
+      expect(direct.stderr).toContain(`Registry Access Management: ${engine!.registry.address}/library/alpine:latest comes from ${engine!.registry.address}`);
+      expect(auditRecords(auditLog).slice(-1)).toEqual([expect.objectContaining({ decision: 'deny', rule: 'registry-not-allowed', category: 'outside_hub' })]);
     });
   });
 });
