@@ -171,7 +171,7 @@ describe('fleet admin features in front of a real Docker engine', () => {
       await engine!.plugin!.restart({ env: { ...settings, IMAGE_ACCESS_POLICY: policy } });
     });
 
-    it('a listed community repository is pulled; its namespace neighbours are not', async () => {
+    it('a listed community repository is pulled; an unlisted one is still denied', async () => {
       expect((await docker('pull', 'someone/app:1.0')).code).toBe(0);
       const oss = await docker('pull', 'someoss/tool');
       expect(oss.code).not.toBe(0);
