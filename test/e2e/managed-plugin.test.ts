@@ -48,6 +48,12 @@ function imageAccess(args: readonly string[]): { code: number; output: string } 
 }
 
 const HUB = 'https://index.docker.io/v1/';
+const NEXT_MARKER = 'opt/image-access/NEXT';
+
+interface Mount {
+  readonly Name: string;
+  readonly Source: string;
+}
 
 /** Mount points of a process as it sees them, with their options (`/proc/PID/mountinfo`: field 5 is the mount point). */
 function mountOptions(pid: number): Map<string, string[]> {
@@ -65,27 +71,45 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
   let dir: string;
   let registry: Registry | undefined;
   let host: Daemon | undefined;
+  /** The plugin as pushed (`latest`), and a second tag of the same build to upgrade to. */
   let ref: string;
+  let nextRef: string;
   let pluginId = '';
+  /** Every plugin id installed on the host, for the cleanup. */
+  const pluginIds: string[] = [];
   const buildDir = () => join(dir, 'plugin');
   const pidfile = () => join(dir, 'host-dockerd.pid');
   const docker = (...args: string[]) => host!.docker(args);
-  /** Pulls and returns what to compare with `pulled`: the exit code with the error, so a failure shows why. */
-  const pull = async (image: string) => {
-    const result = await docker('pull', image);
+  /** Runs docker and returns what to compare with `succeeded`: the exit code with the error, so a failure shows why. */
+  const outcome = async (...args: string[]) => {
+    const result = await docker(...args);
     return { code: result.code, stderr: result.stderr };
   };
-  const pulled = { code: 0, stderr: '' };
+  const pull = (image: string) => outcome('pull', image);
+  const succeeded = { code: 0, stderr: '' };
   const writePidfile = () => writeFileSync(pidfile(), `${host!.process.pid}\n`);
   const daemonJson = () => JSON.parse(readFileSync(host!.configFile, 'utf8')) as Record<string, unknown>;
-  const install = (...extra: string[]) =>
-    imageAccess(['install', '--name', ref, '--socket', managedSocket(pluginId), '--daemon-json', host!.configFile, ...extra]);
+  const install = (...extra: string[]) => installAs(ref, pluginId, ...extra);
+  const installAs = (name: string, id: string, ...extra: string[]) =>
+    imageAccess(['install', '--name', name, '--socket', managedSocket(id), '--daemon-json', host!.configFile, ...extra]);
+  const uninstallAs = (name: string, ...extra: string[]) => imageAccess(['uninstall', '--name', name, '--daemon-json', host!.configFile, ...extra]);
+  const pluginInspect = async (name: string) =>
+    (JSON.parse((await docker('plugin', 'inspect', name)).stdout) as Array<{
+      Id: string;
+      Enabled: boolean;
+      Settings: { Env: string[]; Mounts: Mount[] };
+      Config: { Mounts: Mount[] };
+    }>)[0]!;
+  /** Mount sources dockerd binds: `Config.Mounts`, where `docker plugin set NAME.source=` writes (not `Settings.Mounts`). */
+  const mountSources = (plugin: Awaited<ReturnType<typeof pluginInspect>>) => plugin.Config.Mounts.map((m) => `${m.Name}=${m.Source}`).sort();
+  const installArgs = () => [`docker-config.source=${join(dir, 'signin')}`, `registry-json.source=${join(dir, 'desktop')}`];
 
   beforeAll(async () => {
     dir = makeTempDir();
     registry = await startRegistry(dir);
     await seedImages(registry);
     ref = `${registry.address}/acme/image-access:latest`;
+    nextRef = `${registry.address}/acme/image-access:next`;
     // The host's Docker sign-in (alice, stored in config.json) and Docker Desktop's registry.json, for the mounts.
     mkdirSync(join(dir, 'signin'));
     writeFileSync(join(dir, 'signin', 'config.json'), JSON.stringify({ auths: { [HUB]: { auth: Buffer.from('alice:dckr_pat_test').toString('base64') } } }));
@@ -96,7 +120,7 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
   afterAll(async () => {
     await host?.stop();
     // dockerd stops its managed plugins on shutdown; anything left of ours is killed by pid.
-    if (pluginId) for (const pid of pluginPids(pluginId)) process.kill(pid, 'SIGKILL');
+    for (const id of pluginIds) for (const pid of pluginPids(id)) process.kill(pid, 'SIGKILL');
     await registry?.stop();
     if (dir) removeTempDir(dir);
     console.log(`managed-plugin measurements: ${JSON.stringify(measurements)}`);
@@ -121,37 +145,37 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
   });
 
   test('docker plugin create, then docker plugin push to the local registry', async () => {
+    // The "next release": the same build plus a marker file, so its layer differs (dockerd refuses to create a second
+    // plugin from identical content).
+    const nextDir = join(dir, 'plugin-next');
+    expect(spawnSync('cp', ['-a', buildDir(), nextDir]).status).toBe(0);
+    writeFileSync(join(nextDir, 'rootfs', NEXT_MARKER), 'stand-in for the next release\n');
     const builder = await startDaemon(join(dir, 'builder'), { mirror: registry!.address });
     try {
-      const create = await builder.docker(['plugin', 'create', ref, buildDir()]);
-      expect(create.stderr).toBe('');
-      expect(create.code).toBe(0);
-      const push = await builder.docker(['plugin', 'push', ref]);
-      expect(push.code).toBe(0);
-      measurements['pushMs'] = push.durationMs;
+      for (const [name, from] of [[ref, buildDir()], [nextRef, nextDir]] as const) {
+        const create = await builder.docker(['plugin', 'create', name, from]);
+        expect(create.stderr).toBe('');
+        expect(create.code).toBe(0);
+        const push = await builder.docker(['plugin', 'push', name]);
+        expect(push.code).toBe(0);
+        measurements[`pushMs:${name.split(':').at(-1)}`] = push.durationMs;
+      }
     } finally {
       await builder.stop();
     }
     const tags = await fetch(`${registry!.url}/v2/acme/image-access/tags/list`);
-    expect(await tags.json()).toEqual({ name: 'acme/image-access', tags: ['latest'] });
+    expect(((await tags.json()) as { tags: string[] }).tags.sort()).toEqual(['latest', 'next']);
   });
 
   test('docker plugin install --grant-all-permissions on a fresh daemon, configured by install arguments', async () => {
     host = await startDaemon(join(dir, 'host'), { mirror: registry!.address });
     expect((await docker('plugin', 'ls', '--quiet')).stdout.trim()).toBe('');
-    const installed = await docker(
-      'plugin', 'install', '--grant-all-permissions', ref, 'IMAGE_ACCESS_ORG=acme',
-      `docker-config.source=${join(dir, 'signin')}`, `registry-json.source=${join(dir, 'desktop')}`,
-    );
+    const installed = await docker('plugin', 'install', '--grant-all-permissions', ref, 'IMAGE_ACCESS_ORG=acme', ...installArgs());
     expect(installed.code).toBe(0);
     measurements['installMs'] = installed.durationMs;
-    const inspect = JSON.parse((await docker('plugin', 'inspect', ref)).stdout) as Array<{
-      Id: string;
-      Enabled: boolean;
-      Settings: { Env: string[]; Mounts: Array<{ Name: string; Source: string; Options: string[] }> };
-    }>;
-    const plugin = inspect[0]!;
+    const plugin = await pluginInspect(ref);
     pluginId = plugin.Id;
+    pluginIds.push(pluginId);
     expect(plugin.Enabled).toBe(true);
     expect(plugin.Settings.Env).toContain('IMAGE_ACCESS_ORG=acme');
     expect(plugin.Settings.Env).toContain('IMAGE_ACCESS_SOCKET=/run/docker/plugins/image-access.sock');
@@ -167,7 +191,7 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
   });
 
   test('not enforced until daemon.json lists it: enabling a plugin does not put it in the authorization chain', async () => {
-    expect(await pull('someoss/tool')).toEqual(pulled);
+    expect(await pull('someoss/tool')).toEqual(succeeded);
   });
 
   test('image-access install --reload adds it to daemon.json and SIGHUPs dockerd; pulls are then judged', async () => {
@@ -178,8 +202,8 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     expect(host!.process.isRunning()).toBe(true);
     expect(daemonJson()).toEqual({ 'authorization-plugins': [ref] });
 
-    expect(await pull('alpine')).toEqual(pulled);
-    expect(await pull('acme/app')).toEqual(pulled);
+    expect(await pull('alpine')).toEqual(succeeded);
+    expect(await pull('acme/app')).toEqual(succeeded);
     const denied = await docker('pull', 'someone/app:1.0');
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toContain(`authorization denied by plugin ${ref}: Image Access Management: docker.io/someone/app:1.0 is a community image`);
@@ -201,7 +225,7 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     writePidfile();
     expect((await docker('plugin', 'inspect', '--format', '{{.Enabled}}', ref)).stdout.trim()).toBe('true');
     expect((await docker('pull', 'someone/app:1.0')).stderr).toContain(`authorization denied by plugin ${ref}`);
-    expect(await pull('busybox')).toEqual(pulled);
+    expect(await pull('busybox')).toEqual(succeeded);
   });
 
   test('a crashed plugin is restarted by the daemon; commands during the outage wait, then succeed', async () => {
@@ -226,43 +250,85 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     expect(whileEnabled.stderr).toContain('cannot set on an active plugin');
 
     // Measured behaviour of dockerd 20.10: disabling an authz plugin in use is allowed and stops enforcement at once.
-    expect((await docker('plugin', 'disable', ref)).code).toBe(0);
-    expect(await pull('someone/app:1.0')).toEqual(pulled);
-    expect((await docker('plugin', 'set', ref, 'IMAGE_ACCESS_ORG=someone')).code).toBe(0);
-    expect((await docker('plugin', 'enable', ref)).code).toBe(0);
-    expect(await pull('someoss/tool')).toEqual(pulled);
+    expect(await outcome('plugin', 'disable', ref)).toEqual(succeeded);
+    expect(await pull('someone/app:1.0')).toEqual(succeeded);
+    expect(await outcome('plugin', 'set', ref, 'IMAGE_ACCESS_ORG=someone')).toEqual(succeeded);
+    expect(await outcome('plugin', 'enable', ref)).toEqual(succeeded);
+    expect(await pull('someoss/tool')).toEqual(succeeded);
 
     expect(install('--reload', '--pidfile', pidfile()).code).toBe(0);
     expect((await docker('plugin', 'inspect', '--format', '{{.Settings.Env}}', ref)).stdout).toContain('IMAGE_ACCESS_ORG=someone');
-    expect(await pull('someone/app:1.0')).toEqual(pulled);
+    expect(await pull('someone/app:1.0')).toEqual(succeeded);
     const denied = await docker('pull', 'acme/app');
     expect(denied.stderr).toContain('docker.io/acme/app:latest is a community image, and organization "someone"');
   });
 
   test('a disabled plugin still listed in daemon.json stops dockerd from starting; uninstall recovers it', async () => {
-    expect((await docker('plugin', 'disable', ref)).code).toBe(0);
+    expect(await outcome('plugin', 'disable', ref)).toEqual(succeeded);
     await expect(host!.restart({ mirror: registry!.address, daemonJson: daemonJson() })).rejects.toThrow(/dockerd exited/);
     expect(readFileSync(join(dir, 'host', 'dockerd.err'), 'utf8')).toContain(`plugin ${ref} found but disabled`);
 
-    const removed = imageAccess(['uninstall', '--name', ref, '--daemon-json', host!.configFile]);
-    expect(removed.code).toBe(0);
+    expect(uninstallAs(ref).code).toBe(0);
     await host!.restart({ mirror: registry!.address, daemonJson: daemonJson() });
     writePidfile();
-    expect((await docker('plugin', 'enable', ref)).code).toBe(0);
+    expect(await outcome('plugin', 'enable', ref)).toEqual(succeeded);
     expect(install('--reload', '--pidfile', pidfile()).code).toBe(0);
     expect((await docker('pull', 'acme/app')).stderr).toContain(`authorization denied by plugin ${ref}`);
   });
 
+  test('upgrade in place: out of the chain, disable, docker plugin upgrade, re-set mounts, enable, back in', async () => {
+    const before = await pluginInspect(ref);
+    expect(uninstallAs(ref, '--reload', '--pidfile', pidfile()).code).toBe(0);
+    expect(await outcome('plugin', 'disable', ref)).toEqual(succeeded);
+    const upgraded = await docker('plugin', 'upgrade', '--grant-all-permissions', '--skip-remote-check', ref, nextRef);
+    expect(upgraded.stdout).toContain(`Upgraded plugin ${ref} to ${nextRef}`);
+    expect(upgraded.code).toBe(0);
+    // Measured: env settings survive an upgrade; mount sources do not: dockerd binds the new manifest's defaults (while
+    // `Settings.Mounts` in docker plugin inspect still shows the old ones), and enabling fails if those do not exist.
+    const upgradedPlugin = await pluginInspect(ref);
+    expect(upgradedPlugin.Settings.Env).toContain('IMAGE_ACCESS_ORG=someone');
+    expect(mountSources(upgradedPlugin)).toEqual(['docker-config=/root/.docker', 'registry-json=/usr/share/docker-desktop/registry']);
+    expect(await outcome('plugin', 'set', ref, ...installArgs())).toEqual(succeeded);
+    expect(await outcome('plugin', 'enable', ref)).toEqual(succeeded);
+    expect(install('--reload', '--pidfile', pidfile()).code).toBe(0);
+
+    const after = await pluginInspect(ref);
+    expect(mountSources(after)).toEqual(mountSources(before));
+    const [pid] = pluginPids(after.Id);
+    expect(existsSync(`/proc/${pid}/root/${NEXT_MARKER}`)).toBe(true);
+    expect((await docker('pull', 'acme/app')).stderr).toContain(`authorization denied by plugin ${ref}: Image Access Management: docker.io/acme/app:latest is a community image, and organization "someone"`);
+  });
+
+  test('upgrade with no pause: the next version joins the chain under an alias before the old one leaves it', async () => {
+    const installed = await docker('plugin', 'install', '--grant-all-permissions', '--alias', 'image-access-next', nextRef, 'IMAGE_ACCESS_ORG=acme', ...installArgs());
+    expect(installed.code).toBe(0);
+    const next = await pluginInspect('image-access-next');
+    pluginIds.push(next.Id);
+    expect(installAs('image-access-next:latest', next.Id, '--reload', '--pidfile', pidfile()).code).toBe(0);
+    expect(daemonJson()).toEqual({ 'authorization-plugins': [ref, 'image-access-next:latest'] });
+    // Both are asked and both must allow: the old one (organization someone) refuses acme/app, the new one someone/app.
+    expect((await docker('pull', 'acme/app')).stderr).toContain(`authorization denied by plugin ${ref}`);
+    expect((await docker('pull', 'someone/app:1.0')).stderr).toContain('authorization denied by plugin image-access-next:latest');
+
+    expect(uninstallAs(ref, '--reload', '--pidfile', pidfile()).code).toBe(0);
+    expect(await outcome('plugin', 'disable', ref)).toEqual(succeeded);
+    expect(await outcome('plugin', 'rm', ref)).toEqual(succeeded);
+    expect(pluginPids(pluginId)).toEqual([]);
+    expect(await pull('acme/app')).toEqual(succeeded);
+    expect((await docker('pull', 'someone/app:1.0')).stderr).toContain('authorization denied by plugin image-access-next:latest');
+  });
+
   test('removal without locking the daemon: uninstall --reload first, then disable and remove the plugin', async () => {
-    const removed = imageAccess(['uninstall', '--name', ref, '--daemon-json', host!.configFile, '--reload', '--pidfile', pidfile()]);
-    expect(removed.code).toBe(0);
+    const next = await pluginInspect('image-access-next');
+    expect(uninstallAs('image-access-next:latest', '--reload', '--pidfile', pidfile()).code).toBe(0);
     expect(daemonJson()).toEqual({});
-    expect((await docker('plugin', 'disable', ref)).code).toBe(0);
-    expect((await docker('plugin', 'rm', ref)).code).toBe(0);
+    expect(await outcome('plugin', 'disable', 'image-access-next')).toEqual(succeeded);
+    expect(await outcome('plugin', 'rm', 'image-access-next')).toEqual(succeeded);
     const ps = await docker('ps');
     expect(ps.code).toBe(0);
     expect(ps.durationMs).toBeLessThan(10_000);
-    expect(await pull('acme/app')).toEqual(pulled);
-    expect(pluginPids(pluginId)).toEqual([]);
+    expect(await pull('someone/app:1.0')).toEqual(succeeded);
+    expect(pluginPids(next.Id)).toEqual([]);
+    expect((await docker('plugin', 'ls', '--quiet')).stdout.trim()).toBe('');
   });
 });
