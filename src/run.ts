@@ -110,7 +110,6 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
   const core = createPluginCore(settings, logger, clock, { observers: observability.observers, remote: observability.remote });
   const { policySource } = core;
   const server = createPluginServer(core.authorizer, logger);
-  // The admin listener first: a bad IMAGE_ACCESS_METRICS stops the start before the daemon can see the plugin.
   await observability.start(core);
   await listenOnUnixSocket(server, settings.socket);
   const socketInode = statSync(settings.socket).ino;

@@ -48,16 +48,14 @@ export function createObservability(settings: Settings, logger: Logger, clock: (
       if (settings.metrics === undefined || metrics === undefined) return;
       // Required here, not at the top: it loads express, a large part of start-up for a plugin without an admin listener.
       const { startAdminServer } = require('./admin-server') as typeof import('./admin-server');
-      server = await startAdminServer(settings.metrics, {
-        metrics,
-        policyStatus,
-        clock,
-        version: VERSION,
-        mode: settings.mode,
-        failMode: settings.failMode,
-        startedAt,
-        logger,
-      });
+      const deps = { metrics, policyStatus, clock, version: VERSION, mode: settings.mode, failMode: settings.failMode, startedAt, logger };
+      try {
+        server = await startAdminServer(settings.metrics, deps);
+      } catch (error) {
+        // A plugin that does not start hangs every docker command: enforcing without metrics beats not enforcing.
+        logger.error('admin listener not started; /metrics, /healthz and status are unavailable', { listen: settings.metrics, error: String(error) });
+        return;
+      }
       if (settings.metrics.kind === 'unix') socketInode = statSync(settings.metrics.path).ino;
       logger.info('admin listener serving /metrics, /healthz and /status', { listen: settings.metrics });
     },
