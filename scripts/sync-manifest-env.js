@@ -1,10 +1,16 @@
 #!/usr/bin/env node
-// Rewrites the `env` list of the managed-plugin manifest (config.json) from the settings table in src/config/settings.ts
-// (run after `npx tsc`), keeping every other field. test/unit/manifest.test.ts fails when they drift apart.
+// Rewrites, from the settings table in src/config/settings.ts (run after `npx tsc`): the `env` list of the
+// managed-plugin manifest (config.json), keeping every other field, and README.md's settings table between its
+// `settings-table` markers. test/unit/settings.test.ts and test/unit/install-manifest.test.ts fail when they drift.
 const { readFileSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
-const { SETTINGS } = require('../dist/config/settings.js');
+const { SETTINGS, settingsMarkdown } = require('../dist/config/settings.js');
 const path = join(__dirname, '..', 'config.json');
 const manifest = JSON.parse(readFileSync(path, 'utf8'));
 manifest.env = SETTINGS.map((s) => ({ name: s.env, description: s.description, settable: ['value'], value: s.default }));
 writeFileSync(path, `${JSON.stringify(manifest, null, 2)}\n`);
+
+const readmePath = join(__dirname, '..', 'README.md');
+const readme = readFileSync(readmePath, 'utf8');
+const table = /(<!-- settings-table:start -->)[\s\S]*?(<!-- settings-table:end -->)/;
+if (table.test(readme)) writeFileSync(readmePath, readme.replace(table, (_all, start, end) => `${start}\n${settingsMarkdown()}\n${end}`));

@@ -380,3 +380,13 @@ export function settingsHelp(): string {
     (s) => `  ${flagName(s.env).padEnd(16)} ${s.env.padEnd(28)} ${s.description}${s.default ? ` [default: ${s.default}]` : ''}`,
   ).join('\n');
 }
+
+/** The README's settings table (scripts/sync-manifest-env.js writes it between the `settings-table` markers). */
+export function settingsMarkdown(): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  return [
+    '| Environment variable (`docker plugin set`) | Flag | Default | What it sets |',
+    '| --- | --- | --- | --- |',
+    ...SETTINGS.map((s) => `| \`${s.env}\` | \`${flagName(s.env)}\` | ${s.default ? `\`${cell(s.default)}\`` : ''} | ${cell(s.description)} |`),
+  ].join('\n');
+}

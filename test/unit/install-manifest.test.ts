@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { SETTINGS } from '../../src/config/settings';
+import { dirname, join } from 'node:path';
+import { SETTINGS, settingsMarkdown } from '../../src/config/settings';
 
 interface Mount {
   name: string;
@@ -37,8 +37,17 @@ describe('managed-plugin manifest: entrypoint and mounts', () => {
     expect(mount?.destination).toBe(defaultOf('IMAGE_ACCESS_DOCKER_CONFIG'));
   });
 
-  test("registry.json's directory is mounted where Docker Desktop keeps it on Linux", () => {
+  test("registry.json's directory is mounted where IMAGE_ACCESS_REGISTRY_JSON looks by default (Docker Desktop's place)", () => {
     const mount = manifest.mounts.find((m) => m.name === 'registry-json');
     expect(mount?.destination).toBe('/usr/share/docker-desktop/registry');
+    expect(mount?.destination).toBe(dirname(defaultOf('IMAGE_ACCESS_REGISTRY_JSON') ?? ''));
+  });
+});
+
+describe('README settings table', () => {
+  test('lists every setting as the settings table says (run scripts/sync-manifest-env.js after changing one)', () => {
+    const readme = readFileSync(join(__dirname, '../../README.md'), 'utf8');
+    const table = /<!-- settings-table:start -->\n([\s\S]*?)\n<!-- settings-table:end -->/.exec(readme);
+    expect(table?.[1]).toBe(settingsMarkdown());
   });
 });
