@@ -64,7 +64,7 @@ export function recognize(request: AuthZRequest): RecognizedRequest {
   if (!RECOGNIZED_METHODS.has(method)) return PASSTHROUGH;
   const target = parseRequestUri(request.requestUri);
   // Not echoed: a URI may carry credentials (a download URL's user info or token).
-  if (target === undefined) return { kind: 'reject', reason: 'unreadable request URI (its path is not valid percent-encoding)' };
+  if (target === undefined) return { kind: 'reject', reason: 'unreadable request URI (not a routable path, or bad percent-encoding)' };
   const input: RouteInput = { method, target, request };
   for (const family of ROUTE_FAMILIES) {
     const recognized = family(input);

@@ -45,12 +45,31 @@ function cleanPath(path: string): string {
   return `/${segments.join('/')}`;
 }
 
+const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
+
+/**
+ * Splits a request target as Go's url.ParseRequestURI does for dockerd's router: an absolute form
+ * (`http://host/images/create`, even `http:/images/create`) is routed on its path, and `#` is an ordinary character,
+ * not a fragment. Returns undefined for a target the router would not route.
+ */
+function splitRequestTarget(rawUri: string): { rawPath: string; rawQuery: string } | undefined {
+  const scheme = SCHEME.exec(rawUri);
+  let rest = scheme ? rawUri.slice(scheme[0].length) : rawUri;
+  const questionMark = rest.indexOf('?');
+  const rawQuery = questionMark === -1 ? '' : rest.slice(questionMark + 1);
+  if (questionMark !== -1) rest = rest.slice(0, questionMark);
+  if (scheme && rest.startsWith('//')) {
+    const slash = rest.indexOf('/', 2);
+    rest = slash === -1 ? '' : rest.slice(slash);
+  }
+  return rest.startsWith('/') ? { rawPath: rest, rawQuery } : undefined;
+}
+
 /** Returns undefined when the path cannot be percent-decoded: the daemon's router would not have routed it. */
 export function parseRequestUri(rawUri: string): ApiRequestTarget | undefined {
-  const hashless = rawUri.split('#', 1)[0] ?? '';
-  const questionMark = hashless.indexOf('?');
-  const rawPath = questionMark === -1 ? hashless : hashless.slice(0, questionMark);
-  const rawQuery = questionMark === -1 ? '' : hashless.slice(questionMark + 1);
+  const target = splitRequestTarget(rawUri);
+  if (target === undefined) return undefined;
+  const { rawPath, rawQuery } = target;
   let decoded: string;
   try {
     decoded = decodeURIComponent(rawPath);

@@ -187,6 +187,17 @@ describe('ways images reach a host, real engine', () => {
       expect((await docker(['images', '-q', 'someoss/tool'])).stdout.trim()).toBe('');
     });
 
+    it.each([
+      ['absolute form', 'http://daemon/v1.41/images/create?fromImage=someoss%2Ftool'],
+      ['scheme without authority', 'http:/v1.41/images/create?fromImage=someoss%2Ftool'],
+      ['a # that Go keeps in the query', '/v1.41/images/create?fromSrc=-#&fromImage=someoss%2Ftool'],
+    ])('a request target in %s is read as the daemon routes it', async (_name, target) => {
+      const reply = await api('POST', target);
+      expect(reply.status).toBe(403);
+      expect(reply.body).toContain('docker.io/someoss/tool is a community image');
+      expect((await docker(['images', '-q', 'someoss/tool'])).stdout.trim()).toBe('');
+    });
+
     it('a service spec the daemon does not forward (not JSON) is refused', async () => {
       const spec = JSON.stringify({ Name: 'hidden', TaskTemplate: { ContainerSpec: { Image: 'someone/app:1.0' } } });
       const reply = await api('POST', '/v1.41/services/create', spec, { 'Content-Type': 'text/plain' });

@@ -43,6 +43,19 @@ describe('image routes: /images/create and /images/load', () => {
     expect(JSON.stringify(recognized)).not.toMatch(/s3cr3t|deploy|Signature|abc/);
   });
 
+  test.each([
+    ['http://daemon/v1.41/images/create?fromImage=someone%2Fevil', 'someone/evil'],
+    ['HTTP://daemon:2375/images/create?fromImage=someone%2Fevil', 'someone/evil'],
+    ['http:/v1.41/images/create?fromImage=someone%2Fevil', 'someone/evil'],
+    ['unix://x?y/images/create?fromImage=someone%2Fevil', undefined],
+    ['/v1.41/images/create?fromSrc=-#&fromImage=someone%2Fevil', 'someone/evil'],
+    ['/v1.41/images/create?fromImage=someone%2Fevil#x', 'someone/evil#x'],
+  ])('the request target %s is read as Go routes it', (uri, fromImage) => {
+    const recognized = post(uri);
+    if (fromImage === undefined) expect(recognized).toEqual({ kind: 'reject', reason: expect.stringContaining('unreadable request URI') });
+    else expect(recognized).toEqual({ kind: 'pull', fromImage, tag: '' });
+  });
+
   test('docker load is an upload the plugin cannot inspect', () => {
     expect(post('/v1.41/images/load?quiet=1')).toEqual({ kind: 'unverifiable', activity: 'load', detail: 'an uploaded image archive' });
   });
