@@ -50,15 +50,17 @@ interface Judgement {
   readonly identity?: Identity;
   readonly policySource?: string;
   readonly policyFetchedAt?: number;
+  readonly policyVersion?: string;
   readonly policyStale?: string;
   readonly organization?: string;
 }
 
 /** What a decision log line records of the policy in force. */
-function policyContext(view: PolicyView): Pick<Judgement, 'policySource' | 'policyFetchedAt' | 'policyStale' | 'organization'> {
+function policyContext(view: PolicyView): Pick<Judgement, 'policySource' | 'policyFetchedAt' | 'policyVersion' | 'policyStale' | 'organization'> {
   return {
     policySource: view.source,
     policyFetchedAt: view.fetchedAt,
+    ...(view.version === undefined ? {} : { policyVersion: view.version }),
     ...(view.stale === undefined ? {} : { policyStale: view.stale }),
     organization: view.policy.organization,
   };
@@ -228,6 +230,7 @@ export class Authorizer {
       organization: judgement.organization,
       policySource: judgement.policySource,
       policyFetchedAt: judgement.policyFetchedAt,
+      policyVersion: judgement.policyVersion,
       policyStale: judgement.policyStale,
       mode: this.deps.mode,
       latencyMs: now - started,

@@ -57,6 +57,7 @@ export function explain(event: DecisionEvent, message: string, now: number): str
     event.policySource === undefined
       ? 'none in force'
       : `${event.policySource}${event.organization ? ` (organization ${event.organization})` : ''}` +
+        (event.policyVersion === undefined ? '' : ` version ${event.policyVersion}`) +
         (event.policyFetchedAt === undefined ? '' : `, fetched ${new Date(event.policyFetchedAt).toISOString()} (${ago(now - event.policyFetchedAt)})`) +
         (event.policyStale === undefined ? '' : `; STALE: ${event.policyStale}`);
   const lines = [

@@ -52,7 +52,11 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       failMode: deps.failMode,
       uptimeSeconds: Math.round((now - deps.startedAt) / 1000),
       identity: { user: status.user ?? null, source: status.identitySource },
-      policy: { ...healthReport(status, now), fetchedAt: status.fetchedAt === undefined ? null : new Date(status.fetchedAt).toISOString() },
+      policy: {
+        ...healthReport(status, now),
+        fetchedAt: status.fetchedAt === undefined ? null : new Date(status.fetchedAt).toISOString(),
+        version: status.version ?? null,
+      },
       decisions: await deps.metrics.decisionCounts(),
     };
     res.json(report);

@@ -34,6 +34,7 @@ export function auditLine(event: DecisionEvent, host: string): string {
     reason: event.reason,
     policySource: event.policySource ?? null,
     policyFetchedAt: iso(event.policyFetchedAt) ?? null,
+    policyVersion: event.policyVersion ?? null,
     policyStale: event.policyStale,
     mode: event.mode,
     latencyMs: Math.round(event.latencyMs * 1000) / 1000,

@@ -25,6 +25,8 @@ export interface DecisionEvent {
   readonly policySource?: string;
   /** Epoch milliseconds of the policy's last successful fetch. */
   readonly policyFetchedAt?: number;
+  /** The policy document's version, when its source has one (a URL's ETag, a file's digest). */
+  readonly policyVersion?: string;
   /** Why the policy in force is an older one, when its refresh failed. */
   readonly policyStale?: string;
   readonly mode: EnforcementMode;

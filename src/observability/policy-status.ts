@@ -14,6 +14,8 @@ export interface PolicyStatus {
   readonly organization?: string;
   /** Epoch milliseconds of the last successful fetch. */
   readonly fetchedAt?: number;
+  /** The policy document's version, when its source has one. */
+  readonly version?: string;
   /** The last refresh failed: why. An older policy is in force. */
   readonly stale?: string;
   /** No policy could be had at all: why. */
@@ -73,6 +75,7 @@ async function lookUp({ policySource, identity, timeoutMs }: PolicyProbeDeps): P
       source: view.source,
       organization: view.policy.organization,
       fetchedAt: view.fetchedAt,
+      ...(view.version === undefined ? {} : { version: view.version }),
       ...(view.stale === undefined ? {} : { stale: view.stale }),
       ...who,
     };

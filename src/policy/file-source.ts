@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { Logger } from '../audit/logger';
 import type { Badge, OrgPolicy } from './policy';
@@ -16,7 +17,8 @@ export function staticSource(policy: OrgPolicy, describe: string, now: number): 
 
 export class PolicyFileError extends Error {}
 
-function readPolicyFile(path: string, organization: string | undefined): OrgPolicy {
+/** The file's policy, and a digest of its text that names this version of it. */
+function readPolicyFile(path: string, organization: string | undefined): { policy: OrgPolicy; version: string } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -30,7 +32,7 @@ function readPolicyFile(path: string, organization: string | undefined): OrgPoli
       `${path} is the policy of organization "${parsed.policy.organization}", but IMAGE_ACCESS_ORG is "${organization}"`,
     );
   }
-  return parsed.policy;
+  return { policy: parsed.policy, version: `sha256:${createHash('sha256').update(text).digest('hex').slice(0, 16)}` };
 }
 
 const WATCH_INTERVAL_MS = 1000;
@@ -40,10 +42,10 @@ const WATCH_INTERVAL_MS = 1000;
  * change that does not parse leaves the last good policy in force and says so in the log.
  */
 export function fileSource(path: string, organization: string | undefined, logger: Logger, clock: () => number): PolicySource {
-  let view: PolicyView = { policy: readPolicyFile(path, organization), source: `file:${path}`, fetchedAt: clock() };
+  let view: PolicyView = { ...readPolicyFile(path, organization), source: `file:${path}`, fetchedAt: clock() };
   watchFile(path, { interval: WATCH_INTERVAL_MS, persistent: false }, () => {
     try {
-      view = { policy: readPolicyFile(path, organization), source: `file:${path}`, fetchedAt: clock() };
+      view = { ...readPolicyFile(path, organization), source: `file:${path}`, fetchedAt: clock() };
       logger.info('policy file reloaded', { path, organization: view.policy.organization });
     } catch (error) {
       view = { ...view, stale: (error as Error).message };

@@ -6,6 +6,8 @@ export interface PolicyView {
   readonly policy: OrgPolicy;
   readonly source: string;
   readonly fetchedAt: number;
+  /** The policy document's version, when the source has one (a URL's ETag, a file's content digest): for the audit log. */
+  readonly version?: string;
   /** Set when a refresh failed and this is the last good policy. */
   readonly stale?: string;
   /** The pulling user's standing in the organisation; undefined when the source cannot tell (e.g. a file without members). */

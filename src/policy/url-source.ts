@@ -69,6 +69,7 @@ export class UrlPolicySource implements PolicySource {
       policy: found.value.policy,
       source: this.describe,
       fetchedAt: found.fetchedAt,
+      ...(found.value.etag === undefined ? {} : { version: found.value.etag }),
       ...(found.stale === undefined ? {} : { stale: found.stale }),
     };
   }

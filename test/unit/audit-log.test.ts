@@ -27,6 +27,7 @@ const EVENT: DecisionEvent = {
   organization: 'acme',
   policySource: 'file:/etc/image-access/policy.json',
   policyFetchedAt: Date.parse('2026-01-02T03:00:00.000Z'),
+  policyVersion: '"v7"',
   mode: 'enforce',
   latencyMs: 0.41234,
 };
@@ -48,6 +49,7 @@ describe('audit line', () => {
       reason: 'a community image is not allowed by organization "acme"',
       policySource: 'file:/etc/image-access/policy.json',
       policyFetchedAt: '2026-01-02T03:00:00.000Z',
+      policyVersion: '"v7"',
       mode: 'enforce',
       latencyMs: 0.412,
     });
@@ -60,9 +62,9 @@ describe('audit line', () => {
   });
 
   test('records nobody and no policy as null, not as missing keys', () => {
-    const { user: _user, organization: _org, policySource: _src, policyFetchedAt: _at, ...anonymous } = EVENT;
+    const { user: _user, organization: _org, policySource: _src, policyFetchedAt: _at, policyVersion: _v, ...anonymous } = EVENT;
     const record = JSON.parse(auditLine(anonymous, 'h')) as Record<string, unknown>;
-    expect(record).toMatchObject({ user: null, organization: null, policySource: null, policyFetchedAt: null });
+    expect(record).toMatchObject({ user: null, organization: null, policySource: null, policyFetchedAt: null, policyVersion: null });
   });
 
   test('only names its own fields: anything else an event carries stays out', () => {
@@ -170,7 +172,14 @@ describe('the audit log hangs off the Authorizer', () => {
     audit.close();
     expect(reply.Allow).toBe(true);
     expect(lines(join(dir, 'audit.log'))).toEqual([
-      expect.objectContaining({ image: 'docker.io/someone/app:1.0', decision: 'warn', rule: 'category-not-allowed', mode: 'warn' }),
+      expect.objectContaining({
+        image: 'docker.io/someone/app:1.0',
+        decision: 'warn',
+        rule: 'category-not-allowed',
+        mode: 'warn',
+        policySource: `file:${join(dir, 'policy.json')}`,
+        policyVersion: expect.stringMatching(/^sha256:[0-9a-f]{16}$/),
+      }),
     ]);
   });
 

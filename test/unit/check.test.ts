@@ -40,7 +40,8 @@ describe('image-access check', () => {
     expect(result.out).toContain('category: community');
     expect(result.out).toContain('rule:     category-not-allowed');
     expect(result.out).toContain('user:     bob [check --user]');
-    expect(result.out).toContain(`policy:   file:${policy} (organization acme), fetched`);
+    expect(result.out).toContain(`policy:   file:${policy} (organization acme) version sha256:`);
+    expect(result.out).toMatch(/version sha256:[0-9a-f]{16}, fetched 2026-01-02T03:04:05.000Z \(0 s ago\)/);
     expect(result.out).toContain('the developer would read: Image Access Management: docker.io/someone/app:1.0 is a community image');
   });
 

@@ -18,6 +18,7 @@ const FRESH: PolicyStatus = {
   source: 'file:/etc/ia/policy.json',
   organization: 'acme',
   fetchedAt: NOW - 42_000,
+  version: '"v7"',
   user: 'bob',
   identitySource: 'docker-config',
 };
@@ -221,6 +222,7 @@ describe('admin listener and `image-access status`', () => {
         policyAgeSeconds: 42,
         lastRefreshError: null,
         fetchedAt: '2026-01-02T03:03:23.000Z',
+        version: '"v7"',
       },
       decisions: { allow: 0, deny: 0, warn: 1 },
     });
@@ -243,7 +245,7 @@ describe('admin listener and `image-access status`', () => {
     expect(await runStatus([], run.io)).toBe(0);
     const text = run.out.join('');
     expect(text).toContain('policy in force, mode warn');
-    expect(text).toContain('file:/etc/ia/policy.json (organization acme)');
+    expect(text).toContain('file:/etc/ia/policy.json (organization acme) version "v7"');
     expect(text).toContain('2026-01-02T03:03:23.000Z (42 s old)');
     expect(text).toContain('bob [docker-config]');
     expect(text).toContain('1 allowed, 1 denied, 0 warned');
