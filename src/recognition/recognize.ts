@@ -52,10 +52,11 @@ const RECOGNIZED_METHODS = new Set(['POST', 'DELETE']);
 
 /**
  * Go's `r.ParseForm` (run by every dockerd handler that reads parameters) takes a form-encoded body's values over
- * the query's, and the daemon never forwards such a body: the plugin would judge parameters the engine ignores.
+ * the query's, `r.FormValue` adds a multipart body's, and the daemon never forwards such a body: the plugin would
+ * judge parameters the engine ignores. No Docker client sends either.
  */
 function isFormEncoded(request: AuthZRequest): boolean {
-  return /x-www-form-urlencoded/i.test(request.requestHeaders['content-type'] ?? '');
+  return /x-www-form-urlencoded|multipart\//i.test(request.requestHeaders['content-type'] ?? '');
 }
 
 export function recognize(request: AuthZRequest): RecognizedRequest {

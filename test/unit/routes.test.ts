@@ -65,7 +65,8 @@ describe('image routes: /images/create and /images/load', () => {
     'application/x-www-form-urlencoded; charset=utf-8',
     'APPLICATION/X-WWW-FORM-URLENCODED',
     ' application/x-www-form-urlencoded ;;',
-  ])('a form-encoded body (%j) is refused: it overrides query values the plugin sees', (contentType) => {
+    'multipart/form-data; boundary=x',
+  ])('a form body (%j) is refused: it overrides query values the plugin sees', (contentType) => {
     const headers = { 'content-type': contentType };
     for (const uri of ['/v1.41/images/create?fromImage=alpine', '/images/create', '/images/load', '/plugins/pull?remote=x', '/build']) {
       expect(post(uri, { headers })).toMatchObject({ kind: 'reject', reason: expect.stringContaining('form-encoded') });
