@@ -9,9 +9,11 @@ import {
   removeTempDir,
   seedImages,
   startDaemon,
+  startPlugin,
   startRegistry,
   waitUntil,
   type Daemon,
+  type PluginProcess,
   type Registry,
 } from '../harness';
 
@@ -65,7 +67,17 @@ function mountOptions(pid: number): Map<string, string[]> {
   return mounts;
 }
 
+/** Timings reported at the end of the file (the README quotes them). */
 const measurements: Record<string, number | string> = {};
+afterAll(() => console.log(`managed-plugin measurements: ${JSON.stringify(measurements)}`));
+
+/** The host's Docker sign-in for `dir/signin`: alice, stored in config.json, so enforced sign-in lets her pull. */
+function writeSignIn(dir: string): string {
+  const signin = join(dir, 'signin');
+  mkdirSync(signin);
+  writeFileSync(join(signin, 'config.json'), JSON.stringify({ auths: { [HUB]: { auth: Buffer.from('alice:dckr_pat_test').toString('base64') } } }));
+  return signin;
+}
 
 describe('managed plugin: built offline, pushed, installed from a registry, enforced through daemon.json', () => {
   let dir: string;
@@ -110,9 +122,8 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     await seedImages(registry);
     ref = `${registry.address}/acme/image-access:latest`;
     nextRef = `${registry.address}/acme/image-access:next`;
-    // The host's Docker sign-in (alice, stored in config.json) and Docker Desktop's registry.json, for the mounts.
-    mkdirSync(join(dir, 'signin'));
-    writeFileSync(join(dir, 'signin', 'config.json'), JSON.stringify({ auths: { [HUB]: { auth: Buffer.from('alice:dckr_pat_test').toString('base64') } } }));
+    // The host's Docker sign-in and Docker Desktop's registry.json, for the mounts.
+    writeSignIn(dir);
     mkdirSync(join(dir, 'desktop'));
     writeFileSync(join(dir, 'desktop', 'registry.json'), JSON.stringify({ allowedOrgs: ['acme'] }));
   });
@@ -123,7 +134,6 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     for (const id of pluginIds) for (const pid of pluginPids(id)) process.kill(pid, 'SIGKILL');
     await registry?.stop();
     if (dir) removeTempDir(dir);
-    console.log(`managed-plugin measurements: ${JSON.stringify(measurements)}`);
   });
 
   test('plugin/build.sh assembles config.json and a small rootfs with node, the plugin and only production dependencies', () => {
@@ -330,5 +340,64 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     expect(await pull('someone/app:1.0')).toEqual(succeeded);
     expect(pluginPids(next.Id)).toEqual([]);
     expect((await docker('plugin', 'ls', '--quiet')).stdout.trim()).toBe('');
+  });
+});
+
+describe('legacy plugin (host process): image-access install/uninstall against a real dockerd', () => {
+  let dir: string;
+  let registry: Registry | undefined;
+  let plugin: PluginProcess | undefined;
+  let daemon: Daemon | undefined;
+  const pidfile = () => join(dir, 'dockerd-legacy.pid');
+  const chain = (command: 'install' | 'uninstall', ...extra: string[]) =>
+    imageAccess([command, '--name', plugin!.name, '--socket', plugin!.socket, '--daemon-json', daemon!.configFile, ...extra]);
+  const pullError = async (image: string) => (await daemon!.docker(['pull', image])).stderr;
+
+  beforeAll(async () => {
+    dir = makeTempDir();
+    registry = await startRegistry(dir);
+    await seedImages(registry);
+    plugin = await startPlugin(dir, { env: { IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_DOCKER_CONFIG: writeSignIn(dir) } });
+    daemon = await startDaemon(dir, { mirror: registry.address });
+    writeFileSync(pidfile(), `${daemon.process.pid}\n`);
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    await plugin?.stop();
+    await registry?.stop();
+    if (dir) removeTempDir(dir);
+  });
+
+  test('install --reload puts the running plugin in the chain of the running daemon', async () => {
+    const installed = chain('install', '--reload', '--pidfile', pidfile());
+    expect(installed.output).toContain('reloaded dockerd');
+    expect(installed.code).toBe(0);
+    expect(daemon!.process.isRunning()).toBe(true);
+    expect(await pullError('someone/app:1.0')).toContain(`authorization denied by plugin ${plugin!.name}: Image Access Management`);
+    expect(await pullError('alpine')).toBe('');
+  });
+
+  test('with the plugin down, install refuses and uninstall --reload gives docker back at once', async () => {
+    await plugin!.kill();
+    const before = readFileSync(daemon!.configFile, 'utf8');
+    const refused = chain('install', '--reload', '--pidfile', pidfile());
+    expect(refused.code).toBe(1);
+    expect(refused.output).toContain('does not answer');
+    expect(readFileSync(daemon!.configFile, 'utf8')).toBe(before);
+
+    const removed = chain('uninstall', '--reload', '--pidfile', pidfile());
+    expect(removed.code).toBe(0);
+    expect(daemon!.process.isRunning()).toBe(true);
+    const ps = await daemon!.docker(['ps']);
+    expect(ps.code).toBe(0);
+    measurements['legacyDockerPsAfterUninstallMs'] = ps.durationMs;
+    expect(ps.durationMs).toBeLessThan(5_000);
+  });
+
+  test('plugin back, install again: enforced again', async () => {
+    await plugin!.restart();
+    expect(chain('install', '--reload', '--pidfile', pidfile()).code).toBe(0);
+    expect(await pullError('someone/app:1.0')).toContain(`authorization denied by plugin ${plugin!.name}`);
   });
 });
