@@ -65,7 +65,10 @@ const URI_NOISE = ['%', '%zz', '%00', '%2F', '%2e%2e', '//', '/./', '/../', '?',
 
 function oddUri(random: Random): string {
   if (random.chance(0.02)) return random.text(random.int(70_000), 'abc/%?&=#.:@');
-  let path = random.pick(['', '/v1.41', '/v1.24', '/v99.9', '/v', '/v1..2']) + random.pick(API_PATHS);
+  let path =
+    random.pick(['', '', '', 'http://daemon', 'http:', 'HTTP://x:1', '//host', 'unix://']) +
+    random.pick(['', '/v1.41', '/v1.24', '/v99.9', '/v', '/v1..2']) +
+    random.pick(API_PATHS);
   if (random.chance(0.2)) path = encodeURIComponent(path).replace(/%2F/g, random.chance(0.5) ? '%2F' : '/');
   const pairs: string[] = [];
   for (let i = random.int(5); i > 0; i--) pairs.push(`${random.pick(QUERY_KEYS)}=${encodeURIComponent(random.pick(QUERY_VALUES))}`);

@@ -104,6 +104,14 @@ describe('ways images reach a host, real engine', () => {
       expect((await docker(['images', '-q', 'someone/app'])).stdout.trim()).toBe('');
     });
 
+    it('with IMAGE_ACCESS_ALLOW_BUILD=false, the BuildKit API is denied too (Engine API: no buildx here)', async () => {
+      for (const path of ['/v1.41/session', '/grpc']) {
+        const reply = await api('POST', path, undefined, { Connection: 'Upgrade', Upgrade: 'h2c' });
+        expect(reply.status).toBe(403);
+        expect(reply.body).toContain('IMAGE_ACCESS_ALLOW_BUILD');
+      }
+    });
+
     it('with IMAGE_ACCESS_ALLOW_BUILD=false, docker commit is denied', async () => {
       expect((await docker(['create', '--name', 'to-commit', '--network', 'none', 'alpine', 'true'])).code).toBe(0);
       expectDenied(await docker(['commit', 'to-commit', 'acme/committed']), 'Committing containers to images (docker commit)');
