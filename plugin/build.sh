@@ -33,10 +33,10 @@ find "$app/node_modules" -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.ct
 
 # CA bundle for https to Docker Hub (NODE_EXTRA_CA_CERTS can point at it or at a fleet's own CA), a passwd entry for
 # root, and the mount points the runtime binds: /etc/hosts, /etc/resolv.conf (host network) and the sign-in mounts.
-[ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"; fi
 echo 'root:x:0:0:root:/root:/usr/sbin/nologin' >"$rootfs/etc/passwd"
 touch "$rootfs/etc/hosts" "$rootfs/etc/resolv.conf"
 mkdir -p "$rootfs/usr/share/docker-desktop/registry"
 
 cp "$repo/config.json" "$out/config.json"
-echo "plugin/build.sh: $out ($(du -sh "$rootfs" | cut -f1) rootfs)"
+echo "plugin/build.sh: $out ($(du -sh --apparent-size "$rootfs" | cut -f1) rootfs)"

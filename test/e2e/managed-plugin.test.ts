@@ -142,9 +142,11 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     expect(build.status).toBe(0);
     const rootfs = join(buildDir(), 'rootfs');
     expect(JSON.parse(readFileSync(join(buildDir(), 'config.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(REPO_ROOT, 'config.json'), 'utf8')));
-    for (const path of ['usr/bin/node', 'lib64/ld-linux-x86-64.so.2', 'opt/image-access/dist/cli.js', 'opt/image-access/package.json', 'opt/image-access/node_modules/express', 'opt/image-access/node_modules/zod', 'run/docker/plugins', 'tmp', 'etc/ssl/certs/ca-certificates.crt']) {
+    for (const path of ['usr/bin/node', 'lib64/ld-linux-x86-64.so.2', 'opt/image-access/dist/cli.js', 'opt/image-access/package.json', 'opt/image-access/node_modules/express', 'opt/image-access/node_modules/zod', 'run/docker/plugins', 'tmp']) {
       expect([path, existsSync(join(rootfs, path))]).toEqual([path, true]);
     }
+    const caBundle = 'etc/ssl/certs/ca-certificates.crt';
+    expect(existsSync(join(rootfs, caBundle))).toBe(existsSync(`/${caBundle}`));
     for (const devOnly of ['typescript', 'jest', 'ts-jest', '@types/node']) expect([devOnly, existsSync(join(rootfs, 'opt/image-access/node_modules', devOnly))]).toEqual([devOnly, false]);
     // The rootfs runs on its own: node with only the libraries copied in, no host paths.
     const run = spawnSync('chroot', [rootfs, '/usr/bin/node', '/opt/image-access/dist/cli.js', '--version'], { encoding: 'utf8' });
