@@ -5,7 +5,9 @@
 
 export const DOCKER_HUB = 'docker.io';
 /** Hosts that are Docker Hub under another name; the engine talks to Hub for all of them. */
-const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
+/** An explicit default HTTPS port names the same Hub host; dockerd would otherwise skip the mirror and the classifier. */
+const DEFAULT_HTTPS_PORT = /:443$/;
 const OFFICIAL_NAMESPACE = 'library';
 const NAME_TOTAL_LENGTH_MAX = 255;
 
@@ -108,9 +110,9 @@ export function formatReference(ref: ImageReference): string {
   return repositoryName(ref) + (ref.tag === undefined ? '' : `:${ref.tag}`) + (ref.digest === undefined ? '' : `@${ref.digest}`);
 }
 
-/** Whether a registry host (`docker.io`, `index.docker.io`, `registry-1.docker.io`, any case) is Docker Hub. */
+/** Whether a registry host (`docker.io`, `index.docker.io`, `registry-1.docker.io`, ... any case, `:443` or not) is Docker Hub. */
 export function isHubDomain(host: string): boolean {
-  return HUB_ALIASES.has(host.toLowerCase());
+  return HUB_ALIASES.has(host.toLowerCase().replace(DEFAULT_HTTPS_PORT, ''));
 }
 
 export function isDockerHub(ref: ImageReference): boolean {

@@ -2,6 +2,7 @@ import type { AuthZRequest } from '../../src/protocol/wire';
 import { parseJsonKeepingDuplicates, MAX_JSON_DEPTH } from '../../src/recognition/json-body';
 import { mayNamePlugin } from '../../src/recognition/plugins';
 import { withoutUserInfo } from '../../src/recognition/uri';
+import { parseReference } from '../../src/reference/reference';
 import { recognize } from '../../src/recognition/recognize';
 
 /** Every route of docker-facts.md "Ways images reach a host", as the daemon forwards it. */
@@ -251,5 +252,21 @@ describe('withoutUserInfo: what a client wrote, fit for a message', () => {
     ['someone/app:1.0', 'someone/app:1.0'],
   ])('%s -> %s', (text, shown) => {
     expect(withoutUserInfo(text)).toBe(shown);
+  });
+});
+
+describe('no spelling of Docker Hub escapes the classifier', () => {
+  test.each([
+    'registry-1.docker.io:443/someone/evil',
+    'docker.io:443/someone/evil',
+    'INDEX.DOCKER.IO:443/someone/evil',
+    'registry.hub.docker.com/someone/evil',
+  ])('%s is a Docker Hub image', (image) => {
+    const parsed = parseReference(image);
+    expect(parsed).toMatchObject({ ok: true, reference: { domain: 'docker.io', path: 'someone/evil' } });
+  });
+
+  test('another port is another registry', () => {
+    expect(parseReference('registry-1.docker.io:5000/someone/evil')).toMatchObject({ ok: true, reference: { domain: 'registry-1.docker.io:5000' } });
   });
 });
