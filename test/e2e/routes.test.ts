@@ -206,6 +206,10 @@ describe('ways images reach a host, real engine', () => {
       expect((await docker(['images', '-q', 'someoss/tool'])).stdout.trim()).toBe('');
     });
 
+    it('Docker Hub named with its port is still Docker Hub', async () => {
+      expectDenied(await docker(['pull', 'registry-1.docker.io:443/someone/app:1.0']), 'docker.io/someone/app:1.0 is a community image');
+    });
+
     it('a service spec the daemon does not forward (not JSON) is refused', async () => {
       const spec = JSON.stringify({ Name: 'hidden', TaskTemplate: { ContainerSpec: { Image: 'someone/app:1.0' } } });
       const reply = await api('POST', '/v1.41/services/create', spec, { 'Content-Type': 'text/plain' });
