@@ -31,7 +31,7 @@ export type RecognizedRequest =
   /** A request that must be refused as it stands, whatever the policy. */
   | { readonly kind: 'reject'; readonly reason: string };
 
-export const PASSTHROUGH: RecognizedRequest = { kind: 'passthrough' };
+const PASSTHROUGH: RecognizedRequest = { kind: 'passthrough' };
 
 /** What a route family sees of a request; `undefined` from a family means "not one of mine". */
 export interface RouteInput {
