@@ -312,7 +312,11 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
   });
 
   test('upgrade with no pause: the next version joins the chain under an alias before the old one leaves it', async () => {
-    const installed = await docker('plugin', 'install', '--grant-all-permissions', '--alias', 'image-access-next', nextRef, 'IMAGE_ACCESS_ORG=acme', ...installArgs());
+    // Self-protection on, under the name it is installed as: the last test checks it.
+    const installed = await docker(
+      'plugin', 'install', '--grant-all-permissions', '--alias', 'image-access-next', nextRef,
+      'IMAGE_ACCESS_ORG=acme', 'IMAGE_ACCESS_PROTECT_PLUGIN=true', 'IMAGE_ACCESS_PLUGIN_NAME=image-access-next:latest', ...installArgs(),
+    );
     expect(installed.code).toBe(0);
     const next = await pluginInspect('image-access-next');
     pluginIds.push(next.Id);
@@ -332,6 +336,11 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
 
   test('removal without locking the daemon: uninstall --reload first, then disable and remove the plugin', async () => {
     const next = await pluginInspect('image-access-next');
+    // While it is in the chain, a protected plugin refuses to be switched off through the Docker API.
+    for (const name of ['image-access-next', 'image-access-next:latest', next.Id.slice(0, 12)]) {
+      const refused = await docker('plugin', 'disable', name);
+      expect([name, refused.code, refused.stderr]).toEqual([name, 1, expect.stringContaining('authorization denied by plugin image-access-next:latest')]);
+    }
     expect(uninstallAs('image-access-next:latest', '--reload', '--pidfile', pidfile()).code).toBe(0);
     expect(daemonJson()).toEqual({});
     expect(await outcome('plugin', 'disable', 'image-access-next')).toEqual(succeeded);
