@@ -115,36 +115,36 @@ describe('image-access install / uninstall on daemon.json files', () => {
 
   describe('--reload', () => {
     const children: ChildProcess[] = [];
-    /** A stand-in dockerd: records each SIGHUP, or exits on it as dockerd does when a plugin fails validation. */
-    function standInDaemon(onHup: 'record' | 'exit'): { pidfile: string; hups: () => number } {
+    /**
+     * A stand-in dockerd: records each SIGHUP, or exits on it as dockerd does when a plugin fails validation. Resolves
+     * once its handler is installed (it says so on stdout), so no signal can reach it before.
+     */
+    async function standInDaemon(onHup: 'record' | 'exit'): Promise<{ pidfile: string; hups: () => number }> {
       const hupLog = join(dir, `hups-${children.length}`);
       writeFileSync(hupLog, '');
-      const script = onHup === 'record'
-        ? `process.on('SIGHUP', () => require('fs').appendFileSync(${JSON.stringify(hupLog)}, 'x')); setInterval(() => {}, 1000);`
-        : `process.on('SIGHUP', () => process.exit(1)); setInterval(() => {}, 1000);`;
-      const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+      const handler = onHup === 'record' ? `() => require('fs').appendFileSync(${JSON.stringify(hupLog)}, 'x')` : '() => process.exit(1)';
+      const script = `process.on('SIGHUP', ${handler}); process.stdout.write('ready'); setInterval(() => {}, 1000);`;
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
       children.push(child);
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
       const pidfile = join(dir, `dockerd-${children.length}.pid`);
       writeFileSync(pidfile, `${child.pid}\n`);
       return { pidfile, hups: () => readFileSync(hupLog, 'utf8').length };
     }
-    const started = () => new Promise((resolve) => setTimeout(resolve, 300));
 
     afterAll(() => {
       for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
 
     test('sends the daemon one SIGHUP after writing daemon.json', async () => {
-      const daemon = standInDaemon('record');
-      await started();
+      const daemon = await standInDaemon('record');
       await run('install', '--reload', '--pidfile', daemon.pidfile);
       expect(daemon.hups()).toBe(1);
       expect(lines.at(-1)).toMatch(/reloaded dockerd \(pid \d+\)/);
     });
 
     test('reports a daemon that exits on the reload', async () => {
-      const daemon = standInDaemon('exit');
-      await started();
+      const daemon = await standInDaemon('exit');
       await expect(run('install', '--reload', '--pidfile', daemon.pidfile)).rejects.toThrow(/exited after the reload/);
     });
 
