@@ -1,4 +1,4 @@
-import { closeSync, copyFileSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 
 /** daemon.json's text, or undefined when there is no such file yet. */
@@ -18,8 +18,10 @@ const compactTimestamp = (now: Date): string => now.toISOString().replace(/[-:]/
  * Replaces daemon.json atomically (a daemon starting mid-write never reads half a file), keeping its mode, after
  * copying the previous version beside it. Returns the backup's path, or undefined when there was no previous file.
  */
-export function writeDaemonJson(path: string, text: string, now: Date): string | undefined {
-  const previous = statOrUndefined(path);
+export function writeDaemonJson(linkOrPath: string, text: string, now: Date): string | undefined {
+  const previous = statOrUndefined(linkOrPath);
+  // A daemon.json that is a symlink (configuration tools do that) keeps being one: its target is replaced.
+  const path = previous ? realpathSync(linkOrPath) : linkOrPath;
   const backup = previous ? `${path}.bak-${compactTimestamp(now)}` : undefined;
   if (backup) copyFileSync(path, backup);
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,20 @@ describe('image-access install / uninstall on daemon.json files', () => {
     expect(statSync(daemonJson).mode & 0o777).toBe(0o640);
     expect(backups()).toEqual(['daemon.json.bak-20251125T233000Z']);
     expect(readFileSync(join(dir, 'daemon.json.bak-20251125T233000Z'), 'utf8')).toBe(original);
+  });
+
+  test('a daemon.json that is a symlink stays one, its target edited', async () => {
+    const target = join(dir, 'daemon.json.managed');
+    writeFileSync(target, '{"debug":true}');
+    symlinkSync(target, daemonJson);
+    try {
+      await run('install');
+      expect(lstatSync(daemonJson).isSymbolicLink()).toBe(true);
+      expect(JSON.parse(readFileSync(target, 'utf8'))).toEqual({ debug: true, 'authorization-plugins': ['image-access'] });
+    } finally {
+      rmSync(target, { force: true });
+      for (const name of readdirSync(dir)) if (name.startsWith('daemon.json.managed.bak-')) rmSync(join(dir, name));
+    }
   });
 
   test('a second install writes nothing and makes no second backup', async () => {
