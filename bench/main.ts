@@ -3,7 +3,7 @@
  * Writes bench/results/results.json, RESULTS.md and chart.png (see report.ts). BENCH_QUICK=1 runs a tenth of it.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -20,9 +20,11 @@ import {
   waitUntil,
   type TrackedProcess,
 } from '../test/harness';
+import { startStandInHub } from '../test/hub';
 import { API_CALLS, measureCall, type Measured } from './api-client';
 import { lastJson, runChild } from './children';
-import { writeReport, type BenchResults, type LoadResult, type DecisionLatency } from './report';
+import type { Timed } from './decision-latency';
+import { writeReport, type BenchResults, type LoadResult } from './report';
 import { summarize } from './stats';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -32,6 +34,7 @@ const scale = (n: number) => (QUICK ? Math.ceil(n / 10) : n);
 const SIZES = {
   apiCalls: scale(3000),
   pulls: scale(300),
+  concurrentPulls: scale(100),
   concurrency: 8,
   warmUp: scale(200),
   loadWarmUp: scale(50_000),
@@ -40,6 +43,7 @@ const SIZES = {
   minimalTotal: scale(200_000),
   connections: 32,
   decisions: scale(100_000),
+  coldDecisions: scale(500),
   startups: 20,
 };
 
@@ -84,12 +88,24 @@ const imageAccessEnv = (dir: string, socket: string): NodeJS.ProcessEnv => ({
   IMAGE_ACCESS_DOCKER_CONFIG: join(dir, 'no-docker-config'),
 });
 
+const HUB_MEMBER = { username: 'dev', password: 'bench-password' };
+
+/** IMAGE_ACCESS_POLICY=hub against the stand-in Hub, the machine signed in (config.json) as a member of acme. */
+function signedInHubEnv(dir: string, hubUrl: string): NodeJS.ProcessEnv {
+  const config = join(dir, 'hub-sign-in');
+  mkdirSync(config, { recursive: true });
+  const auth = Buffer.from(`${HUB_MEMBER.username}:${HUB_MEMBER.password}`).toString('base64');
+  writeFileSync(join(config, 'config.json'), JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth } } }));
+  return { IMAGE_ACCESS_POLICY: 'hub', IMAGE_ACCESS_HUB_URL: hubUrl, IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_DOCKER_CONFIG: config };
+}
+
 async function measureApi(socket: string): Promise<BenchResults['api'][string]> {
   const result: BenchResults['api'][string] = {};
   for (const call of API_CALLS) {
-    const count = call.method === 'POST' ? SIZES.pulls : SIZES.apiCalls;
-    const sequential: Measured = await measureCall(socket, call, count, 1, SIZES.warmUp);
-    const concurrent: Measured = await measureCall(socket, call, count, SIZES.concurrency, 0);
+    const pull = call.method === 'POST';
+    const sequential: Measured = await measureCall(socket, call, pull ? SIZES.pulls : SIZES.apiCalls, 1, SIZES.warmUp);
+    // Concurrent pulls of one image queue up behind each other in the daemon (a few per second): fewer of them.
+    const concurrent: Measured = await measureCall(socket, call, pull ? SIZES.concurrentPulls : SIZES.apiCalls, SIZES.concurrency, 0);
     result[call.label] = { sequential, concurrent };
     process.stderr.write(`  ${call.label}: p50 ${sequential.latency.p50.toFixed(3)} ms, concurrent ${concurrent.perSecond.toFixed(0)}/s\n`);
   }
@@ -98,13 +114,30 @@ async function measureApi(socket: string): Promise<BenchResults['api'][string]> 
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 
-async function load(dir: string, socket: string, total: number, mix: 'mixed' | 'pulls', onProgress?: (done: number) => void): Promise<LoadResult> {
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** CPU seconds (user + system) the process has used so far, from /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * Drives the plugin `pid` serving `socket`. Besides requests per wall-clock second it reports requests per CPU second
+ * the plugin used: what one core of its own would sustain, whatever else shares the machine.
+ */
+async function load(dir: string, pid: number, socket: string, total: number, mix: 'mixed' | 'pulls', onProgress?: (done: number) => void): Promise<LoadResult> {
+  const cpuBefore = cpuSeconds(pid);
   const [command, args] = pinned(1, process.execPath, [LOAD_GENERATOR, socket, String(total), String(SIZES.connections), mix, String(Math.ceil(total / 10))]);
   const lines = await runChild(command, args, {
     stderrPath: join(dir, 'load-generator.err'),
     onLine: (line) => line.startsWith('progress ') && onProgress?.(Number(line.slice(9))),
   });
-  return lastJson<LoadResult>(lines);
+  const result = lastJson<Omit<LoadResult, 'pluginCpuSeconds' | 'perCpuSecond'>>(lines);
+  const pluginCpuSeconds = cpuSeconds(pid) - cpuBefore;
+  return { ...result, pluginCpuSeconds, perCpuSecond: result.requests / pluginCpuSeconds };
 }
 
 function machine(): BenchResults['machine'] {
@@ -165,29 +198,42 @@ async function main(): Promise<void> {
     const [command, args] = pinned(0, process.execPath, [PLUGIN_CLI, 'run']);
     const alone = await startServing(dir, 'image-access-alone', command, args, aloneSocket, imageAccessEnv(dir, aloneSocket));
     stops.push(() => alone.process.stop());
-    await load(dir, aloneSocket, SIZES.loadWarmUp, 'mixed');
+    await load(dir, alone.process.pid, aloneSocket, SIZES.loadWarmUp, 'mixed');
     const rss: Array<{ requests: number; rssMiB: number }> = [{ requests: 0, rssMiB: rssMiB(alone.process.pid) }];
-    const mixed = await load(dir, aloneSocket, SIZES.loadTotal, 'mixed', (done) => rss.push({ requests: done, rssMiB: rssMiB(alone.process.pid) }));
-    process.stderr.write(`  mixed: ${mixed.perSecond.toFixed(0)}/s, RSS ${rss[0]!.rssMiB.toFixed(1)} -> ${rss[rss.length - 1]!.rssMiB.toFixed(1)} MiB\n`);
-    const pulls = await load(dir, aloneSocket, SIZES.pullsTotal, 'pulls');
+    const mixed = await load(dir, alone.process.pid, aloneSocket, SIZES.loadTotal, 'mixed', (done) => rss.push({ requests: done, rssMiB: rssMiB(alone.process.pid) }));
+    process.stderr.write(`  mixed: ${mixed.perSecond.toFixed(0)}/s (${mixed.perCpuSecond.toFixed(0)} per CPU second), RSS ${rss[0]!.rssMiB.toFixed(1)} -> ${rss[rss.length - 1]!.rssMiB.toFixed(1)} MiB\n`);
+    const pulls = await load(dir, alone.process.pid, aloneSocket, SIZES.pullsTotal, 'pulls');
     process.stderr.write(`  pulls: ${pulls.perSecond.toFixed(0)}/s\n`);
     await alone.process.stop();
 
     const [minimalCommand, minimalArgs] = pinned(0, process.execPath, [MINIMAL_PLUGIN, aloneSocket]);
     const minimalAlone = await startServing(dir, 'minimal-alone', minimalCommand, minimalArgs, aloneSocket);
     stops.push(() => minimalAlone.process.stop());
-    await load(dir, aloneSocket, SIZES.loadWarmUp, 'mixed');
-    const minimalMixed = await load(dir, aloneSocket, SIZES.minimalTotal, 'mixed');
+    await load(dir, minimalAlone.process.pid, aloneSocket, SIZES.loadWarmUp, 'mixed');
+    const minimalMixed = await load(dir, minimalAlone.process.pid, aloneSocket, SIZES.minimalTotal, 'mixed');
     await minimalAlone.process.stop();
     results.throughput = { imageAccessMixed: mixed, imageAccessPulls: pulls, minimalMixed, connections: SIZES.connections };
     results.memory = rss;
 
     process.stderr.write('bench: decision latency in process\n');
-    const decisionLines = await runChild(process.execPath, [DECISION_LATENCY, String(SIZES.decisions)], {
-      env: imageAccessEnv(dir, join(dir, 'unused.sock')),
-      stderrPath: join(dir, 'decision-latency.err'),
+    const decisions = (mode: 'cached' | 'cold', iterations: number, env: NodeJS.ProcessEnv) =>
+      runChild(process.execPath, [DECISION_LATENCY, mode, String(iterations)], { env, stderrPath: join(dir, `decision-latency-${mode}.err`) }).then(
+        (lines) => lastJson<Record<string, Timed>>(lines),
+      );
+    const builtin = await decisions('cached', SIZES.decisions, imageAccessEnv(dir, join(dir, 'unused.sock')));
+    const hub = await startStandInHub({
+      users: [{ username: HUB_MEMBER.username, secrets: [HUB_MEMBER.password] }],
+      orgs: [
+        { orgname: 'acme', members: { [HUB_MEMBER.username]: 'Member' }, settings: { enabled: true, allowOfficialImages: true, allowVerifiedPublishers: true } },
+        { orgname: 'bitnami', badge: 'verified_publisher' },
+      ],
     });
-    results.decisions = lastJson<DecisionLatency>(decisionLines);
+    stops.push(() => hub.stop());
+    const hubEnv = { ...imageAccessEnv(dir, join(dir, 'unused.sock')), ...signedInHubEnv(dir, hub.url) };
+    const hubCached = await decisions('cached', SIZES.decisions, hubEnv);
+    const hubCold = await decisions('cold', SIZES.coldDecisions, hubEnv);
+    await hub.stop();
+    results.decisions = { builtin, hubCached, hubCold };
 
     process.stderr.write('bench: start-up to socket ready\n');
     const startups: number[] = [];
