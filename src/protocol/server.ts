@@ -1,4 +1,4 @@
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../audit/logger';
 import { ACTIVATE_REPLY, parseAuthZRequest, type AuthZReply, type AuthZRequest } from './wire';
@@ -16,7 +16,9 @@ const ALLOW: AuthZReply = { Allow: true, Msg: '' };
  * The plugin's HTTP surface. Every AuthZ call is answered 200 with a verdict: a non-200 reply makes the daemon fail
  * the user's command with an opaque plugin error, so even garbage gets a clear, logged answer.
  */
-export function createPluginApp(handler: AuthZHandler, logger: Logger): express.Express {
+export function createPluginApp(handler: AuthZHandler, logger: Logger): Express {
+  // Loaded on first use: the daemon's own calls take the fast path, and loading express is a large part of start-up.
+  const express = require('express') as typeof import('express');
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -134,13 +136,13 @@ function serveFast(req: IncomingMessage, res: ServerResponse, path: string, hand
 }
 
 export function createPluginServer(handler: AuthZHandler, logger: Logger): Server {
-  const app = createPluginApp(handler, logger);
+  let app: Express | undefined;
   const server = createServer((req, res) => {
     const path = req.url ?? '';
     if (req.method === 'POST' && FAST_PATHS.has(path) && req.headers['content-encoding'] === undefined) {
       serveFast(req, res, path, handler, logger);
     } else {
-      app(req, res);
+      (app ??= createPluginApp(handler, logger))(req, res);
     }
   });
   // The daemon keeps connections alive; idle ones must not pile up.
