@@ -10,8 +10,11 @@ import { HUB_ENDPOINTS, startStandInHub, type HubFault, type StandInHub } from '
  * bring no image never reach the Hub, so `docker ps`, `docker images` and `docker run` of a local image are not
  * slowed by it at all.
  *
- * Stated bounds (generous for a loaded 2-core CI machine; the measured times are printed):
- * - a pull decided under any Hub fault: within DECISION_TIMEOUT + 4 s of CLI and daemon work;
+ * Stated bounds (the measured times are printed):
+ * - the plugin decides every pull under any Hub fault within DECISION_TIMEOUT + 1 s (its own decision latency, from
+ *   its log: the part of a pull that the plugin is answerable for);
+ * - a whole `docker pull` under a fault: 15 s of CLI, daemon and mirror work, generous for a loaded 2-core CI
+ *   machine (a loaded run once took 5 s for a pull the plugin had decided at once);
  * - `docker ps` / `docker images`: 3 s; `docker run --rm` of a local image: 15 s (container start on vfs).
  */
 jest.setTimeout(600_000);
@@ -19,7 +22,8 @@ jest.setTimeout(600_000);
 const PASSWORD = 'faults-Passw0rd-e2e';
 const DECISION_TIMEOUT_MS = 1_000;
 const CACHE_TTL_MS = 1_000;
-const PULL_BOUND_MS = DECISION_TIMEOUT_MS + 4_000;
+const PULL_BOUND_MS = 15_000;
+const DECISION_BOUND_MS = DECISION_TIMEOUT_MS + 1_000;
 const LOCAL_BOUND_MS = { ps: 3_000, images: 3_000, run: 15_000 };
 
 const FAULTS: ReadonlyArray<readonly [string, HubFault]> = [
@@ -161,6 +165,13 @@ describe('Docker Hub faults during a real-engine run', () => {
     const rssMiB = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
     timings.push(`plugin RSS at the end: ${rssMiB.toFixed(0)} MiB`);
     expect(rssMiB).toBeLessThan(300);
+    const latencies = engine!.plugin!
+      .logLines()
+      .filter((line) => line['message'] === 'image decision')
+      .map((line) => Number(line['latencyMs']));
+    timings.push(`plugin decision latency, worst of ${latencies.length}: ${Math.max(...latencies).toFixed(0)} ms`);
+    expect(latencies.length).toBeGreaterThan(FAULTS.length * 3);
+    for (const latency of latencies) expect(latency).toBeLessThan(DECISION_BOUND_MS);
     expect(engine!.plugin!.logText()).not.toMatch(/uncaught exception|unhandled rejection/);
     expect(engine!.plugin!.logText()).not.toContain(PASSWORD);
   });
