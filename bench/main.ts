@@ -112,6 +112,9 @@ async function measureApi(socket: string): Promise<BenchResults['api'][string]> 
   return result;
 }
 
+/** From V8's --trace-gc lines `Mark-Compact 35.7 (67.0) -> 12.6 (65.0) MB`: the heap still live after each full GC. */
+const liveHeapAfterFullGcs = (trace: string) => [...trace.matchAll(/Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+)/g)].map((match) => Number(match[1]));
+
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
@@ -195,7 +198,8 @@ async function main(): Promise<void> {
 
     process.stderr.write('bench: the plugin alone, pinned to one core\n');
     const aloneSocket = join(dir, 'alone.sock');
-    const [command, args] = pinned(0, process.execPath, [PLUGIN_CLI, 'run']);
+    // --trace-gc: the live heap after each full collection tells a leak from V8 merely growing its heap (see report).
+    const [command, args] = pinned(0, process.execPath, ['--trace-gc', PLUGIN_CLI, 'run']);
     const alone = await startServing(dir, 'image-access-alone', command, args, aloneSocket, imageAccessEnv(dir, aloneSocket));
     stops.push(() => alone.process.stop());
     await load(dir, alone.process.pid, aloneSocket, SIZES.loadWarmUp, 'mixed');
@@ -213,7 +217,7 @@ async function main(): Promise<void> {
     const minimalMixed = await load(dir, minimalAlone.process.pid, aloneSocket, SIZES.minimalTotal, 'mixed');
     await minimalAlone.process.stop();
     results.throughput = { imageAccessMixed: mixed, imageAccessPulls: pulls, minimalMixed, connections: SIZES.connections };
-    results.memory = rss;
+    results.memory = { rss, liveHeapAfterFullGcMB: liveHeapAfterFullGcs(readFileSync(alone.process.stdoutPath, 'utf8')) };
 
     process.stderr.write('bench: decision latency in process\n');
     const decisions = (mode: 'cached' | 'cold', iterations: number, env: NodeJS.ProcessEnv) =>
