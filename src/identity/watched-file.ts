@@ -42,7 +42,9 @@ export function watchedFile<T>(path: string, parse: FileParser<T>, onChange: (st
     try {
       // Synchronous on purpose: this runs on every pull decision, and a stat of a small local file takes microseconds,
       // while a promise stat goes through the libuv thread pool and put milliseconds into the decision's p99 (make bench).
-      stats = statSync(path);
+      // A missing file (registry.json usually is) returns undefined rather than paying for a thrown error each time.
+      stats = statSync(path, { throwIfNoEntry: false });
+      if (stats === undefined) return settle('missing', { kind: 'missing' });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'error';
       if (code === 'ENOENT' || code === 'ENOTDIR') return settle('missing', { kind: 'missing' });
