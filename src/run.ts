@@ -10,11 +10,17 @@ import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './obs
 import { createObservability } from './observability/observability';
 import { defaultPolicy } from './policy/default-policy';
 import { fileSource, staticSource } from './policy/file-source';
+import type { RemoteSourceOptions } from './policy/cache';
 import { HubPolicySource } from './policy/hub-source';
 import { UrlPolicySource } from './policy/url-source';
 import type { PolicySource } from './policy/source';
 import { createPluginServer } from './protocol/server';
 import { listenOnUnixSocket, releaseSocketPath } from './protocol/socket';
+
+function remoteSourceOptions(settings: Settings, logger: Logger, clock: () => number, observer: RemoteObserver): RemoteSourceOptions {
+  const { cacheTtlMs: ttlMs, staleMaxMs, decisionTimeoutMs } = settings;
+  return { ttlMs, staleMaxMs, decisionTimeoutMs, logger, clock, observer };
+}
 
 /** `organization` is IMAGE_ACCESS_ORG or registry.json's, for the Hub source; a policy file or URL names its own. */
 export function createPolicySource(
@@ -31,27 +37,9 @@ export function createPolicySource(
     case 'file':
       return fileSource(location.path, settings.org, logger, clock);
     case 'hub':
-      return new HubPolicySource({
-        hubUrl: settings.hubUrl,
-        organization,
-        ttlMs: settings.cacheTtlMs,
-        staleMaxMs: settings.staleMaxMs,
-        decisionTimeoutMs: settings.decisionTimeoutMs,
-        logger,
-        clock,
-        observer,
-      });
+      return new HubPolicySource({ ...remoteSourceOptions(settings, logger, clock, observer), hubUrl: settings.hubUrl, organization });
     case 'url': {
-      const source = new UrlPolicySource({
-        url: location.url,
-        organization: settings.org,
-        ttlMs: settings.cacheTtlMs,
-        staleMaxMs: settings.staleMaxMs,
-        decisionTimeoutMs: settings.decisionTimeoutMs,
-        logger,
-        clock,
-        observer,
-      });
+      const source = new UrlPolicySource({ ...remoteSourceOptions(settings, logger, clock, observer), url: location.url, organization: settings.org });
       void source.warm();
       return source;
     }

@@ -38,6 +38,39 @@ export interface CacheOptions {
   readonly observer?: Pick<RemoteObserver, 'cacheLookup'>;
 }
 
+/** What every remote policy source (Hub, policy URL) takes from the settings and the shell. */
+export interface RemoteSourceOptions {
+  readonly ttlMs: number;
+  readonly staleMaxMs: number;
+  /** Longest a pull decision may wait (IMAGE_ACCESS_DECISION_TIMEOUT): bounds each remote call and refresh wait. */
+  readonly decisionTimeoutMs: number;
+  readonly logger: Logger;
+  readonly clock: () => number;
+  readonly random?: () => number;
+  /** Told of each remote call and cache lookup: the metrics. */
+  readonly observer?: RemoteObserver;
+}
+
+/** Quiet time after a failed fetch before a remote source asks again about the same key. */
+const REMOTE_FAILURE_BACKOFF_MS = 5_000;
+
+/** Options for one of a remote source's caches; `ttlMs` and `staleMaxMs` default to the source's. */
+export function remoteCacheOptions(
+  source: RemoteSourceOptions,
+  cache: Pick<CacheOptions, 'name' | 'maxEntries' | 'refreshWaitMs'> & Partial<Pick<CacheOptions, 'ttlMs' | 'staleMaxMs'>>,
+): CacheOptions {
+  return {
+    ttlMs: source.ttlMs,
+    staleMaxMs: source.staleMaxMs,
+    failureBackoffMs: REMOTE_FAILURE_BACKOFF_MS,
+    clock: source.clock,
+    random: source.random ?? Math.random,
+    logger: source.logger,
+    ...(source.observer ? { observer: source.observer } : {}),
+    ...cache,
+  };
+}
+
 export interface Found<V> {
   readonly ok: true;
   readonly value: V;

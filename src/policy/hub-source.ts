@@ -1,32 +1,20 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import type { Logger } from '../audit/logger';
-import type { RemoteObserver } from '../observability/events';
 import type { SignedInUser } from '../identity/identity';
-import { RefreshingCache, type CacheOptions, type Found } from './cache';
+import { RefreshingCache, remoteCacheOptions, type CacheOptions, type Found, type RemoteSourceOptions } from './cache';
 import { RemoteError } from './http-client';
 import { HubClient, type HubOrgMembership } from './hub-client';
 import type { Badge, RestrictedImages } from './policy';
 import type { Membership, PolicySource, PolicyUnavailable, PolicyView } from './source';
 
-export interface HubSourceOptions {
+export interface HubSourceOptions extends RemoteSourceOptions {
   readonly hubUrl: string;
   /** The organisation whose policy applies (IMAGE_ACCESS_ORG or Docker Desktop's registry.json); asked per pull. */
   readonly organization: { current(): Promise<string | undefined> };
-  readonly ttlMs: number;
-  readonly staleMaxMs: number;
-  /** Longest a pull decision may wait (IMAGE_ACCESS_DECISION_TIMEOUT): bounds each Hub call and each refresh wait. */
-  readonly decisionTimeoutMs: number;
-  readonly logger: Logger;
-  readonly clock: () => number;
-  readonly random?: () => number;
-  /** Told of each Hub call and cache lookup: the metrics. */
-  readonly observer?: RemoteObserver;
 }
 
 /** Hub access tokens last 10 minutes; refresh them well before. */
 const TOKEN_TTL_MS = 5 * 60_000;
 const MAX_ENTRIES = 10_000;
-const FAILURE_BACKOFF_MS = 5_000;
 
 const SOURCE = 'hub';
 
@@ -55,18 +43,8 @@ export class HubPolicySource implements PolicySource {
     this.client = new HubClient(options.hubUrl, options.decisionTimeoutMs, observer && ((outcome, seconds) => observer.remoteCall('hub', outcome, seconds)));
     // Up to four lookups (token, membership, settings, badge) may wait in one decision.
     const refreshWaitMs = Math.max(1, Math.floor(options.decisionTimeoutMs / 4));
-    const common = (name: string, ttlMs: number, staleMaxMs: number): CacheOptions => ({
-      name,
-      maxEntries: MAX_ENTRIES,
-      ttlMs,
-      staleMaxMs,
-      refreshWaitMs,
-      failureBackoffMs: FAILURE_BACKOFF_MS,
-      clock: options.clock,
-      random: options.random ?? Math.random,
-      logger: options.logger,
-      ...(observer ? { observer } : {}),
-    });
+    const common = (name: string, ttlMs: number, staleMaxMs: number): CacheOptions =>
+      remoteCacheOptions(options, { name, maxEntries: MAX_ENTRIES, refreshWaitMs, ttlMs, staleMaxMs });
     const tokenTtl = Math.min(options.ttlMs, TOKEN_TTL_MS);
     // A stale token is an expired token: never serve one.
     this.tokens = new RefreshingCache(common('hub token', tokenTtl, tokenTtl));

@@ -1,24 +1,14 @@
 import type { AxiosInstance } from 'axios';
-import type { Logger } from '../audit/logger';
-import type { RemoteObserver } from '../observability/events';
-import { RefreshingCache } from './cache';
+import { RefreshingCache, remoteCacheOptions, type RemoteSourceOptions } from './cache';
 import { catalogueBadge } from './file-source';
 import { createHttp, describeUrl, RemoteError, send, statusFailure } from './http-client';
 import { parsePolicyText, type OrgPolicy } from './policy';
 import type { PolicySource, PolicyUnavailable, PolicyView } from './source';
 
-export interface UrlSourceOptions {
+export interface UrlSourceOptions extends RemoteSourceOptions {
   readonly url: string;
   /** When set, a document for another organisation is refused (as the file source does). */
   readonly organization: string | undefined;
-  readonly ttlMs: number;
-  readonly staleMaxMs: number;
-  readonly decisionTimeoutMs: number;
-  readonly logger: Logger;
-  readonly clock: () => number;
-  readonly random?: () => number;
-  /** Told of each fetch and cache lookup: the metrics. */
-  readonly observer?: RemoteObserver;
 }
 
 interface FetchedPolicy {
@@ -27,7 +17,6 @@ interface FetchedPolicy {
 }
 
 const KEY = 'policy';
-const FAILURE_BACKOFF_MS = 5_000;
 
 /**
  * A policy document (the file source's format) served by a company endpoint (`IMAGE_ACCESS_POLICY=https://...`),
@@ -43,18 +32,13 @@ export class UrlPolicySource implements PolicySource {
     // The URL may carry a token in its query: logs and messages name only its origin and path.
     this.describe = `url:${describeUrl('GET', options.url).slice('GET '.length)}`;
     this.http = createHttp(options.decisionTimeoutMs);
-    this.cache = new RefreshingCache({
-      name: 'policy url',
-      maxEntries: 1,
-      ttlMs: options.ttlMs,
-      staleMaxMs: options.staleMaxMs,
-      refreshWaitMs: Math.max(1, Math.floor(options.decisionTimeoutMs / 2)),
-      failureBackoffMs: FAILURE_BACKOFF_MS,
-      clock: options.clock,
-      random: options.random ?? Math.random,
-      logger: options.logger,
-      ...(options.observer ? { observer: options.observer } : {}),
-    });
+    this.cache = new RefreshingCache(
+      remoteCacheOptions(options, {
+        name: 'policy url',
+        maxEntries: 1,
+        refreshWaitMs: Math.max(1, Math.floor(options.decisionTimeoutMs / 2)),
+      }),
+    );
   }
 
   /** Fetches the policy ahead of the first pull, so that pull need not wait. */
