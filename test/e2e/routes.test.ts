@@ -22,10 +22,9 @@ describe('ways images reach a host, real engine', () => {
   let work: string;
 
   const docker = (args: string[], env?: NodeJS.ProcessEnv) => engine!.docker(args, env ? { env } : {});
-  const denied = (result: DockerResult) => `authorization denied by plugin ${engine!.plugin!.name}: `;
   const expectDenied = (result: DockerResult, ...parts: string[]) => {
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain(denied(result));
+    expect(result.stderr).toContain(`authorization denied by plugin ${engine!.plugin!.name}: `);
     for (const part of parts) expect(result.stderr).toContain(part);
   };
   const expectNotDenied = (result: DockerResult) => expect(result.stderr).not.toContain('authorization denied');
