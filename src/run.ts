@@ -40,7 +40,7 @@ export function createPolicySource(
       return new HubPolicySource({ ...remoteSourceOptions(settings, logger, clock, observer), hubUrl: settings.hubUrl, organization });
     case 'url': {
       const source = new UrlPolicySource({ ...remoteSourceOptions(settings, logger, clock, observer), url: location.url, organization: settings.org });
-      void source.warm();
+      source.warmSoon();
       return source;
     }
   }

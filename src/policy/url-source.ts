@@ -1,5 +1,5 @@
 import type { AxiosInstance } from 'axios';
-import { RefreshingCache, remoteCacheOptions, type RemoteSourceOptions } from './cache';
+import { RefreshingCache, remoteCacheOptions, type CacheOptions, type RemoteSourceOptions } from './cache';
 import { catalogueBadge } from './file-source';
 import { createHttp, describeUrl, RemoteError, send, statusFailure } from './http-client';
 import { parsePolicyText, type OrgPolicy } from './policy';
@@ -19,6 +19,21 @@ interface FetchedPolicy {
 const KEY = 'policy';
 
 /**
+ * A fleet restarted at once (an upgrade) would otherwise fetch its policy in one burst: each plugin fetches ahead of
+ * its first pull at a random moment within this spread; a pull that comes first fetches for itself.
+ */
+export const WARM_SPREAD_MS = 30_000;
+
+/** The cache behind the policy URL; the fleet simulation (bench/) runs the same one. */
+export function policyUrlCacheOptions(options: RemoteSourceOptions): CacheOptions {
+  return remoteCacheOptions(options, {
+    name: 'policy url',
+    maxEntries: 1,
+    refreshWaitMs: Math.max(1, Math.floor(options.decisionTimeoutMs / 2)),
+  });
+}
+
+/**
  * A policy document (the file source's format) served by a company endpoint (`IMAGE_ACCESS_POLICY=https://...`),
  * fetched with If-None-Match so an unchanged policy costs a 304, refreshed on the cache TTL, and kept in force when
  * the endpoint fails (stale-if-error, up to IMAGE_ACCESS_STALE_MAX).
@@ -27,23 +42,24 @@ export class UrlPolicySource implements PolicySource {
   readonly describe: string;
   private readonly http: AxiosInstance;
   private readonly cache: RefreshingCache<FetchedPolicy>;
+  private warmTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: UrlSourceOptions) {
     // The URL may carry a token in its query: logs and messages name only its origin and path.
     this.describe = `url:${describeUrl('GET', options.url).slice('GET '.length)}`;
     this.http = createHttp(options.decisionTimeoutMs);
-    this.cache = new RefreshingCache(
-      remoteCacheOptions(options, {
-        name: 'policy url',
-        maxEntries: 1,
-        refreshWaitMs: Math.max(1, Math.floor(options.decisionTimeoutMs / 2)),
-      }),
-    );
+    this.cache = new RefreshingCache(policyUrlCacheOptions(options));
   }
 
   /** Fetches the policy ahead of the first pull, so that pull need not wait. */
   async warm(): Promise<void> {
     await this.lookup();
+  }
+
+  /** warm(), at a random moment within `spreadMs` from now. */
+  warmSoon(spreadMs = WARM_SPREAD_MS): void {
+    this.warmTimer = setTimeout(() => void this.warm(), (this.options.random ?? Math.random)() * spreadMs);
+    this.warmTimer.unref();
   }
 
   async policyFor(): Promise<PolicyView | PolicyUnavailable> {
@@ -61,7 +77,8 @@ export class UrlPolicySource implements PolicySource {
   badgeOf = catalogueBadge;
 
   close(): void {
-    // Nothing to release: refreshes are driven by lookups, not timers.
+    // Refreshes are driven by lookups; the only timer is the first fetch's.
+    clearTimeout(this.warmTimer);
   }
 
   private lookup() {

@@ -87,15 +87,26 @@ describe('UrlPolicySource', () => {
     expect(await s.badgeOf('bitnami', policy)).toBe('verified_publisher');
   });
 
+  it('warms up at a random moment within the spread, and not at all once closed', async () => {
+    const early = source({ random: () => 0.1 });
+    const late = source({ random: () => 0.9 });
+    early.warmSoon(200);
+    late.warmSoon(200);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    late.close();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(server.requests).toStrictEqual([undefined]);
+  });
+
   it('revalidates with If-None-Match after the TTL; a 304 keeps the policy and renews it', async () => {
     const s = source();
     await s.warm();
     now += TTL / 2;
     await s.policyFor();
-    expect(server.requests).toEqual([undefined]);
+    expect(server.requests).toStrictEqual([undefined]);
     now += TTL;
     const renewed = view(await s.policyFor());
-    expect(server.requests).toEqual([undefined, '"v1"']);
+    expect(server.requests).toStrictEqual([undefined, '"v1"']);
     expect(renewed.fetchedAt).toBe(now);
     expect(renewed.stale).toBeUndefined();
   });
