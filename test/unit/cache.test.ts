@@ -71,7 +71,7 @@ describe('RefreshingCache', () => {
     await c.get('k', 'k', load);
     now += TTL * 0.76;
     expect(value(await c.get('k', 'k', load))).toBe('v1');
-    expect(calls).toEqual([undefined, 'v1']);
+    expect(calls).toStrictEqual([undefined, 'v1']);
     await settle();
     expect(value(await c.get('k', 'k', load))).toBe('v2');
   });
@@ -182,7 +182,7 @@ describe('RefreshingCache', () => {
     now += TTL + 1;
     expect(c.peek('k')).toMatchObject({ value: 'v1', stale: 'not refreshed since it expired' });
     await c.get('k', 'k', load);
-    expect(calls).toEqual([undefined, 'v1']);
+    expect(calls).toStrictEqual([undefined, 'v1']);
   });
 
   it('gives up on a first fetch after firstFetchWaitMs, and keeps what it brings', async () => {
