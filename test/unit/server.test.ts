@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/audit/logger';
 import { loadSettings } from '../../src/config/settings';
-import { MAX_BODY_BYTES } from '../../src/protocol/server';
+import { createPluginServer, MAX_BODY_BYTES } from '../../src/protocol/server';
+import { listenOnUnixSocket } from '../../src/protocol/socket';
 import { startPlugin, type RunningPlugin } from '../../src/run';
+import { captureLog } from '../hub/log-capture';
 
 function post(socketPath: string, path: string, body: string): Promise<{ status: number; json: unknown }> {
   return new Promise((resolve, reject) => {
@@ -80,5 +82,40 @@ describe('plugin server over its unix socket', () => {
       status: 404,
       json: { Err: expect.stringContaining('unknown plugin endpoint') },
     });
+  });
+});
+
+describe('a handler that throws', () => {
+  test('denies (never allows) on both the fast path and the express path, logging the path without the query', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ia-server-throw-'));
+    const socket = join(dir, 'plugin.sock');
+    const log = captureLog();
+    let calls = 0;
+    const server = createPluginServer(
+      {
+        authorizeRequest: () => {
+          calls++;
+          return Promise.reject(new Error('boom'));
+        },
+      },
+      log.logger,
+    );
+    await listenOnUnixSocket(server, socket);
+    try {
+      const body = JSON.stringify({ RequestMethod: 'POST', RequestUri: '/v1.41/images/create?fromImage=alpine&secret=s3cr3t' });
+      const denial = { Allow: false, Msg: 'image-access: internal error while checking this request; see the plugin log' };
+      // No query string: the plain node:http fast path.
+      expect(await post(socket, '/AuthZPlugin.AuthZReq', body)).toStrictEqual({ status: 200, json: denial });
+      // A query string on the plugin path: served by express.
+      expect(await post(socket, '/AuthZPlugin.AuthZReq?x=1', body)).toStrictEqual({ status: 200, json: denial });
+      expect(calls).toBe(2);
+      const errors = log.find('error', 'authorization failed');
+      expect(errors).toHaveLength(2);
+      expect(errors[0]).toMatchObject({ path: '/v1.41/images/create', error: 'Error: boom' });
+      expect(log.text()).not.toContain('s3cr3t');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
