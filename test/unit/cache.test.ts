@@ -76,6 +76,26 @@ describe('RefreshingCache', () => {
     expect(value(await c.get('k', 'k', load))).toBe('v2');
   });
 
+  it('does not retry a failed background refresh within the backoff while the value is still fresh', async () => {
+    const { load, calls } = loader('v1', new RemoteError('unavailable', 'down'));
+    const c = cache();
+    await c.get('k', 'k', load);
+    now += TTL * 0.76;
+    expect(await c.get('k', 'k', load)).toStrictEqual({ ok: true, value: 'v1', fetchedAt: now - TTL * 0.76 });
+    await settle();
+    expect(calls).toHaveLength(2);
+    expect(log.find('warn', 'refresh failed; using the last good value')).toHaveLength(1);
+    now += 1_000;
+    expect(value(await c.get('k', 'k', load))).toBe('v1');
+    await settle();
+    expect(calls).toHaveLength(2);
+    now += 5_000;
+    expect(now).toBeLessThan(1_000_000 + TTL);
+    expect(value(await c.get('k', 'k', load))).toBe('v1');
+    await settle();
+    expect(calls).toHaveLength(3);
+  });
+
   it('jitters the refresh point up to 90% of the TTL', async () => {
     const { load, calls } = loader('v1', 'v2');
     const c = cache({ random: () => 0.99 });
