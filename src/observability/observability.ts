@@ -6,13 +6,13 @@
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Server } from 'node:http';
+import { AuditLog } from '../audit/audit-log';
 import type { Logger } from '../audit/logger';
 import type { Settings } from '../config/settings';
 import type { IdentityResolver } from '../identity/identity';
 import type { PolicySource } from '../policy/source';
 import { releaseSocketPath } from '../protocol/socket';
 import { VERSION } from '../version';
-import { AuditLog } from './audit-log';
 import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './events';
 import type { PluginMetrics } from './metrics';
 import { policyStatusProbe, type PolicyStatus } from './policy-status';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/audit/logger';
 import { loadSettings } from '../../src/config/settings';
-import { AuditLog, auditLine } from '../../src/observability/audit-log';
+import { AuditLog, auditLine } from '../../src/audit/audit-log';
 import type { DecisionEvent } from '../../src/observability/events';
 import { createPluginCore } from '../../src/run';
 import { pullRequest } from '../../src/commands/check';

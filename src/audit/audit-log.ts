@@ -5,8 +5,8 @@
  * write failure is logged, never thrown, so auditing cannot block a pull.
  */
 import { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import type { Logger } from '../audit/logger';
-import type { DecisionEvent, DecisionObserver } from './events';
+import type { DecisionEvent, DecisionObserver } from '../observability/events';
+import type { Logger } from './logger';
 
 export interface AuditLogOptions {
   readonly path: string;
