@@ -59,6 +59,34 @@ function isFormEncoded(request: AuthZRequest): boolean {
   return /x-www-form-urlencoded|multipart\//i.test(request.requestHeaders['content-type'] ?? '');
 }
 
+/**
+ * dockerd hands the plugin only the LAST value of a repeated header, while Go's ParseForm reads the FIRST
+ * Content-Type: with `Content-Type: application/x-www-form-urlencoded` then `Content-Type: text/plain`, the plugin
+ * sees text while the engine takes the body's `fromImage` (or `remote`) over the query's. So a request judged by its
+ * query must carry no body the plugin has not seen: no Content-Type at all, `Content-Length: 0`, or a body the daemon
+ * forwarded (it does so only when the first Content-Type is JSON). A chunked body reaches the plugin with neither
+ * Transfer-Encoding nor Content-Length (Go removes both), so an absent length counts as a body.
+ */
+function mayHideFormBody(request: AuthZRequest): boolean {
+  const headers = request.requestHeaders;
+  if (headers['content-type'] === undefined || request.requestBody !== '') return false;
+  return headers['content-length']?.trim() !== '0';
+}
+
+/** Requests whose verdict rests on query parameters that a form body would override. */
+function judgedByQuery(recognized: RecognizedRequest): boolean {
+  switch (recognized.kind) {
+    case 'pull':
+      return true;
+    case 'image-use':
+      return recognized.route !== 'service';
+    case 'plugin-change':
+      return recognized.remote !== undefined;
+    default:
+      return false;
+  }
+}
+
 export function recognize(request: AuthZRequest): RecognizedRequest {
   // The router matches methods exactly; upper-casing only makes more requests recognised, never fewer.
   const method = request.requestMethod.toUpperCase();
@@ -74,6 +102,12 @@ export function recognize(request: AuthZRequest): RecognizedRequest {
       return {
         kind: 'reject',
         reason: `a form-encoded body on ${target.path} is refused: the engine reads parameters from it that are not forwarded for checking`,
+      };
+    }
+    if (judgedByQuery(recognized) && mayHideFormBody(request)) {
+      return {
+        kind: 'reject',
+        reason: `a body on ${target.path} that was not forwarded for checking is refused: the engine may read parameters from it; send the request without a body`,
       };
     }
     return recognized;

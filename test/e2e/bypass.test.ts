@@ -1,0 +1,89 @@
+import { connect } from 'node:net';
+import { startEngine, type Engine } from '../harness';
+
+/**
+ * Attempts to get a denied Docker Hub image onto the host, or to stall the plugin, through what the real engine
+ * (dockerd 20.10) accepts but the plugin might read differently. Each case is sent as raw HTTP on the daemon socket
+ * (or with the docker CLI), so the headers and body are exactly what the engine parses.
+ * Policy: the embedded one, organization "acme": someoss/tool and someone/app are community images, denied.
+ */
+jest.setTimeout(300_000);
+
+const ENV = { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off' };
+
+interface RawReply {
+  readonly status: number;
+  readonly text: string;
+}
+
+/** One HTTP/1.1 request written byte for byte: repeated headers and chunked bodies as given. */
+function rawRequest(socketPath: string, head: string, body = '', timeoutMs = 60_000): Promise<RawReply> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('connect', () => socket.write(`${head.replace(/\n/g, '\r\n')}Connection: close\r\n\r\n${body}`));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', (error) => (clearTimeout(timer), reject(error)));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0), text });
+    });
+  });
+}
+
+const chunked = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n0\r\n\r\n`;
+
+describe('bypass attempts, real engine', () => {
+  let engine: Engine | undefined;
+  const images = async (name: string) => (await engine!.docker(['images', '-q', name])).stdout.trim();
+  const raw = (head: string, body?: string) => rawRequest(engine!.daemon.socket, head, body);
+
+  beforeAll(async () => {
+    engine = await startEngine({ plugin: { env: ENV } });
+  });
+
+  afterAll(async () => {
+    await engine?.stop();
+  });
+
+  describe('a form body the plugin is told is something else', () => {
+    // dockerd passes the plugin the LAST value of a repeated header, but Go's ParseForm reads the FIRST Content-Type:
+    // a form body then overrides the query's fromImage, which is all the plugin judges.
+    afterEach(async () => {
+      await engine!.docker(['rmi', '-f', 'someoss/tool']);
+    });
+
+    it('two Content-Type headers (form first), Content-Length body: refused, nothing pulled', async () => {
+      const body = 'fromImage=someoss%2Ftool';
+      const reply = await raw(
+        'POST /v1.41/images/create?fromImage=alpine HTTP/1.1\nHost: docker\nContent-Type: application/x-www-form-urlencoded\n' +
+          `Content-Type: text/plain\nContent-Length: ${body.length}\n`,
+        body,
+      );
+      expect(reply.status).toBe(403);
+      expect(reply.text).toContain('not forwarded for checking');
+      expect(await images('someoss/tool')).toBe('');
+    });
+
+    it('two Content-Type headers (form first), chunked body (no Content-Length reaches the plugin): refused, nothing pulled', async () => {
+      const reply = await raw(
+        'POST /v1.41/images/create?fromImage=alpine HTTP/1.1\nHost: docker\nContent-Type: application/x-www-form-urlencoded\n' +
+          'Content-Type: application/json\nTransfer-Encoding: chunked\n',
+        chunked('fromImage=someoss%2Ftool'),
+      );
+      expect(reply.status).toBe(403);
+      expect(reply.text).toContain('not forwarded for checking');
+      expect(await images('someoss/tool')).toBe('');
+    });
+
+    it('docker pull and a bodiless API pull still work', async () => {
+      expect((await engine!.docker(['pull', 'alpine'])).code).toBe(0);
+      const reply = await raw('POST /v1.41/images/create?fromImage=alpine&tag=latest HTTP/1.1\nHost: docker\n');
+      expect(reply.status).toBe(200);
+      const old = await raw('POST /v1.41/images/create?fromImage=alpine&tag=latest HTTP/1.1\nHost: docker\nContent-Type: text/plain\nContent-Length: 0\n');
+      expect(old.status).toBe(200);
+    });
+  });
+});
