@@ -4,6 +4,7 @@
  * beyond the refreshes that pulls would cause anyway.
  */
 import type { IdentityResolver } from '../identity/identity';
+import { within } from '../policy/deadline';
 import { isUnavailable, type PolicySource } from '../policy/source';
 import type { AuthZRequest } from '../protocol/wire';
 import type { HealthReport } from './status-report';
@@ -58,14 +59,7 @@ export function policyStatusProbe(deps: PolicyProbeDeps): () => Promise<PolicySt
 }
 
 async function lookUp({ policySource, identity, timeoutMs }: PolicyProbeDeps): Promise<PolicyStatus> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<PolicyStatus>((resolve) => {
-    timer = setTimeout(
-      () => resolve({ source: policySource.describe, identitySource: 'unknown', unavailable: `policy lookup took over ${timeoutMs} ms` }),
-      timeoutMs,
-    );
-    timer.unref();
-  });
+  const unavailable = (why: string): PolicyStatus => ({ source: policySource.describe, identitySource: 'unknown', unavailable: why });
   const lookup = (async (): Promise<PolicyStatus> => {
     const user = await identity.identify(PROBE_REQUEST);
     const who = { ...(user.username === undefined ? {} : { user: user.username }), identitySource: user.source };
@@ -79,8 +73,8 @@ async function lookUp({ policySource, identity, timeoutMs }: PolicyProbeDeps): P
       ...(view.stale === undefined ? {} : { stale: view.stale }),
       ...who,
     };
-  })().catch((error: unknown) => ({ source: policySource.describe, identitySource: 'unknown', unavailable: String(error) }));
-  return Promise.race([lookup, timeout]).finally(() => clearTimeout(timer));
+  })().catch((error: unknown) => unavailable(String(error)));
+  return (await within(lookup, timeoutMs)) ?? unavailable(`policy lookup took over ${timeoutMs} ms`);
 }
 
 /** What `/healthz` answers: ok while a policy is in force (even a stale one, which the plugin still enforces). */

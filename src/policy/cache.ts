@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../audit/logger';
 import type { RemoteObserver } from '../observability/events';
+import { within } from './deadline';
 import { RemoteError } from './http-client';
 
 /**
@@ -124,7 +125,7 @@ export class RefreshingCache<V> {
     if (good) {
       const stale = (why: string): Lookup<V> => ({ ok: true, value: good.value, fetchedAt: good.fetchedAt, stale: why });
       if (backingOff) return stale(entry!.failure!.error.message);
-      const refreshed = await this.within(this.refresh(key, label, load, good.value), this.options.refreshWaitMs);
+      const refreshed = await within(this.refresh(key, label, load, good.value), this.options.refreshWaitMs);
       if (refreshed === undefined) return stale(`refresh still waiting after ${this.options.refreshWaitMs} ms`);
       return refreshed.ok ? refreshed : stale(refreshed.error.message);
     }
@@ -132,7 +133,7 @@ export class RefreshingCache<V> {
     const fetching = this.refresh(key, label, load, undefined);
     const { firstFetchWaitMs } = this.options;
     if (firstFetchWaitMs === undefined) return fetching;
-    const fetched = await this.within(fetching, firstFetchWaitMs);
+    const fetched = await within(fetching, firstFetchWaitMs);
     return fetched ?? { ok: false, error: new Error(`${label}: still waiting after ${firstFetchWaitMs} ms`) };
   }
 
@@ -196,15 +197,5 @@ export class RefreshingCache<V> {
     } else {
       this.options.logger.warn('fetch failed and there is no earlier value', fields);
     }
-  }
-
-  /** The promise's value, or undefined when it takes longer than `ms` (it keeps running and fills the cache). */
-  private within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), ms);
-      timer.unref();
-    });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
 }
