@@ -77,6 +77,16 @@ describe('plugin server over its unix socket', () => {
     });
   });
 
+  test('through express (a query string), an oversized body still gets each endpoint its own verdict', async () => {
+    const huge = JSON.stringify({ RequestBody: 'A'.repeat(MAX_BODY_BYTES) });
+    expect(await post(socket, '/AuthZPlugin.AuthZRes?x=1', huge)).toStrictEqual({ status: 200, json: { Allow: true, Msg: '' } });
+    expect(await post(socket, '/Plugin.Activate?x=1', huge)).toStrictEqual({ status: 200, json: { Implements: ['authz'] } });
+    expect(await post(socket, '/AuthZPlugin.AuthZReq?x=1', huge)).toStrictEqual({
+      status: 200,
+      json: { Allow: false, Msg: `image-access: request larger than ${MAX_BODY_BYTES} bytes` },
+    });
+  });
+
   test('unknown endpoints are 404 with an error', async () => {
     expect(await post(socket, '/VolumeDriver.Create', '{}')).toEqual({
       status: 404,
