@@ -21,7 +21,8 @@ const OPTIONS = {
 
 const PROBE_TIMEOUT_MS = 5000;
 
-export interface CommandIo {
+/** What the install commands get from the process: where their report goes, and the time for the backup name. */
+export interface InstallIo {
   readonly out: (line: string) => void;
   readonly now: () => Date;
 }
@@ -31,7 +32,7 @@ export class InstallError extends Error {}
 type Command = 'install' | 'uninstall';
 
 /** `image-access install|uninstall`: edits daemon.json for a host-process (legacy) or managed plugin. */
-export async function runInstallCommand(command: Command, args: readonly string[], io: CommandIo): Promise<void> {
+export async function runInstallCommand(command: Command, args: readonly string[], io: InstallIo): Promise<void> {
   const { values } = parseOptions(args);
   const daemonJson = values['daemon-json'];
   const parsed = parseDaemonConfig(readDaemonJson(daemonJson));
@@ -66,7 +67,7 @@ function parseOptions(args: readonly string[]) {
   }
 }
 
-function applyEdit(edit: ConfigEdit, path: string, name: string, command: Command, io: CommandIo): void {
+function applyEdit(edit: ConfigEdit, path: string, name: string, command: Command, io: InstallIo): void {
   const chain = (config: DaemonConfig) => JSON.stringify(config.plugins);
   if (!edit.changed) {
     io.out(`${path} ${command === 'install' ? 'already lists' : 'does not list'} ${name} (authorization-plugins ${chain(edit.config)}); nothing changed`);

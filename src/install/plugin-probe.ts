@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { z } from 'zod';
 import { PLUGIN_ACCEPT } from '../protocol/wire';
 
-const ActivateReply = z.object({ Implements: z.array(z.string()) });
+const activateReplySchema = z.object({ Implements: z.array(z.string()) });
 
 /**
  * Asks the plugin on `socket` what the daemon would ask: `POST /Plugin.Activate`, expecting `authz` among its
@@ -36,7 +36,7 @@ function judgeActivateReply(status: number, body: string): string | undefined {
   } catch {
     return 'its /Plugin.Activate reply is not JSON';
   }
-  const reply = ActivateReply.safeParse(json);
+  const reply = activateReplySchema.safeParse(json);
   if (!reply.success) return 'its /Plugin.Activate reply has no Implements list';
   return reply.data.Implements.includes('authz') ? undefined : `it implements ${reply.data.Implements.join(', ') || 'nothing'}, not authz`;
 }
