@@ -6,8 +6,11 @@
 export const DOCKER_HUB = 'docker.io';
 /** Hosts that are Docker Hub under another name; the engine talks to Hub for all of them. */
 const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
-/** An explicit default HTTPS port names the same Hub host; dockerd would otherwise skip the mirror and the classifier. */
-const DEFAULT_HTTPS_PORT = /:443$/;
+/**
+ * An explicit default HTTPS port names the same Hub host; dockerd would otherwise skip the mirror and the classifier.
+ * Go dials a port with leading zeros (`:0443`) as 443, so those spell it too.
+ */
+const DEFAULT_HTTPS_PORT = /:0*443$/;
 const OFFICIAL_NAMESPACE = 'library';
 const NAME_TOTAL_LENGTH_MAX = 255;
 

@@ -86,4 +86,30 @@ describe('bypass attempts, real engine', () => {
       expect(old.status).toBe(200);
     });
   });
+
+  describe('Docker Hub under another spelling', () => {
+    // Go dials port "0443" as 443: dockerd pulls registry-1.docker.io:0443/x straight from Docker Hub, past the mirror.
+    it.each(['registry-1.docker.io:0443/someone/app:1.0', 'index.docker.io:00443/someone/app:1.0', 'Registry-1.Docker.IO:443/someone/app:1.0'])(
+      'docker pull %s is judged as Docker Hub',
+      async (image) => {
+        const pulled = await engine!.docker(['pull', image]);
+        expect(pulled.code).not.toBe(0);
+        expect(pulled.stderr).toContain(`authorization denied by plugin ${engine!.plugin!.name}: `);
+        expect(pulled.stderr).toContain('docker.io/someone/app:1.0 is a community image');
+      },
+    );
+  });
+
+  describe('a reference that keeps the plugin busy', () => {
+    // An invalid reference is masked for credentials before it is quoted; the mask was quadratic in its length.
+    it('a 500 kB invalid fromImage is refused at once, and docker ps is not held up', async () => {
+      const started = Date.now();
+      const target = `/v1.41/images/create?fromImage=${'a:'.repeat(250_000)}`;
+      const reply = await rawRequest(engine!.daemon.socket, `POST ${target} HTTP/1.1\nHost: docker\n`, '', 20_000);
+      expect(reply.status).toBe(403);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const ps = await engine!.docker(['ps']);
+      expect(ps.code).toBe(0);
+    });
+  });
 });

@@ -1,5 +1,7 @@
 import type { AuthZRequest } from '../../src/protocol/wire';
 import { recognize } from '../../src/recognition/recognize';
+import { withoutUserInfo } from '../../src/recognition/uri';
+import { parseReference } from '../../src/reference/reference';
 
 /** Unit counterparts of test/e2e/bypass.test.ts: spellings the real engine accepts that once slipped past. */
 
@@ -37,5 +39,35 @@ describe('a body the plugin did not see, on a route judged by its query', () => 
 
   test('an import keeps its uploaded body (its setting decides)', () => {
     expect(recognize(request('/images/create?fromSrc=-', { 'content-type': 'text/plain' })).kind).toBe('unverifiable');
+  });
+});
+
+describe('Docker Hub with its port spelled with leading zeros (Go dials :0443 as 443)', () => {
+  test.each(['registry-1.docker.io:0443/someone/app', 'index.docker.io:00443/someone/app', 'docker.io:0443/someone/app'])('%s is Docker Hub', (image) => {
+    expect(parseReference(image)).toEqual({ ok: true, reference: { domain: 'docker.io', path: 'someone/app' } });
+  });
+
+  test.each(['registry-1.docker.io:4430/someone/app', 'registry-1.docker.io:1443/someone/app'])('%s is another registry', (image) => {
+    expect(parseReference(image)).toMatchObject({ ok: true, reference: { domain: image.split('/')[0] } });
+  });
+});
+
+describe('masking user info stays linear', () => {
+  test('a 500 kB reference of colons is masked in well under a second', () => {
+    const started = Date.now();
+    expect(withoutUserInfo('a:'.repeat(250_000))).toBe('a:'.repeat(250_000));
+    expect(withoutUserInfo(`//${'a:'.repeat(250_000)}@host`)).toBe('//***@host');
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  test.each([
+    ['///user:pass@host/x', '///***@host/x'],
+    ['u:p@host/x', '***@host/x'],
+    ['https://u:p@h/a?b=https://v:q@k', 'https://***@h/a?b=https://***@k'],
+    ['repo:tag@sha256:abc', 'repo:tag@sha256:abc'],
+    ['repo:tag@SHA512:abc', 'repo:tag@SHA512:abc'],
+    ['a b:c@d', 'a b:c@d'],
+  ])('%s is shown as %s', (text, shown) => {
+    expect(withoutUserInfo(text)).toBe(shown);
   });
 });
