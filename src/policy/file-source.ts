@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { Logger } from '../audit/logger';
-import type { Badge, OrgPolicy } from './policy';
-import { parsePolicyText } from './policy';
+import { parsePolicyText, type Badge, type OrgPolicy } from './policy';
 import type { PolicySource, PolicyView } from './source';
 
 /** A policy that carries its own badge catalogue: the embedded default and policy files. */
@@ -42,10 +41,12 @@ const WATCH_INTERVAL_MS = 1000;
  * change that does not parse leaves the last good policy in force and says so in the log.
  */
 export function fileSource(path: string, organization: string | undefined, logger: Logger, clock: () => number): PolicySource {
-  let view: PolicyView = { ...readPolicyFile(path, organization), source: `file:${path}`, fetchedAt: clock() };
+  const describe = `file:${path}`;
+  const read = (): PolicyView => ({ ...readPolicyFile(path, organization), source: describe, fetchedAt: clock() });
+  let view = read();
   watchFile(path, { interval: WATCH_INTERVAL_MS, persistent: false }, () => {
     try {
-      view = { ...readPolicyFile(path, organization), source: `file:${path}`, fetchedAt: clock() };
+      view = read();
       logger.info('policy file reloaded', { path, organization: view.policy.organization });
     } catch (error) {
       view = { ...view, stale: (error as Error).message };
@@ -53,7 +54,7 @@ export function fileSource(path: string, organization: string | undefined, logge
     }
   });
   return {
-    describe: `file:${path}`,
+    describe,
     policyFor: () => Promise.resolve(view),
     badgeOf: catalogueBadge,
     close: () => unwatchFile(path),
