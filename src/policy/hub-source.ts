@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { SignedInUser } from '../identity/identity';
+import type { OrganizationResolver } from '../identity/organization';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type Found, type RemoteSourceOptions } from './cache';
 import { RemoteError } from './http-client';
 import { HubClient, type HubOrgMembership } from './hub-client';
@@ -9,7 +10,7 @@ import type { Membership, PolicySource, PolicyUnavailable, PolicyView } from './
 export interface HubSourceOptions extends RemoteSourceOptions {
   readonly hubUrl: string;
   /** The organisation whose policy applies (IMAGE_ACCESS_ORG or Docker Desktop's registry.json); asked per pull. */
-  readonly organization: { current(): Promise<string | undefined> };
+  readonly organization: OrganizationResolver;
 }
 
 /** Hub access tokens last 10 minutes; refresh them well before. */
