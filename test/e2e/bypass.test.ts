@@ -112,4 +112,21 @@ describe('bypass attempts, real engine', () => {
       expect(ps.code).toBe(0);
     });
   });
+
+  describe('known limitation (README, security model): IMAGE_ACCESS_ALLOW_IMPORT=true', () => {
+    beforeAll(() => engine!.plugin!.restart({ env: { ...ENV, IMAGE_ACCESS_ALLOW_IMPORT: 'true' } }));
+    afterAll(() => engine!.plugin!.restart({ env: ENV }));
+
+    it('an allowed import whose hidden form body names fromImage is pulled by the engine', async () => {
+      const reply = await raw(
+        'POST /v1.41/images/create?fromSrc=- HTTP/1.1\nHost: docker\nContent-Type: application/x-www-form-urlencoded\n' +
+          'Content-Type: text/plain\nTransfer-Encoding: chunked\n',
+        chunked('fromImage=someoss%2Ftool'),
+      );
+      expect(reply.status).toBe(200);
+      expect(reply.text).toContain('Pulling from someoss/tool');
+      expect(await images('someoss/tool')).not.toBe('');
+      await engine!.docker(['rmi', '-f', 'someoss/tool']);
+    });
+  });
 });
