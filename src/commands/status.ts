@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { flagName, loadSettings, type AdminListen } from '../config/settings';
-import { statusReportSchema, type StatusReport } from '../observability/status-report';
+import { parseStatusReport, type StatusReport } from '../observability/status-report';
 import { EXIT_ERROR, EXIT_NOT_OK, EXIT_OK, guarded, type CommandIo } from './command-io';
 
 export const STATUS_USAGE = `  image-access status [options]
@@ -71,16 +71,11 @@ async function status(args: readonly string[], io: CommandIo): Promise<number> {
     io.err(`image-access status: no plugin answers on ${where}: ${(error as Error).message}\n`);
     return EXIT_ERROR;
   }
-  let parsed: ReturnType<typeof statusReportSchema.safeParse> | undefined;
-  try {
-    parsed = statusReportSchema.safeParse(JSON.parse(reply.body));
-  } catch {
-    parsed = undefined;
-  }
-  if (reply.status !== 200 || !parsed?.success) {
+  const report = reply.status === 200 ? parseStatusReport(reply.body) : undefined;
+  if (report === undefined) {
     io.err(`image-access status: ${where} did not answer like image-access (HTTP ${reply.status})\n`);
     return EXIT_ERROR;
   }
-  io.out(formatStatus(parsed.data));
-  return parsed.data.policy.ok ? EXIT_OK : EXIT_NOT_OK;
+  io.out(formatStatus(report));
+  return report.policy.ok ? EXIT_OK : EXIT_NOT_OK;
 }

@@ -26,3 +26,15 @@ export const statusReportSchema = z.object({
 
 export type HealthReport = z.infer<typeof healthReportSchema>;
 export type StatusReport = z.infer<typeof statusReportSchema>;
+
+/** The `/status` reply's body as a StatusReport; undefined when it is not one (not JSON, or another shape). */
+export function parseStatusReport(body: string): StatusReport | undefined {
+  let data: unknown;
+  try {
+    data = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const parsed = statusReportSchema.safeParse(data);
+  return parsed.success ? parsed.data : undefined;
+}
