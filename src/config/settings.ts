@@ -113,6 +113,11 @@ function absolutePath(raw: string): string | Error {
   return raw.startsWith('/') ? raw : new Error('must be an absolute path');
 }
 
+/** An absolute path, or empty for none. */
+function optionalAbsolutePath(raw: string): string | undefined | Error {
+  return raw === '' ? undefined : absolutePath(raw);
+}
+
 function parseIdentitySources(raw: string): IdentitySourceName[] | Error {
   const names = raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
   const unknown = names.find((name) => !(IDENTITY_SOURCES as readonly string[]).includes(name));
@@ -218,7 +223,7 @@ export const SETTINGS = [
     env: 'IMAGE_ACCESS_REGISTRY_JSON',
     description: "Docker Desktop's registry.json; its first allowedOrgs entry is the organization when IMAGE_ACCESS_ORG is empty",
     default: '/usr/share/docker-desktop/registry/registry.json',
-    parse: (raw) => (raw === '' ? undefined : absolutePath(raw)),
+    parse: optionalAbsolutePath,
   } satisfies SettingSpec<'registryJson'>,
   {
     key: 'requireSignIn',
@@ -312,7 +317,7 @@ export const SETTINGS = [
     env: 'IMAGE_ACCESS_AUDIT_LOG',
     description: 'File that receives one JSON line per image decision (empty: none)',
     default: '',
-    parse: (raw) => (raw === '' ? undefined : absolutePath(raw)),
+    parse: optionalAbsolutePath,
   } satisfies SettingSpec<'auditLog'>,
   {
     key: 'auditMaxBytes',
