@@ -68,7 +68,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    const message = error instanceof SettingsError ? `invalid settings:\n${error.message}` : String((error as Error).message ?? error);
+    const message = error instanceof SettingsError ? `invalid settings:\n${error.message}` : error instanceof Error ? error.message : String(error);
     process.stderr.write(`image-access: ${message}\n`);
     process.exit(1);
   },
