@@ -180,6 +180,20 @@ describe('HubPolicySource', () => {
       for (const secret of [MEMBER_PASSWORD, ...hub.issuedTokens()]) expect(log.text()).not.toContain(secret);
     });
 
+    it('marks the policy stale, as old as its older part, when only the membership refresh fails', async () => {
+      const s = source();
+      const first = view(await s.policyFor(member));
+      hub.fail('orgs', { kind: 'status', status: 500 });
+      hub.resetCounts();
+      now += TTL + 1;
+      const later = view(await s.policyFor(member));
+      // The settings were fetched afresh; the membership behind this policy is the old one.
+      expect(hub.requests('settings')).toBe(1);
+      expect(later.membership).toBe('member');
+      expect(later.stale).toMatch(/HTTP 500/);
+      expect(later.fetchedAt).toBe(first.fetchedAt);
+    });
+
     it('honours Retry-After: no Hub request until it has passed', async () => {
       const s = source();
       view(await s.policyFor(member));
