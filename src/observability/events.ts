@@ -41,10 +41,12 @@ export interface DecisionObserver {
 /** `fresh`: served from the cache; `expired`: present but past its TTL, so refreshed first; `miss`: fetched. */
 export type CacheLookupResult = 'fresh' | 'expired' | 'miss';
 
+/** The remotes the policy sources call: a metrics label, so a small fixed set. */
+export type RemoteName = 'hub' | 'policy-url';
+
 /** Told by the remote policy sources of each HTTP call and each cache lookup they make. */
 export interface RemoteObserver {
-  /** `remote`: `hub` or `policy-url`. */
-  remoteCall(remote: string, outcome: CallOutcome, seconds: number): void;
+  remoteCall(remote: RemoteName, outcome: CallOutcome, seconds: number): void;
   /** `cache`: the cache's name (`hub badge`, `policy url`, ...). */
   cacheLookup(cache: string, result: CacheLookupResult): void;
 }

@@ -5,7 +5,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CallOutcome } from '../policy/http-client';
-import type { CacheLookupResult, DecisionEvent, DecisionObserver, DecisionResult, RemoteObserver } from './events';
+import type { CacheLookupResult, DecisionEvent, DecisionObserver, DecisionResult, RemoteName, RemoteObserver } from './events';
 import type { PolicyStatus } from './policy-status';
 
 /** Decisions are sub-millisecond from a warm cache and up to seconds when a Hub round trip is needed. */
@@ -83,7 +83,7 @@ export class PluginMetrics implements DecisionObserver, RemoteObserver {
     this.decisionSeconds.observe({ decision: event.decision }, event.latencyMs / 1000);
   }
 
-  remoteCall(remote: string, outcome: CallOutcome, seconds: number): void {
+  remoteCall(remote: RemoteName, outcome: CallOutcome, seconds: number): void {
     this.remoteCalls.inc({ remote, outcome });
     this.remoteSeconds.observe({ remote }, seconds);
   }
