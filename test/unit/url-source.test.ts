@@ -109,6 +109,11 @@ describe('UrlPolicySource', () => {
     expect(server.requests).toStrictEqual([undefined, '"v1"']);
     expect(renewed.fetchedAt).toBe(now);
     expect(renewed.stale).toBeUndefined();
+    // The 304 keeps the ETag too: the policy keeps its version, and the next revalidation sends it again.
+    expect(renewed.version).toBe('"v1"');
+    now += TTL + 1;
+    expect(view(await s.policyFor()).version).toBe('"v1"');
+    expect(server.requests).toStrictEqual([undefined, '"v1"', '"v1"']);
   });
 
   it('takes a changed document', async () => {
