@@ -96,8 +96,8 @@ export class PluginMetrics implements DecisionObserver, RemoteObserver {
   async decisionCounts(): Promise<DecisionCounts> {
     const counts: DecisionCounts = { allow: 0, deny: 0, warn: 0 };
     for (const { labels, value } of (await this.decisions.get()).values) {
-      const decision = labels.decision as DecisionResult | undefined;
-      if (decision !== undefined && decision in counts) counts[decision] += value;
+      const { decision } = labels;
+      if (decision === 'allow' || decision === 'deny' || decision === 'warn') counts[decision] += value;
     }
     return counts;
   }
