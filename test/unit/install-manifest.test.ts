@@ -25,6 +25,7 @@ describe('managed-plugin manifest: entrypoint and mounts', () => {
   });
 
   test('every mount is a read-only bind whose host source fleets can change with docker plugin set', () => {
+    expect(manifest.mounts.map((m) => m.name)).toStrictEqual(['docker-config', 'registry-json']);
     for (const mount of manifest.mounts) {
       expect(mount).toMatchObject({ type: 'bind', settable: ['source'] });
       expect(mount.options).toEqual(expect.arrayContaining(['rbind', 'ro']));
@@ -34,6 +35,7 @@ describe('managed-plugin manifest: entrypoint and mounts', () => {
 
   test('the Docker sign-in directory lands where IMAGE_ACCESS_DOCKER_CONFIG looks by default', () => {
     const mount = manifest.mounts.find((m) => m.name === 'docker-config');
+    expect(mount?.destination).toBe('/root/.docker');
     expect(mount?.destination).toBe(defaultOf('IMAGE_ACCESS_DOCKER_CONFIG'));
   });
 
