@@ -140,7 +140,7 @@ export function statusFailure(what: string, reply: RemoteReply): RemoteError {
 }
 
 /** Parses a reply body once, at the edge: JSON, then the schema. */
-export function parseReply<T extends z.ZodTypeAny>(what: string, reply: RemoteReply, schema: T): z.infer<T> {
+export function parseReply<T>(what: string, reply: RemoteReply, schema: z.ZodType<T, z.ZodTypeDef, unknown>): T {
   let data: unknown;
   try {
     data = JSON.parse(reply.text);
@@ -153,5 +153,5 @@ export function parseReply<T extends z.ZodTypeAny>(what: string, reply: RemoteRe
     const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
     throw new RemoteError('bad-reply', `${what}: unexpected reply${where}: ${issue?.message ?? 'wrong shape'}`);
   }
-  return parsed.data as z.infer<T>;
+  return parsed.data;
 }
