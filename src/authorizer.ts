@@ -19,7 +19,15 @@ import { activityAllowedBySetting, decideRestricted, type RestrictedActivity } f
 import { mayNamePlugin } from './recognition/plugins';
 import { recognize } from './recognition/recognize';
 import { withoutUserInfo } from './recognition/uri';
-import { formatReference, hubNamespace, parseReference, pullReference, type ImageReference } from './reference/reference';
+import {
+  formatReference,
+  hubNamespace,
+  parseReference,
+  pullReference,
+  registryHostKey,
+  type HubMirrors,
+  type ImageReference,
+} from './reference/reference';
 
 export interface AuthorizerDeps {
   readonly policySource: PolicySource;
@@ -36,6 +44,8 @@ export interface AuthorizerDeps {
   readonly decisionTimeoutMs?: number;
   /** Enforced sign-in (IMAGE_ACCESS_REQUIRE_SIGNIN and the organisation); absent: never enforced. */
   readonly signIn?: SignInEnforcement;
+  /** IMAGE_ACCESS_HUB_MIRRORS: registry hosts that serve Docker Hub's images, judged as Docker Hub. */
+  readonly hubMirrors?: readonly string[];
 }
 
 export type RouteSettings = Pick<Settings, 'allowImport' | 'allowLoad' | 'allowBuild' | 'protectPlugin' | 'pluginName'>;
@@ -68,7 +78,11 @@ function policyContext(view: PolicyView): Pick<Judgement, 'policySource' | 'poli
 
 /** Turns AuthZReq bodies into replies: the imperative shell around the pure decision. */
 export class Authorizer {
-  constructor(private readonly deps: AuthorizerDeps) {}
+  private readonly hubMirrors: HubMirrors;
+
+  constructor(private readonly deps: AuthorizerDeps) {
+    this.hubMirrors = new Set((deps.hubMirrors ?? []).map(registryHostKey));
+  }
 
   async authorizeRequest(request: AuthZRequest): Promise<AuthZReply> {
     const recognized = recognize(request);
@@ -80,7 +94,7 @@ export class Authorizer {
         return deny(`image-access: ${recognized.reason}`);
       case 'pull': {
         const started = this.deps.clock();
-        const parsed = pullReference(recognized.fromImage, recognized.tag);
+        const parsed = pullReference(recognized.fromImage, recognized.tag, this.hubMirrors);
         const judgement = parsed.ok
           ? await this.judgeImage(request, parsed.reference)
           : this.judgeInvalid(recognized.tag === '' ? recognized.fromImage : `${recognized.fromImage}:${recognized.tag}`, parsed.error);
@@ -105,7 +119,7 @@ export class Authorizer {
   private async authorizeImages(request: AuthZRequest, images: readonly string[]): Promise<AuthZReply> {
     for (const image of images) {
       const started = this.deps.clock();
-      const parsed = parseReference(image);
+      const parsed = parseReference(image, this.hubMirrors);
       const judgement = parsed.ok ? await this.judgeImage(request, parsed.reference) : this.judgeInvalid(image, parsed.error);
       const reply = this.conclude(judgement, started);
       if (!reply.Allow) return reply;

@@ -79,6 +79,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
     routes: settings,
     decisionTimeoutMs: settings.decisionTimeoutMs,
     signIn: { mode: settings.requireSignIn, organization },
+    hubMirrors: settings.hubMirrors,
     clock,
     observers: options.observers ?? [],
   });

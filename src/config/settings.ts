@@ -3,6 +3,8 @@
  * This table is the single source for parsing, `--help` and the managed-plugin manifest's `env` list.
  */
 
+import { parseHubMirrors } from '../reference/reference';
+
 export type FailMode = 'closed' | 'open';
 export type EnforcementMode = 'enforce' | 'warn';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -37,6 +39,7 @@ export interface Settings {
   readonly allowBuild: boolean;
   readonly protectPlugin: boolean;
   readonly pluginName: string;
+  readonly hubMirrors: readonly string[];
   readonly failMode: FailMode;
   readonly cacheTtlMs: number;
   readonly staleMaxMs: number;
@@ -267,6 +270,14 @@ export const SETTINGS = [
     default: 'image-access',
     parse: (raw) => (raw.trim() === '' ? new Error('must not be empty') : raw.trim()),
   } satisfies SettingSpec<'pluginName'>,
+  {
+    key: 'hubMirrors',
+    env: 'IMAGE_ACCESS_HUB_MIRRORS',
+    description:
+      "The daemon's registry mirrors (daemon.json registry-mirrors), comma-separated: images named through them are judged as Docker Hub images",
+    default: '',
+    parse: parseHubMirrors,
+  } satisfies SettingSpec<'hubMirrors'>,
   {
     key: 'failMode',
     env: 'IMAGE_ACCESS_FAIL_MODE',

@@ -6,11 +6,15 @@
 export const DOCKER_HUB = 'docker.io';
 /** Hosts that are Docker Hub under another name; the engine talks to Hub for all of them. */
 const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
+/** Ports that name the same host as no port at all, as far as telling registries apart goes. */
+const DEFAULT_PORTS = new Set(['443', '80']);
+
 /**
- * An explicit default HTTPS port names the same Hub host; dockerd would otherwise skip the mirror and the classifier.
- * Go dials a port with leading zeros (`:0443`) as 443, so those spell it too.
+ * Hosts that serve Docker Hub's repositories under their Hub names: the daemon's registry mirrors
+ * (IMAGE_ACCESS_HUB_MIRRORS), kept as registryHostKey spellings.
  */
-const DEFAULT_HTTPS_PORT = /:0*443$/;
+export type HubMirrors = ReadonlySet<string>;
+const NO_MIRRORS: HubMirrors = new Set();
 const OFFICIAL_NAMESPACE = 'library';
 const NAME_TOTAL_LENGTH_MAX = 255;
 
@@ -64,7 +68,7 @@ function splitDomain(name: string): { domain: string; remainder: string } {
  * Parses a reference as `docker pull` accepts it (`alpine`, `acme/app:1.0`, `ghcr.io/o/r@sha256:...`) into its
  * canonical form. Hub aliases fold to `docker.io` and one-component Hub names gain `library/`.
  */
-export function parseReference(input: string): ParseResult {
+export function parseReference(input: string, mirrors: HubMirrors = NO_MIRRORS): ParseResult {
   if (input.length === 0) return invalid('invalid reference format: repository name must have at least one component');
   if (ANCHORED_IDENTIFIER.test(input)) {
     return invalid(`invalid repository name (${input}), cannot specify 64-byte hexadecimal strings`);
@@ -89,7 +93,7 @@ export function parseReference(input: string): ParseResult {
   let domain = split.domain;
   let path = split.remainder;
   if (!DOMAIN.test(domain)) return invalid(`invalid reference format: invalid registry "${domain}"`);
-  if (isHubDomain(domain)) {
+  if (isHubDomain(domain, mirrors)) {
     domain = DOCKER_HUB;
     if (!path.includes('/')) path = `${OFFICIAL_NAMESPACE}/${path}`;
   }
@@ -113,9 +117,38 @@ export function formatReference(ref: ImageReference): string {
   return repositoryName(ref) + (ref.tag === undefined ? '' : `:${ref.tag}`) + (ref.digest === undefined ? '' : `@${ref.digest}`);
 }
 
-/** Whether a registry host (`docker.io`, `index.docker.io`, `registry-1.docker.io`, ... any case, `:443` or not) is Docker Hub. */
-export function isHubDomain(host: string): boolean {
-  return HUB_ALIASES.has(host.toLowerCase().replace(DEFAULT_HTTPS_PORT, ''));
+/**
+ * A registry host as the engine reaches it: any case (DNS ignores it), the port as Go dials it (`:0443` is 443), and
+ * the default ports dropped (an explicit `:443` names the same host; dockerd would otherwise skip the mirror and
+ * the classifier).
+ */
+export function registryHostKey(host: string): string {
+  const lower = host.toLowerCase();
+  const port = /:([0-9]+)$/.exec(lower);
+  if (port === null) return lower;
+  const number = port[1]!.replace(/^0+(?=[0-9])/, '');
+  const bare = lower.slice(0, port.index);
+  return DEFAULT_PORTS.has(number) ? bare : `${bare}:${number}`;
+}
+
+/**
+ * The hosts of registry mirrors as daemon.json's `registry-mirrors` lists them (`https://mirror.example.com`,
+ * `http://127.0.0.1:5000/`) or bare (`mirror.example.com:5000`); an Error names the first that is neither.
+ */
+export function parseHubMirrors(raw: string): string[] | Error {
+  const hosts: string[] = [];
+  for (const entry of raw.split(',').map((item) => item.trim()).filter((item) => item !== '')) {
+    const host = entry.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/+$/, '');
+    if (!DOMAIN.test(host)) return new Error(`"${entry}" is not a registry host or URL`);
+    hosts.push(registryHostKey(host));
+  }
+  return hosts;
+}
+
+/** Whether a registry host (`docker.io`, `index.docker.io`, `registry-1.docker.io`, ... any case, `:443` or not, or a mirror) is Docker Hub. */
+export function isHubDomain(host: string, mirrors: HubMirrors = NO_MIRRORS): boolean {
+  const key = registryHostKey(host);
+  return HUB_ALIASES.has(key) || mirrors.has(key);
 }
 
 export function isDockerHub(ref: ImageReference): boolean {
@@ -135,8 +168,8 @@ export function isOfficialImage(ref: ImageReference): boolean {
  * The reference dockerd pulls for `POST /images/create?fromImage=IMAGE&tag=TAG` (moby's PullImage): `tag` may be a
  * digest, and replaces any tag or digest written in `fromImage`. Without either, every tag is pulled.
  */
-export function pullReference(fromImage: string, tag: string): ParseResult {
-  const parsed = parseReference(fromImage.endsWith(':') ? fromImage.slice(0, -1) : fromImage);
+export function pullReference(fromImage: string, tag: string, mirrors: HubMirrors = NO_MIRRORS): ParseResult {
+  const parsed = parseReference(fromImage.endsWith(':') ? fromImage.slice(0, -1) : fromImage, mirrors);
   if (!parsed.ok || tag === '') return parsed;
   const { domain, path } = parsed.reference;
   if (validateDigest(tag) === undefined) return { ok: true, reference: { domain, path, digest: tag } };

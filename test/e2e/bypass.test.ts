@@ -100,6 +100,27 @@ describe('bypass attempts, real engine', () => {
     );
   });
 
+  describe("Docker Hub through the daemon's own registry mirror", () => {
+    // The mirror serves Docker Hub's repositories under their Hub names; named directly, it is not "another registry".
+    const mirrored = () => `${engine!.registry.address}/someone/app:1.0`;
+    afterAll(() => engine!.plugin!.restart({ env: ENV }));
+
+    it('with IMAGE_ACCESS_HUB_MIRRORS naming it, docker pull MIRROR/someone/app:1.0 is judged as Docker Hub', async () => {
+      await engine!.plugin!.restart({ env: { ...ENV, IMAGE_ACCESS_HUB_MIRRORS: `http://${engine!.registry.address}/` } });
+      const pulled = await engine!.docker(['pull', mirrored()]);
+      expect(pulled.stderr).toContain(`authorization denied by plugin ${engine!.plugin!.name}: `);
+      expect(pulled.stderr).toContain('docker.io/someone/app:1.0 is a community image');
+      expect(await images(`${engine!.registry.address}/someone/app`)).toBe('');
+      expect((await engine!.docker(['pull', `${engine!.registry.address}/library/alpine`])).code).toBe(0);
+    });
+
+    it('without it, the mirror is another registry and the community image is pulled (README, security model)', async () => {
+      await engine!.plugin!.restart({ env: ENV });
+      expect((await engine!.docker(['pull', mirrored()])).code).toBe(0);
+      await engine!.docker(['rmi', '-f', mirrored()]);
+    });
+  });
+
   describe('a reference that keeps the plugin busy', () => {
     // An invalid reference is masked for credentials before it is quoted; the mask was quadratic in its length.
     it('a 500 kB invalid fromImage is refused at once, and docker ps is not held up', async () => {

@@ -1,7 +1,7 @@
 import type { AuthZRequest } from '../../src/protocol/wire';
 import { recognize } from '../../src/recognition/recognize';
 import { withoutUserInfo } from '../../src/recognition/uri';
-import { parseReference } from '../../src/reference/reference';
+import { parseHubMirrors, parseReference, pullReference } from '../../src/reference/reference';
 
 /** Unit counterparts of test/e2e/bypass.test.ts: spellings the real engine accepts that once slipped past. */
 
@@ -69,5 +69,25 @@ describe('masking user info stays linear', () => {
     ['a b:c@d', 'a b:c@d'],
   ])('%s is shown as %s', (text, shown) => {
     expect(withoutUserInfo(text)).toBe(shown);
+  });
+});
+
+describe("the daemon's registry mirrors (IMAGE_ACCESS_HUB_MIRRORS) serve Docker Hub", () => {
+  test('mirror hosts are read from URLs or bare hosts, in the spelling the engine dials', () => {
+    expect(parseHubMirrors('https://Mirror.Example.com/, http://127.0.0.1:05000,mirror.gcr.io:443')).toEqual([
+      'mirror.example.com',
+      '127.0.0.1:5000',
+      'mirror.gcr.io',
+    ]);
+    expect(parseHubMirrors('')).toEqual([]);
+    expect(parseHubMirrors('https://x y')).toBeInstanceOf(Error);
+  });
+
+  test('an image named through a mirror is a Docker Hub image; other registries are not', () => {
+    const mirrors = new Set(parseHubMirrors('http://127.0.0.1:5000') as string[]);
+    expect(pullReference('127.0.0.1:05000/someone/app', '1.0', mirrors)).toEqual({ ok: true, reference: { domain: 'docker.io', path: 'someone/app', tag: '1.0' } });
+    expect(parseReference('127.0.0.1:5000/alpine', mirrors)).toEqual({ ok: true, reference: { domain: 'docker.io', path: 'library/alpine' } });
+    expect(parseReference('127.0.0.1:5001/someone/app', mirrors)).toMatchObject({ ok: true, reference: { domain: '127.0.0.1:5001' } });
+    expect(parseReference('127.0.0.1:5000/someone/app')).toMatchObject({ ok: true, reference: { domain: '127.0.0.1:5000' } });
   });
 });
