@@ -12,6 +12,13 @@ const IMAGE_FIELDS: ReadonlyArray<readonly string[]> = [
 const reject = (reason: string): RecognizedRequest => ({ kind: 'reject', reason });
 
 /**
+ * Go keeps one value per field (a repeated key decodes into the same field again), so a spec names at most one
+ * image per field; every candidate is judged, but a body repeating the field thousands of times would have each
+ * judged in turn (a Docker Hub lookup apiece). Far more than any client sends, and refused.
+ */
+export const MAX_SERVICE_IMAGES = 8;
+
+/**
  * `POST /services/create` and `POST /services/{id}/update`: swarm agents pull the spec's image inside the engine,
  * on every node, so the spec in the request body is the only place to judge it. The daemon forwards a body only
  * when it is JSON with a Content-Length under its limit (and the URI does not end in `/auth`); without one the image
@@ -35,5 +42,6 @@ export function recognizeServiceRoute({ method, target, request }: RouteInput): 
       if (value) images.add(value);
     }
   }
+  if (images.size > MAX_SERVICE_IMAGES) return reject(`the service specification names more than ${MAX_SERVICE_IMAGES} images in repeated fields`);
   return { kind: 'image-use', route: 'service', images: [...images] };
 }

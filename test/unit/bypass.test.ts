@@ -1,5 +1,6 @@
 import type { AuthZRequest } from '../../src/protocol/wire';
 import { recognize } from '../../src/recognition/recognize';
+import { MAX_SERVICE_IMAGES } from '../../src/recognition/services';
 import { withoutUserInfo } from '../../src/recognition/uri';
 import { parseHubMirrors, parseReference, pullReference } from '../../src/reference/reference';
 
@@ -89,5 +90,19 @@ describe("the daemon's registry mirrors (IMAGE_ACCESS_HUB_MIRRORS) serve Docker 
     expect(parseReference('127.0.0.1:5000/alpine', mirrors)).toEqual({ ok: true, reference: { domain: 'docker.io', path: 'library/alpine' } });
     expect(parseReference('127.0.0.1:5001/someone/app', mirrors)).toMatchObject({ ok: true, reference: { domain: '127.0.0.1:5001' } });
     expect(parseReference('127.0.0.1:5000/someone/app')).toMatchObject({ ok: true, reference: { domain: '127.0.0.1:5000' } });
+  });
+});
+
+describe('a service spec repeating its image field', () => {
+  const spec = (count: number) =>
+    `{"TaskTemplate":{${Array.from({ length: count }, (_, i) => `"ContainerSpec":{"Image":"someone/app${i}"}`).join(',')}}}`;
+  const service = (body: string) => recognize(request('/v1.41/services/create', { 'content-type': 'application/json' }, body));
+
+  test('a few repeats are all judged (Go keeps the last; the plugin cannot know which one the client meant)', () => {
+    expect(service(spec(MAX_SERVICE_IMAGES))).toMatchObject({ kind: 'image-use', route: 'service', images: expect.arrayContaining(['someone/app0']) });
+  });
+
+  test('thousands of them are refused rather than judged one Hub lookup at a time', () => {
+    expect(service(spec(5000))).toEqual({ kind: 'reject', reason: expect.stringContaining('more than') });
   });
 });
