@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../audit/logger';
+import type { IdentitySourceName } from '../config/settings';
 import { runCredentialHelper, isHelperName, type HelperOptions, type HelperResult } from './credential-helper';
 import { authConfigSchema, isSignedOut, userFromAuthConfig } from './auth-config';
 import { parseJson } from './decode';
@@ -8,7 +9,7 @@ import { HUB_SERVER_URL, isHubServerAddress } from './hub-address';
 import { signedInUser, usernameSchema, type HubCredential, type IdentitySource, type SignedInUser } from './identity';
 import { watchedFile, type FileState } from './watched-file';
 
-export const DOCKER_CONFIG_SOURCE = 'docker-config';
+const DOCKER_CONFIG_SOURCE: IdentitySourceName = 'docker-config';
 /** Long enough that a burst of pulls runs the helper once, short enough that a sign-out elsewhere shows up soon. */
 const HELPER_CACHE_MS = 10_000;
 const HELPER_TIMEOUT_MS = 2_000;

@@ -1,6 +1,7 @@
+import type { IdentitySourceName } from '../config/settings';
 import { signedInUser, type IdentitySource } from './identity';
 
-export const PROVISIONED_SOURCE = 'provisioned';
+const PROVISIONED_SOURCE: IdentitySourceName = 'provisioned';
 
 /** The Docker ID a fleet tool assigned to this machine (`IMAGE_ACCESS_USER`): a name only, never a secret. */
 export function provisionedSource(username: string): IdentitySource {

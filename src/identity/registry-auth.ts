@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import type { Logger } from '../audit/logger';
+import type { IdentitySourceName } from '../config/settings';
 import type { AuthZRequest } from '../protocol/wire';
 import { authConfigSchema, userFromAuthConfig } from './auth-config';
 import { decodeBase64, parseJson } from './decode';
 import { isHubServerAddress } from './hub-address';
 import { signedInUser, type IdentitySource, type SignedInUser } from './identity';
 
-export const REGISTRY_AUTH_SOURCE = 'registry-auth';
+const REGISTRY_AUTH_SOURCE: IdentitySourceName = 'registry-auth';
 const HEADER = 'x-registry-auth';
 
 /** The CLI's AuthConfig as the header carries it (Go field names, lowercase once the keys are folded). */

@@ -1,7 +1,8 @@
+import type { IdentitySourceName } from '../config/settings';
 import type { AuthZRequest } from '../protocol/wire';
 import { signedInUser, usernameSchema, type IdentitySource } from './identity';
 
-export const TLS_SOURCE = 'tls';
+const TLS_SOURCE: IdentitySourceName = 'tls';
 
 /**
  * The AuthZ request's `User`: the common name of the client certificate, set only when the daemon listens on TLS with
