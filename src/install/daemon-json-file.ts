@@ -1,5 +1,5 @@
 import { closeSync, copyFileSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, join, basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 /** daemon.json's text, or undefined when there is no such file yet. */
 export function readDaemonJson(path: string): string | undefined {
@@ -19,7 +19,7 @@ const compactTimestamp = (now: Date): string => now.toISOString().replace(/[-:]/
  * copying the previous version beside it. Returns the backup's path, or undefined when there was no previous file.
  */
 export function writeDaemonJson(linkOrPath: string, text: string, now: Date): string | undefined {
-  const previous = statOrUndefined(linkOrPath);
+  const previous = statSync(linkOrPath, { throwIfNoEntry: false });
   // A daemon.json that is a symlink (configuration tools do that) keeps being one: its target is replaced.
   const path = previous ? realpathSync(linkOrPath) : linkOrPath;
   const backup = previous ? `${path}.bak-${compactTimestamp(now)}` : undefined;
@@ -37,13 +37,4 @@ export function writeDaemonJson(linkOrPath: string, text: string, now: Date): st
   closeSync(fd);
   renameSync(temp, path);
   return backup;
-}
-
-function statOrUndefined(path: string) {
-  try {
-    return statSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }
