@@ -60,10 +60,10 @@ export function createHttp(timeoutMs: number): AxiosInstance {
   });
 }
 
-/** `METHOD scheme://host/path` of a URL, without credentials or query: safe for logs and messages. */
-export function describeUrl(method: string, url: string): string {
+/** `scheme://host/path` of a URL, without credentials or query: safe for logs and messages. */
+export function loggableUrl(url: string): string {
   const parsed = new URL(url);
-  return `${method} ${parsed.origin}${parsed.pathname}`;
+  return `${parsed.origin}${parsed.pathname}`;
 }
 
 /** How a call ended: success, an unchanged document (304), or why it failed. */

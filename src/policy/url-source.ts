@@ -1,7 +1,7 @@
 import type { AxiosInstance } from 'axios';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type RemoteSourceOptions } from './cache';
 import { catalogueBadge } from './file-source';
-import { createHttp, describeUrl, RemoteError, send, statusFailure } from './http-client';
+import { createHttp, loggableUrl, RemoteError, send, statusFailure } from './http-client';
 import { parsePolicyText, type OrgPolicy } from './policy';
 import type { PolicySource, PolicyUnavailable, PolicyView } from './source';
 
@@ -46,7 +46,7 @@ export class UrlPolicySource implements PolicySource {
 
   constructor(private readonly options: UrlSourceOptions) {
     // The URL may carry a token in its query: logs and messages name only its origin and path.
-    this.describe = `url:${describeUrl('GET', options.url).slice('GET '.length)}`;
+    this.describe = `url:${loggableUrl(options.url)}`;
     this.http = createHttp(options.decisionTimeoutMs);
     this.cache = new RefreshingCache(policyUrlCacheOptions(options));
   }
@@ -86,7 +86,7 @@ export class UrlPolicySource implements PolicySource {
   }
 
   private async fetch(current: FetchedPolicy | undefined): Promise<FetchedPolicy> {
-    const what = describeUrl('GET', this.options.url);
+    const what = `GET ${loggableUrl(this.options.url)}`;
     const reply = await send(
       this.http,
       { method: 'GET', url: this.options.url, what, headers: current?.etag ? { 'If-None-Match': current.etag } : {} },
