@@ -245,6 +245,10 @@ function checkReply(fuzz: FuzzCase, reply: Reply): string | undefined {
   if (fuzz.path.startsWith('/Plugin.Activate')) return JSON.stringify(json) === '{"Implements":["authz"]}' ? undefined : 'bad Activate reply';
   const verdict = json as { Allow?: unknown; Msg?: unknown };
   if (typeof verdict.Allow !== 'boolean' || typeof verdict.Msg !== 'string') return `not a verdict: ${reply.body.slice(0, 200)}`;
+  // Enforcement is on the request: the response phase is allowed whatever its body (the image is already there).
+  if (fuzz.path.startsWith('/AuthZPlugin.AuthZRes') && verdict.Allow !== true) return `response phase denied: ${reply.body.slice(0, 200)}`;
+  // A denial the developer cannot read is a daemon error in all but name.
+  if (verdict.Allow === false && verdict.Msg === '') return 'denied without a message';
   return undefined;
 }
 
