@@ -32,7 +32,7 @@ export function createLogger(level: LogLevel): Logger {
   });
 }
 
-/** A logger that drops everything, for unit tests and one-shot commands. */
+/** A logger that drops everything: for unit tests and the bench. */
 export function silentLogger(): Logger {
   return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
 }

@@ -1,9 +1,3 @@
-import { LRUCache } from 'lru-cache';
-import type { Logger } from '../audit/logger';
-import type { RemoteObserver } from '../observability/events';
-import { within } from './deadline';
-import { RemoteError } from './http-client';
-
 /**
  * A bounded cache of remote values (Hub tokens, memberships, settings, badges; a policy document) that:
  * - asks the remote once per key however many lookups wait for it (single-flight);
@@ -14,6 +8,11 @@ import { RemoteError } from './http-client';
  * - after a failure asks again no sooner than a backoff, or the server's Retry-After when longer.
  * Time comes from the injected clock, so tests need no waiting except for `refreshWaitMs`, a real timer.
  */
+import { LRUCache } from 'lru-cache';
+import type { Logger } from '../audit/logger';
+import type { RemoteObserver } from '../observability/events';
+import { within } from './deadline';
+import { RemoteError } from './http-client';
 
 export interface CacheOptions {
   /** For logs: `hub membership`, `policy url`, ... */

@@ -1,11 +1,10 @@
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
-import type { z } from 'zod';
-
 /**
  * HTTP for the remote policy sources (Docker Hub, a company policy URL): a hard deadline on every call, a bounded
  * reply size, no redirects (a bearer token must not follow one), and failures turned into RemoteError, whose message
  * names the call but never carries a header, a body or a query string (where secrets live).
  */
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { z } from 'zod';
 
 /** Larger than any policy document or Hub page the plugin reads. */
 export const MAX_REPLY_BYTES = 1024 * 1024;

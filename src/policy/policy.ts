@@ -1,10 +1,9 @@
-import { z } from 'zod';
-import { parseRegistryHost, parseRepositoryPattern, type EntryParseResult, type RepositoryPattern } from './allowlist';
-
 /**
  * The organisation policy. Its shape mirrors Docker Hub's `GET /v2/orgs/{org}/settings` reply
  * (`restricted_images`), so the file source, the URL source and the Hub source share one parser.
  */
+import { z } from 'zod';
+import { parseRegistryHost, parseRepositoryPattern, type EntryParseResult, type RepositoryPattern } from './allowlist';
 
 export const BADGES = ['verified_publisher', 'open_source'] as const;
 export type Badge = (typeof BADGES)[number];
