@@ -88,8 +88,14 @@ describe('routes that name an image are judged like a pull', () => {
 
   test('an invalid reference is denied, not waved through', async () => {
     const { authz } = authorizer();
-    expect(await authz.authorizeRequest(request('POST', '/plugins/pull?remote=', []))).toMatchObject({ Allow: false });
-    expect(await authz.authorizeRequest(request('POST', '/services/create', serviceSpec('someone/App')))).toMatchObject({ Allow: false });
+    expect(await authz.authorizeRequest(request('POST', '/plugins/pull?remote=', []))).toMatchObject({
+      Allow: false,
+      Msg: expect.stringMatching(/^Image Access Management: cannot check "": /),
+    });
+    expect(await authz.authorizeRequest(request('POST', '/services/create', serviceSpec('someone/App')))).toMatchObject({
+      Allow: false,
+      Msg: expect.stringMatching(/^Image Access Management: cannot check "someone\/App": .*lowercase/),
+    });
   });
 });
 
