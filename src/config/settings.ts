@@ -383,11 +383,12 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>, 
   const settings: Record<string, unknown> = {};
   for (const spec of SETTINGS) {
     const raw = fromFlags.get(spec.env) ?? env[spec.env] ?? spec.default;
-    const value = (spec.parse as (raw: string) => unknown)(raw);
+    const value = spec.parse(raw);
     if (value instanceof Error) problems.push(`${spec.env} (${flagName(spec.env)}) ${value.message}; got ${JSON.stringify(raw)}`);
     else settings[spec.key] = value;
   }
   if (problems.length > 0) throw new SettingsError(problems.join('\n'));
+  // One value per SETTINGS entry, each parsed by its key's own parser: the record is a Settings.
   return settings as unknown as Settings;
 }
 
