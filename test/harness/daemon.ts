@@ -88,9 +88,11 @@ export async function startDaemon(dir: string, options: DaemonOptions = {}): Pro
   mkdirSync(dockerConfigDir, { recursive: true });
   let current = options;
   let child: TrackedProcess | undefined;
+  const writeConfigFile = (daemonJson: Readonly<Record<string, unknown>> = {}) =>
+    writeFileSync(paths.configFile, JSON.stringify(daemonJson, null, 2));
 
   const launch = async () => {
-    writeFileSync(paths.configFile, JSON.stringify(current.daemonJson ?? {}, null, 2));
+    writeConfigFile(current.daemonJson);
     const started = spawnTracked('dockerd', 'dockerd', daemonArgs(paths, current), { logDir: dir });
     child = started;
     try {
@@ -118,7 +120,7 @@ export async function startDaemon(dir: string, options: DaemonOptions = {}): Pro
     docker: (args, dockerOptions) => runDocker(paths.socket, dockerConfigDir, args, dockerOptions),
     reload: (daemonJson) => {
       current = { ...current, daemonJson };
-      writeFileSync(paths.configFile, JSON.stringify(daemonJson, null, 2));
+      writeConfigFile(daemonJson);
       child?.kill('SIGHUP');
     },
     restart: async (next) => {
