@@ -125,11 +125,15 @@ export function formatReference(ref: ImageReference): string {
 export function registryHostKey(host: string): string {
   const lower = host.toLowerCase();
   const port = /:([0-9]+)$/.exec(lower);
-  if (port === null) return lower;
+  const bare = sameHost(port === null ? lower : lower.slice(0, port.index));
+  if (port === null) return bare;
   const number = port[1]!.replace(/^0+(?=[0-9])/, '');
-  const bare = lower.slice(0, port.index);
   return DEFAULT_PORTS.has(number) ? bare : `${bare}:${number}`;
 }
+
+/** `localhost`, `127.0.0.1` and the rest of 127/8, `[::1]`: a loopback mirror answers to all of them. */
+const LOOPBACK = /^(?:localhost|127(?:\.[0-9]{1,3}){3}|\[(?:0{0,4}:){2,7}0{0,3}1\])$/;
+const sameHost = (host: string): string => (LOOPBACK.test(host) ? 'localhost' : host);
 
 /**
  * The hosts of registry mirrors as daemon.json's `registry-mirrors` lists them (`https://mirror.example.com`,

@@ -114,6 +114,13 @@ describe('bypass attempts, real engine', () => {
       expect((await engine!.docker(['pull', `${engine!.registry.address}/library/alpine`])).code).toBe(0);
     });
 
+    it('so is the loopback mirror named localhost instead of 127.0.0.1 (the engine reaches it either way)', async () => {
+      const alias = `localhost:${engine!.registry.address.split(':')[1]}/someone/app:1.0`;
+      const pulled = await engine!.docker(['pull', alias]);
+      expect(pulled.stderr).toContain('docker.io/someone/app:1.0 is a community image');
+      expect(await images(alias.replace(/:1\.0$/, ''))).toBe('');
+    });
+
     it('without it, the mirror is another registry and the community image is pulled (README, security model)', async () => {
       await engine!.plugin!.restart({ env: ENV });
       expect((await engine!.docker(['pull', mirrored()])).code).toBe(0);

@@ -2,7 +2,7 @@ import type { AuthZRequest } from '../../src/protocol/wire';
 import { recognize } from '../../src/recognition/recognize';
 import { MAX_SERVICE_IMAGES } from '../../src/recognition/services';
 import { withoutUserInfo } from '../../src/recognition/uri';
-import { parseHubMirrors, parseReference, pullReference } from '../../src/reference/reference';
+import { parseHubMirrors, parseReference, pullReference, registryHostKey } from '../../src/reference/reference';
 
 /** Unit counterparts of test/e2e/bypass.test.ts: spellings the real engine accepts that once slipped past. */
 
@@ -77,7 +77,7 @@ describe("the daemon's registry mirrors (IMAGE_ACCESS_HUB_MIRRORS) serve Docker 
   test('mirror hosts are read from URLs or bare hosts, in the spelling the engine dials', () => {
     expect(parseHubMirrors('https://Mirror.Example.com/, http://127.0.0.1:05000,mirror.gcr.io:443')).toEqual([
       'mirror.example.com',
-      '127.0.0.1:5000',
+      'localhost:5000',
       'mirror.gcr.io',
     ]);
     expect(parseHubMirrors('')).toEqual([]);
@@ -104,5 +104,21 @@ describe('a service spec repeating its image field', () => {
 
   test('thousands of them are refused rather than judged one Hub lookup at a time', () => {
     expect(service(spec(5000))).toEqual({ kind: 'reject', reason: expect.stringContaining('more than') });
+  });
+});
+
+describe('registry host spellings', () => {
+  test.each([
+    ['LOCALHOST:05000', 'localhost:5000'],
+    ['127.0.0.1:5000', 'localhost:5000'],
+    ['127.3.2.1', 'localhost'],
+    ['[::1]:5000', 'localhost:5000'],
+    ['[0:0:0:0:0:0:0:1]:443', 'localhost'],
+    ['Registry-1.Docker.IO:0443', 'registry-1.docker.io'],
+    ['mirror.example.com:80', 'mirror.example.com'],
+    ['128.0.0.1:5000', '128.0.0.1:5000'],
+    ['localhost.example.com', 'localhost.example.com'],
+  ])('%s is reached as %s', (host, key) => {
+    expect(registryHostKey(host)).toBe(key);
   });
 });
