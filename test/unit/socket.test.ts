@@ -39,6 +39,23 @@ test('the socket is created with mode 0600, in a directory created if missing, a
   expect(() => statSync(path)).toThrow();
 });
 
+test('the socket is private from the instant it exists, not only once chmod has run; the umask is restored', async () => {
+  const path = join(root, 'p.sock');
+  const server = createHttpServer();
+  let modeWhenListening: number | undefined;
+  // Registered before listenOnUnixSocket's own callback: it runs as soon as the socket is bound.
+  server.once('listening', () => (modeWhenListening = statSync(path).mode & 0o777));
+  const original = process.umask(0o022);
+  try {
+    await listenOnUnixSocket(server, path);
+    expect(process.umask()).toBe(0o022);
+    expect(modeWhenListening).toBe(0o600);
+  } finally {
+    process.umask(original);
+    await close(server);
+  }
+});
+
 test('a stale socket left by a crash is replaced', async () => {
   const path = join(root, 'p.sock');
   // A process killed while listening leaves its socket file behind, with nobody accepting on it.
