@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { decodeBase64, splitBasicAuth } from './decode';
-import { signedInUser, usernameSchema, type HubCredential, type SignedInUser } from './identity';
+import { optionalUsername, signedInUser, type HubCredential, type SignedInUser } from './identity';
 
 /** The Docker CLI's AuthConfig fields that say who is signed in, as config.json and `X-Registry-Auth` carry them. */
 export const authConfigSchema = z.object({
@@ -23,14 +23,14 @@ export function userFromAuthConfig(source: string, config: z.infer<typeof authCo
     username ||= basic.username;
     password ||= basic.secret;
   }
-  const name = username === '' ? undefined : usernameSchema.safeParse(username);
-  if (name !== undefined && !name.success) return new Error('the username is not a Docker ID');
+  const name = optionalUsername(username);
+  if (name instanceof Error) return name;
   const credential: HubCredential | undefined = config.identitytoken
     ? { kind: 'identitytoken', secret: config.identitytoken }
     : password
       ? { kind: 'password', secret: password }
       : undefined;
-  return signedInUser(source, name?.data, credential);
+  return signedInUser(source, name, credential);
 }
 
 export const isSignedOut = (user: SignedInUser): boolean => user.username === undefined && user.credential === undefined;

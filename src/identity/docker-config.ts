@@ -6,7 +6,7 @@ import { runCredentialHelper, isHelperName, type HelperOptions, type HelperResul
 import { authConfigSchema, isSignedOut, userFromAuthConfig } from './auth-config';
 import { parseJson } from './decode';
 import { HUB_SERVER_URL, isHubServerAddress } from './hub-address';
-import { signedInUser, usernameSchema, type HubCredential, type IdentitySource, type SignedInUser } from './identity';
+import { optionalUsername, signedInUser, type HubCredential, type IdentitySource, type SignedInUser } from './identity';
 import { watchedFile, type FileState } from './watched-file';
 
 const DOCKER_CONFIG_SOURCE: IdentitySourceName = 'docker-config';
@@ -58,10 +58,10 @@ export function parseDockerConfig(text: string): HubSignIn | Error {
 
 function helperUser(result: HelperResult): SignedInUser | undefined {
   if (result.kind !== 'found') return undefined;
-  const name = result.username === undefined ? undefined : usernameSchema.safeParse(result.username);
-  if (name !== undefined && !name.success) return undefined;
+  const name = optionalUsername(result.username);
+  if (name instanceof Error) return undefined;
   const credential: HubCredential = { kind: result.identityToken ? 'identitytoken' : 'password', secret: result.secret };
-  return signedInUser(DOCKER_CONFIG_SOURCE, name?.data, credential);
+  return signedInUser(DOCKER_CONFIG_SOURCE, name, credential);
 }
 
 export interface DockerConfigOptions {

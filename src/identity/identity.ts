@@ -41,6 +41,13 @@ export const usernameSchema = z
   .regex(/^[^\u0000-\u001f\u007f]+$/)
   .transform((name) => name.toLowerCase());
 
+/** A Docker ID that may be absent (undefined or empty): the normalised name, undefined, or an Error that never quotes it. */
+export function optionalUsername(raw: string | undefined): string | undefined | Error {
+  if (raw === undefined || raw === '') return undefined;
+  const name = usernameSchema.safeParse(raw);
+  return name.success ? name.data : new Error('the username is not a Docker ID');
+}
+
 /** `username` and `credential`, each only when known, so that absent fields stay absent. */
 export function signedInUser(source: string, username: string | undefined, credential: HubCredential | undefined): SignedInUser {
   return {
