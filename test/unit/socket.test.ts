@@ -56,6 +56,20 @@ test('the socket is private from the instant it exists, not only once chmod has 
   }
 });
 
+test('on stop, a socket that is no longer ours (another inode: a newer plugin bound the path) is left alone', async () => {
+  const path = join(root, 'p.sock');
+  const server = await listen(path);
+  try {
+    const { ino } = statSync(path);
+    releaseSocketPath(path, ino + 1);
+    expect(statSync(path).isSocket()).toBe(true);
+    releaseSocketPath(path, ino);
+    expect(() => statSync(path)).toThrow();
+  } finally {
+    await close(server);
+  }
+});
+
 test('a stale socket left by a crash is replaced', async () => {
   const path = join(root, 'p.sock');
   // A process killed while listening leaves its socket file behind, with nobody accepting on it.
