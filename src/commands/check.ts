@@ -5,7 +5,7 @@
  */
 import { createLogger } from '../audit/logger';
 import { loadSettings, SETTINGS, flagName } from '../config/settings';
-import type { SignedInUser } from '../identity/identity';
+import { signedInUser } from '../identity/identity';
 import type { DecisionEvent, DecisionObserver } from '../observability/events';
 import type { AuthZRequest } from '../protocol/wire';
 import { createPluginCore } from '../run';
@@ -86,7 +86,7 @@ async function check(args: readonly string[], io: CommandIo): Promise<number> {
   const image = positional[0]!;
   const settings = loadSettings(io.env, flags);
   const asUser = flags.some((flag) => flag === USER_FLAG || flag.startsWith(`${USER_FLAG}=`));
-  const checkedUser: SignedInUser = { username: settings.user, source: 'check --user' };
+  const checkedUser = signedInUser('check --user', settings.user, undefined);
   // Errors only: the decision is the output, a pull's log line would repeat it.
   const logger = createLogger('error');
   let seen: DecisionEvent | undefined;
