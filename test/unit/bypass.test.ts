@@ -100,6 +100,8 @@ describe('a service spec repeating its image field', () => {
 
   test('a few repeats are all judged (Go keeps the last; the plugin cannot know which one the client meant)', () => {
     expect(service(spec(MAX_SERVICE_IMAGES))).toMatchObject({ kind: 'image-use', route: 'service', images: expect.arrayContaining(['someone/app0']) });
+    // The limit is exact: one more is refused.
+    expect(service(spec(MAX_SERVICE_IMAGES + 1))).toEqual({ kind: 'reject', reason: expect.stringContaining(`more than ${MAX_SERVICE_IMAGES} images`) });
   });
 
   test('thousands of them are refused rather than judged one Hub lookup at a time', () => {
