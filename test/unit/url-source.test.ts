@@ -142,6 +142,40 @@ describe('UrlPolicySource', () => {
     expect(log.text()).not.toContain(QUERY_TOKEN);
   });
 
+  it('follows no redirect: a 302 is a failure, and its target is never asked', async () => {
+    const elsewhere = await startPolicyServer(doc(true));
+    const redirecting = createServer((_req, res) => res.writeHead(302, { Location: elsewhere.url }).end());
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = redirecting.address() as AddressInfo;
+      const result = await source({ url: `http://127.0.0.1:${port}/policies/acme.json` }).policyFor();
+      expect(isUnavailable(result) && result.unavailable).toMatch(/HTTP 302/);
+      expect(elsewhere.requests).toStrictEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => redirecting.close(() => resolve()));
+      await elsewhere.close();
+    }
+  });
+
+  it('ignores HTTP_PROXY: the policy is fetched directly', async () => {
+    const proxy = await startPolicyServer(doc(true, 'globex'));
+    const saved = { ...process.env };
+    Object.assign(process.env, { HTTP_PROXY: proxy.url, http_proxy: proxy.url, HTTPS_PROXY: proxy.url, https_proxy: proxy.url });
+    delete process.env['NO_PROXY'];
+    delete process.env['no_proxy'];
+    try {
+      expect(view(await source().policyFor()).policy.organization).toBe('acme');
+      expect(proxy.requests).toStrictEqual([]);
+      expect(server.requests).toStrictEqual([undefined]);
+    } finally {
+      for (const key of ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'NO_PROXY', 'no_proxy']) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
+      await proxy.close();
+    }
+  });
+
   it("refuses another organisation's document", async () => {
     server.document = doc(true, 'globex');
     const result = await source().policyFor();
