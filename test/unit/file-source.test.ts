@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileSource, PolicyFileError } from '../../src/policy/file-source';
+import { isUnavailable, type PolicySource, type PolicyView } from '../../src/policy/source';
+import { captureLog, type CapturedLog } from '../hub/log-capture';
+
+/** IMAGE_ACCESS_POLICY=/path: read at start, read again when the file changes, the last good policy kept on a bad edit. */
+
+const doc = (enabled: boolean, organization = 'acme') =>
+  JSON.stringify({ organization, restricted_images: { enabled, allow_official_images: true, allow_verified_publishers: true }, owners: ['olivia'], badges: {} });
+
+let dir: string;
+let path: string;
+let log: CapturedLog;
+let source: PolicySource | undefined;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ia-file-source-'));
+  path = join(dir, 'policy.json');
+  log = captureLog();
+});
+
+afterEach(() => {
+  source?.close();
+  source = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function view(): Promise<PolicyView> {
+  const result = await source!.policyFor({ source: 'none' });
+  if (isUnavailable(result)) throw new Error(`expected a policy, got: ${result.unavailable}`);
+  return result;
+}
+
+/** The file is polled (fs.watchFile, 1 s): wait, bounded, for the source to show the change. */
+async function eventually(check: (v: PolicyView) => boolean): Promise<PolicyView> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const current = await view();
+    if (check(current)) return current;
+    if (Date.now() > deadline) return current;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test('a bad file at start is an error naming it', () => {
+  writeFileSync(path, '{"organization": "acme"');
+  expect(() => fileSource(path, 'acme', log.logger, () => 0)).toThrow(PolicyFileError);
+  writeFileSync(path, doc(true, 'globex'));
+  expect(() => fileSource(path, 'acme', log.logger, () => 0)).toThrow(/policy of organization "globex", but IMAGE_ACCESS_ORG is "acme"/);
+});
+
+test('a change to the file is enforced without a restart; a bad change keeps the last good policy, marked stale', async () => {
+  writeFileSync(path, doc(true));
+  source = fileSource(path, 'acme', log.logger, () => 1_000);
+  const first = await view();
+  expect(first).toMatchObject({ source: `file:${path}`, policy: { organization: 'acme', restrictedImages: { enabled: true } } });
+  expect(first.version).toMatch(/^sha256:[0-9a-f]{16}$/);
+  expect(first.stale).toBeUndefined();
+
+  // fs.watchFile takes its first look at the file asynchronously: an edit before it would be its starting point.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  writeFileSync(path, doc(false));
+  const changed = await eventually((v) => !v.policy.restrictedImages.enabled);
+  expect(changed.policy.restrictedImages.enabled).toBe(false);
+  expect(changed.version).not.toBe(first.version);
+  expect(changed.stale).toBeUndefined();
+  expect(log.find('info', 'policy file reloaded')).toHaveLength(1);
+
+  writeFileSync(path, '{"organization": "acme", "restricted_images": {"enabled": "maybe"}}');
+  const kept = await eventually((v) => v.stale !== undefined);
+  expect(kept.stale).toMatch(/restricted_images\.enabled/);
+  expect(kept.policy.restrictedImages.enabled).toBe(false);
+  expect(kept.version).toBe(changed.version);
+  expect(log.find('error', 'policy file change rejected; keeping the last good policy')).toHaveLength(1);
+}, 30_000);
