@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileSource, PolicyFileError } from '../../src/policy/file-source';
+import { parsePolicyText } from '../../src/policy/policy';
 import { isUnavailable, type PolicySource, type PolicyView } from '../../src/policy/source';
 import { captureLog, type CapturedLog } from '../hub/log-capture';
 
@@ -75,3 +76,15 @@ test('a change to the file is enforced without a restart; a bad change keeps the
   expect(kept.version).toBe(changed.version);
   expect(log.find('error', 'policy file change rejected; keeping the last good policy')).toHaveLength(1);
 }, 30_000);
+
+test('a policy document that leaves out the allow_* switches allows both, as Docker Hub defaults them; owners and badges default to none', () => {
+  expect(parsePolicyText('{"organization": "Acme", "restricted_images": {"enabled": true}}')).toStrictEqual({
+    ok: true,
+    policy: {
+      organization: 'acme',
+      restrictedImages: { enabled: true, allowOfficialImages: true, allowVerifiedPublishers: true },
+      owners: [],
+      badges: {},
+    },
+  });
+});
