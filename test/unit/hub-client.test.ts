@@ -108,6 +108,19 @@ describe('HubClient reads', () => {
     expect(error.message).toMatch(/next link leaves/);
   });
 
+  it('follows at most 50 pages of organisations, then fails rather than keep paging', async () => {
+    await hub.stop();
+    const orgs = (count: number) => Array.from({ length: count }, (_, i) => ({ orgname: `o${i}`, members: { alice: 'Member' as const } }));
+    hub = await startStandInHub({ users: [{ username: 'alice', secrets: [ALICE_PASSWORD] }], orgs: orgs(50), maxPageSize: 1 });
+    expect(await client().userOrgs(await client().signIn('alice', password(ALICE_PASSWORD)))).toHaveLength(50);
+    await hub.stop();
+    hub = await startStandInHub({ users: [{ username: 'alice', secrets: [ALICE_PASSWORD] }], orgs: orgs(51), maxPageSize: 1 });
+    const error = await failure(client().userOrgs(await client().signIn('alice', password(ALICE_PASSWORD))));
+    expect(error.kind).toBe('bad-reply');
+    expect(error.message).toMatch(/more than 50 pages/);
+    expect(hub.requests('orgs')).toBe(50);
+  });
+
   it("reads an organisation's restricted_images settings", async () => {
     const token = await client().signIn('bob', password('bob-password'));
     expect(await client().orgSettings('acme', token)).toEqual({
