@@ -12,6 +12,7 @@ import {
 import { SIGNED_OUT, type IdentityResolver } from './identity/identity';
 import { signInRequired, type SignInEnforcement } from './identity/organization';
 import type { DecisionEvent, DecisionObserver } from './observability/events';
+import { within } from './policy/deadline';
 import type { PolicySource, PolicyView } from './policy/source';
 import { isUnavailable } from './policy/source';
 import type { AuthZReply, AuthZRequest } from './protocol/wire';
@@ -181,15 +182,10 @@ export class Authorizer {
   private async withinDeadline(image: string, judging: Promise<Judgement>, onTimeout: (cause: string) => Decision): Promise<Judgement> {
     const timeoutMs = this.deps.decisionTimeoutMs;
     if (timeoutMs === undefined) return judging;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<Judgement>((resolve) => {
-      timer = setTimeout(() => {
-        const cause = `no answer within the decision timeout of ${timeoutMs} ms`;
-        this.deps.logger.warn('decision timeout; applying the fail mode', { image, timeoutMs });
-        resolve({ image, decision: onTimeout(cause) });
-      }, timeoutMs);
-    });
-    return Promise.race([judging, expired]).finally(() => clearTimeout(timer));
+    const judged = await within(judging, timeoutMs);
+    if (judged !== undefined) return judged;
+    this.deps.logger.warn('decision timeout; applying the fail mode', { image, timeoutMs });
+    return { image, decision: onTimeout(`no answer within the decision timeout of ${timeoutMs} ms`) };
   }
 
   private async judgeImageUnbounded(request: AuthZRequest, image: ImageReference): Promise<Judgement> {
