@@ -6,6 +6,8 @@ import type { Settings } from './config/settings';
 import type { IdentityResolver } from './identity/identity';
 import { organizationResolver, type OrganizationResolver } from './identity/organization';
 import { identityResolver } from './identity/resolver';
+import { daemonRegistryMirrors, parseDaemonConfig } from './install/daemon-config';
+import { readDaemonJson } from './install/daemon-json-file';
 import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './observability/events';
 import { createObservability } from './observability/observability';
 import { defaultPolicy } from './policy/default-policy';
@@ -16,6 +18,7 @@ import { UrlPolicySource } from './policy/url-source';
 import type { PolicySource } from './policy/source';
 import { createPluginServer } from './protocol/server';
 import { listenOnUnixSocket, releaseSocketPath } from './protocol/socket';
+import { parseHubMirrors } from './reference/reference';
 
 function remoteSourceOptions(settings: Settings, logger: Logger, clock: () => number, observer: RemoteObserver): RemoteSourceOptions {
   const { cacheTtlMs: ttlMs, staleMaxMs, decisionTimeoutMs } = settings;
@@ -79,11 +82,35 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
     routes: settings,
     decisionTimeoutMs: settings.decisionTimeoutMs,
     signIn: { mode: settings.requireSignIn, organization },
-    hubMirrors: settings.hubMirrors,
+    hubMirrors: [...settings.hubMirrors, ...daemonMirrors(settings.daemonJson, logger)],
     clock,
     observers: options.observers ?? [],
   });
   return { authorizer, policySource, identity, close: () => policySource.close() };
+}
+
+/**
+ * dockerd's own registry mirrors, read once at start: a pull that names a mirror directly is a Docker Hub pull under
+ * another name. A daemon.json that cannot be read costs only this, with a warning: the plugin must start.
+ */
+function daemonMirrors(path: string | undefined, logger: Logger): readonly string[] {
+  if (path === undefined) return [];
+  let text: string | undefined;
+  try {
+    text = readDaemonJson(path);
+  } catch (error) {
+    logger.warn('daemon.json not read; its registry mirrors are not known', { path, error: (error as NodeJS.ErrnoException).code ?? String(error) });
+    return [];
+  }
+  const parsed = parseDaemonConfig(text);
+  const mirrors = parsed.ok ? daemonRegistryMirrors(parsed.config) : new Error(parsed.error);
+  const hosts = mirrors instanceof Error ? mirrors : parseHubMirrors(mirrors.join(','));
+  if (hosts instanceof Error) {
+    logger.warn('daemon.json registry mirrors not used', { path, error: hosts.message });
+    return [];
+  }
+  if (hosts.length > 0) logger.info('registry mirrors from daemon.json are judged as Docker Hub', { path, mirrors: hosts });
+  return hosts;
 }
 
 export interface RunningPlugin {

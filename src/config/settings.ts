@@ -40,6 +40,7 @@ export interface Settings {
   readonly protectPlugin: boolean;
   readonly pluginName: string;
   readonly hubMirrors: readonly string[];
+  readonly daemonJson: string | undefined;
   readonly failMode: FailMode;
   readonly cacheTtlMs: number;
   readonly staleMaxMs: number;
@@ -278,6 +279,13 @@ export const SETTINGS = [
     default: '',
     parse: parseHubMirrors,
   } satisfies SettingSpec<'hubMirrors'>,
+  {
+    key: 'daemonJson',
+    env: 'IMAGE_ACCESS_DAEMON_JSON',
+    description: "The daemon's daemon.json, read at start: its registry-mirrors are judged as Docker Hub too (empty: not read)",
+    default: '/etc/docker/daemon.json',
+    parse: optionalAbsolutePath,
+  } satisfies SettingSpec<'daemonJson'>,
   {
     key: 'failMode',
     env: 'IMAGE_ACCESS_FAIL_MODE',

@@ -47,6 +47,15 @@ export function parseDaemonConfig(text: string | undefined): ParsedDaemonConfig 
   return { ok: true, config: { document, key, plugins } };
 }
 
+const MIRRORS_KEY = 'registry-mirrors';
+
+/** The daemon's Docker Hub mirrors, as URLs; Go reads keys in any case and the last spelling wins, so do we. */
+export function daemonRegistryMirrors(config: DaemonConfig): readonly string[] | Error {
+  const key = Object.keys(config.document).filter((name) => name.toLowerCase() === MIRRORS_KEY).pop();
+  const mirrors = key === undefined ? [] : config.document[key];
+  return isStringList(mirrors) ? mirrors : new Error(`"${key}" must be a list of URLs`);
+}
+
 /** Appends `name` to the chain (the daemon asks plugins in list order); already there means unchanged. */
 export function addAuthorizationPlugin(config: DaemonConfig, name: string): ConfigEdit {
   if (config.plugins.includes(name)) return { config, changed: false };

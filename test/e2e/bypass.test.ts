@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { startEngine, type Engine } from '../harness';
 
@@ -9,7 +11,8 @@ import { startEngine, type Engine } from '../harness';
  */
 jest.setTimeout(300_000);
 
-const ENV = { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off' };
+/** The host's own daemon.json is not read: what a test names as mirrors is all the plugin knows. */
+const ENV = { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off', IMAGE_ACCESS_DAEMON_JSON: '' };
 
 interface RawReply {
   readonly status: number;
@@ -119,6 +122,16 @@ describe('bypass attempts, real engine', () => {
       const pulled = await engine!.docker(['pull', alias]);
       expect(pulled.stderr).toContain('docker.io/someone/app:1.0 is a community image');
       expect(await images(alias.replace(/:1\.0$/, ''))).toBe('');
+    });
+
+    it("with the mirror in daemon.json's registry-mirrors (IMAGE_ACCESS_DAEMON_JSON), it is judged as Docker Hub", async () => {
+      const daemonJson = join(engine!.dir, 'daemon-with-mirror.json');
+      writeFileSync(daemonJson, JSON.stringify({ 'registry-mirrors': [`http://${engine!.registry.address}`] }));
+      await engine!.plugin!.restart({ env: { ...ENV, IMAGE_ACCESS_DAEMON_JSON: daemonJson } });
+      const pulled = await engine!.docker(['pull', mirrored()]);
+      expect(pulled.stderr).toContain(`authorization denied by plugin ${engine!.plugin!.name}: `);
+      expect(pulled.stderr).toContain('docker.io/someone/app:1.0 is a community image');
+      expect(await images(`${engine!.registry.address}/someone/app`)).toBe('');
     });
 
     it('without it, the mirror is another registry and the community image is pulled (README, security model)', async () => {

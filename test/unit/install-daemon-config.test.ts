@@ -1,4 +1,4 @@
-import { addAuthorizationPlugin, parseDaemonConfig, removeAuthorizationPlugin, renderDaemonConfig, type DaemonConfig } from '../../src/install/daemon-config';
+import { addAuthorizationPlugin, daemonRegistryMirrors, parseDaemonConfig, removeAuthorizationPlugin, renderDaemonConfig, type DaemonConfig } from '../../src/install/daemon-config';
 
 function parsed(text: string | undefined): DaemonConfig {
   const result = parseDaemonConfig(text);
@@ -101,5 +101,20 @@ describe('daemon.json that must not be edited', () => {
     const result = parseDaemonConfig(text);
     expect(result.ok).toBe(false);
     expect(result.ok ? '' : result.error).toMatch(message);
+  });
+});
+
+describe("daemon.json's registry mirrors (judged as Docker Hub by the plugin)", () => {
+  test.each([
+    ['absent file', undefined, []],
+    ['no mirrors', '{"debug": true}', []],
+    ['the fleet config', FLEET_CONFIG, ['https://mirror.example']],
+    ['any spelling, the last one winning as in Go', '{"registry-mirrors": ["https://a"], "Registry-Mirrors": ["https://b"]}', ['https://b']],
+  ])('%s', (_name, text, mirrors) => {
+    expect(daemonRegistryMirrors(parsed(text))).toStrictEqual(mirrors);
+  });
+
+  test('a mirrors value that is not a list of URLs is an error', () => {
+    expect(daemonRegistryMirrors(parsed('{"registry-mirrors": "https://a"}'))).toBeInstanceOf(Error);
   });
 });
