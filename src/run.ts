@@ -17,7 +17,7 @@ import { HubPolicySource } from './policy/hub-source';
 import { UrlPolicySource } from './policy/url-source';
 import type { PolicySource } from './policy/source';
 import { createPluginServer } from './protocol/server';
-import { listenOnUnixSocket, releaseSocketPath } from './protocol/socket';
+import { closeServer, listenOnUnixSocket, releaseSocketPath } from './protocol/socket';
 import { parseHubMirrors } from './reference/reference';
 
 function remoteSourceOptions(settings: Settings, logger: Logger, clock: () => number, observer: RemoteObserver): RemoteSourceOptions {
@@ -134,12 +134,10 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
     server,
     stop: async () => {
       await observability.stop();
-      await new Promise<void>((resolve) => {
-        core.close();
-        server.close(() => resolve());
-        server.closeAllConnections();
-        releaseSocketPath(settings.socket, socketInode);
-      });
+      core.close();
+      const closed = closeServer(server);
+      releaseSocketPath(settings.socket, socketInode);
+      await closed;
     },
   };
 }

@@ -7,7 +7,7 @@ import { createLogger } from '../audit/logger';
 import { loadSettings, SETTINGS, flagName } from '../config/settings';
 import { signedInUser } from '../identity/identity';
 import type { DecisionEvent, DecisionObserver } from '../observability/events';
-import type { AuthZRequest } from '../protocol/wire';
+import { bareRequest, type AuthZRequest } from '../protocol/wire';
 import { createPluginCore } from '../run';
 import { EXIT_ERROR, EXIT_NOT_OK, EXIT_OK, guarded, type CommandIo } from './command-io';
 
@@ -17,15 +17,7 @@ export const CHECK_USAGE = `  image-access check IMAGE [--user U] [options]
 
 /** What `docker pull IMAGE` sends, as far as the plugin sees it. */
 export function pullRequest(image: string): AuthZRequest {
-  return {
-    user: '',
-    userAuthNMethod: '',
-    requestMethod: 'POST',
-    requestUri: `/v1.41/images/create?fromImage=${encodeURIComponent(image)}`,
-    requestBody: '',
-    requestHeaders: {},
-    responseStatusCode: 0,
-  };
+  return bareRequest('POST', `/v1.41/images/create?fromImage=${encodeURIComponent(image)}`);
 }
 
 const FLAGS_WITH_VALUES = new Set(SETTINGS.map((spec) => flagName(spec.env)));

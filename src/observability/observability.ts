@@ -11,7 +11,7 @@ import type { Logger } from '../audit/logger';
 import type { Settings } from '../config/settings';
 import type { IdentityResolver } from '../identity/identity';
 import type { PolicySource } from '../policy/source';
-import { releaseSocketPath } from '../protocol/socket';
+import { closeServer, releaseSocketPath } from '../protocol/socket';
 import { VERSION } from '../version';
 import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './events';
 import type { PluginMetrics } from './metrics';
@@ -64,9 +64,7 @@ export function createObservability(settings: Settings, logger: Logger, clock: (
     async stop() {
       audit?.close();
       if (server === undefined) return;
-      const closing = new Promise<void>((resolve) => server!.close(() => resolve()));
-      server.closeAllConnections();
-      await closing;
+      await closeServer(server);
       if (settings.metrics?.kind === 'unix') releaseSocketPath(settings.metrics.path, socketInode);
     },
   };

@@ -6,7 +6,7 @@
 import type { IdentityResolver } from '../identity/identity';
 import { within } from '../policy/deadline';
 import { isUnavailable, type PolicySource } from '../policy/source';
-import type { AuthZRequest } from '../protocol/wire';
+import { bareRequest } from '../protocol/wire';
 import type { HealthReport } from './status-report';
 
 export interface PolicyStatus {
@@ -27,15 +27,7 @@ export interface PolicyStatus {
 }
 
 /** A request with no user and no headers, as from a plain `docker pull`: the identity and policy such a pull gets. */
-export const PROBE_REQUEST: AuthZRequest = {
-  user: '',
-  userAuthNMethod: '',
-  requestMethod: 'GET',
-  requestUri: '/_ping',
-  requestBody: '',
-  requestHeaders: {},
-  responseStatusCode: 0,
-};
+const PROBE_REQUEST = bareRequest('GET', '/_ping');
 
 export interface PolicyProbeDeps {
   readonly policySource: PolicySource;

@@ -1,4 +1,5 @@
 import { chmodSync, lstatSync, mkdirSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
 import { connect, type Server } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -80,6 +81,13 @@ export async function listenOnUnixSocket(server: Server, path: string): Promise<
     process.umask(previousUmask);
   }
   chmodSync(path, 0o600);
+}
+
+/** Stops accepting, drops idle kept-alive connections (the daemon keeps them open), and resolves once closed. */
+export function closeServer(server: HttpServer): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  return closed;
 }
 
 /** Removes the socket on shutdown, but only if it is still the one we created. */

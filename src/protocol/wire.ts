@@ -22,6 +22,11 @@ export interface AuthZReply {
   readonly Msg: string;
 }
 
+/** A request as the daemon would send it with no user, headers or body: for the plugin's own probes and `check`. */
+export function bareRequest(requestMethod: string, requestUri: string): AuthZRequest {
+  return { user: '', userAuthNMethod: '', requestMethod, requestUri, requestBody: '', requestHeaders: {}, responseStatusCode: 0 };
+}
+
 export const ACTIVATE_REPLY = { Implements: ['authz'] } as const;
 
 export type WireParseResult = { ok: true; request: AuthZRequest } | { ok: false; error: string };
