@@ -47,6 +47,7 @@ export interface Settings {
   readonly decisionTimeoutMs: number;
   readonly mode: EnforcementMode;
   readonly logLevel: LogLevel;
+  readonly stateDir: string;
   readonly auditLog: string | undefined;
   readonly auditMaxBytes: number;
   readonly auditFiles: number;
@@ -331,6 +332,14 @@ export const SETTINGS = [
     default: 'info',
     parse: oneOf<LogLevel>('error', 'warn', 'info', 'debug'),
   } satisfies SettingSpec<'logLevel'>,
+  {
+    key: 'stateDir',
+    env: 'IMAGE_ACCESS_STATE_DIR',
+    description:
+      'Directory on the host kept across restarts, upgrades and reinstalls (audit log, the gateway CA, cached policy); created 0700 when first needed',
+    default: '/var/lib/image-access',
+    parse: absolutePath,
+  } satisfies SettingSpec<'stateDir'>,
   {
     key: 'auditLog',
     env: 'IMAGE_ACCESS_AUDIT_LOG',

@@ -47,6 +47,12 @@ describe('loadSettings', () => {
     expect(message).toContain('IMAGE_ACCESS_POLICY (--policy) must be an https URL');
   });
 
+  test('the state directory defaults to /var/lib/image-access and must be absolute', () => {
+    expect(loadSettings({}, []).stateDir).toBe('/var/lib/image-access');
+    expect(loadSettings({}, ['--state-dir', '/srv/ia']).stateDir).toBe('/srv/ia');
+    expect(() => loadSettings({ IMAGE_ACCESS_STATE_DIR: 'state' }, [])).toThrow('IMAGE_ACCESS_STATE_DIR (--state-dir) must be an absolute path');
+  });
+
   test('a flag without a value is an error', () => {
     expect(() => loadSettings({}, ['--mode'])).toThrow('--mode needs a value');
   });
