@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliConfigDir, runDocker, type DockerOptions, type DockerResult } from './docker-cli';
+import { CLI_CONFIG_JSON, dockerdCommand, ENGINE, type DockerdCommand, type EngineVersion } from './engine-version';
 import { spawnTracked, type TrackedProcess } from './processes';
 import { httpRequest, waitUntil } from './wait';
 
@@ -18,15 +19,23 @@ export interface DaemonOptions {
   readonly daemonJson?: Readonly<Record<string, unknown>>;
   /** More dockerd flags, appended last. */
   readonly extraArgs?: readonly string[];
+  /** Extra environment for dockerd (e.g. HTTPS_PROXY, NO_PROXY, SSL_CERT_DIR), over the test process's own. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface Daemon {
+  /** Which dockerd runs: IA_ENGINE of the test run (see engine-version.ts). */
+  readonly engine: EngineVersion;
   readonly socket: string;
   readonly dataRoot: string;
   readonly execRoot: string;
   /** The daemon's `--config-file`; rewrite it and call `reload()` to test SIGHUP reloads. */
   readonly configFile: string;
-  /** The CLI's DOCKER_CONFIG directory (where `docker login` writes config.json). */
+  /**
+   * The CLI's DOCKER_CONFIG directory (where `docker login` writes config.json). Its config.json starts with
+   * `cliPluginsExtraDirs` naming the trixie tree's docker-buildx and docker-compose; the CLI keeps the key when it
+   * rewrites the file.
+   */
   readonly dockerConfigDir: string;
   /** The running dockerd; replaced by `restart()`. */
   readonly process: TrackedProcess;
@@ -74,7 +83,15 @@ function daemonArgs(paths: DaemonPaths, options: DaemonOptions): string[] {
   ];
 }
 
-/** Starts `dockerd` with every path under `dir`; resolves once `GET /_ping` answers on its socket. */
+function daemonEnv(dockerd: DockerdCommand, options: DaemonOptions): NodeJS.ProcessEnv {
+  const path = [...dockerd.pathPrefix, process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':');
+  return { ...process.env, PATH: path, ...options.env };
+}
+
+/**
+ * Starts `dockerd` of the run's engine (IA_ENGINE) with every path under `dir`; resolves once `GET /_ping` answers
+ * on its socket.
+ */
 export async function startDaemon(dir: string, options: DaemonOptions = {}): Promise<Daemon> {
   const paths: DaemonPaths = {
     namespace: `ia-${createHash('sha256').update(dir).digest('hex').slice(0, 12)}`,
@@ -86,6 +103,9 @@ export async function startDaemon(dir: string, options: DaemonOptions = {}): Pro
   };
   const dockerConfigDir = cliConfigDir(dir);
   mkdirSync(dockerConfigDir, { recursive: true });
+  const cliConfig = join(dockerConfigDir, 'config.json');
+  if (!existsSync(cliConfig)) writeFileSync(cliConfig, JSON.stringify(CLI_CONFIG_JSON, null, 2));
+  const dockerd = dockerdCommand(ENGINE);
   let current = options;
   let child: TrackedProcess | undefined;
   const writeConfigFile = (daemonJson: Readonly<Record<string, unknown>> = {}) =>
@@ -93,7 +113,7 @@ export async function startDaemon(dir: string, options: DaemonOptions = {}): Pro
 
   const launch = async () => {
     writeConfigFile(current.daemonJson);
-    const started = spawnTracked('dockerd', 'dockerd', daemonArgs(paths, current), { logDir: dir });
+    const started = spawnTracked('dockerd', dockerd.command, daemonArgs(paths, current), { logDir: dir, env: daemonEnv(dockerd, current) });
     child = started;
     try {
       await waitUntil(
@@ -109,6 +129,7 @@ export async function startDaemon(dir: string, options: DaemonOptions = {}): Pro
 
   await launch();
   return {
+    engine: ENGINE,
     socket: paths.socket,
     dataRoot: paths.dataRoot,
     execRoot: paths.execRoot,

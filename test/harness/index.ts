@@ -20,13 +20,19 @@
  *   `docker login` through the harness signs the machine in, as root's ~/.docker does), IMAGE_ACCESS_REGISTRY_JSON
  *   to none. Note IMAGE_ACCESS_REQUIRE_SIGNIN=auto turns enforced sign-in on once IMAGE_ACCESS_ORG is set.
  * - dockerd never reads the host's /etc/docker/daemon.json (it gets its own `--config-file`).
+ * - The engine is IA_ENGINE: `20.10` (default, Debian bookworm's dockerd) or `26.1` (trixie's dockerd 26.1.5, which
+ *   scripts/test-deps.sh extracts to /var/cache/image-access-tests/trixie); `ENGINE` / `daemon.engine` tell tests
+ *   which runs. The harness CLI has docker-buildx and docker-compose from that tree on both engines: `buildxBuild`,
+ *   `classicBuild`, `compose`, `writeBuildContext`.
  * - The repo must be built (`make build`): the plugin runs from dist/cli.js. Needs root, dockerd, docker,
- *   docker-registry and /bin/busybox (busybox-static); `make test-deps` checks.
+ *   docker-registry, /bin/busybox (busybox-static) and the trixie tree; `make test-deps` fetches what is missing.
  * - IA_KEEP_TMP=1 keeps the temp dirs for a post-mortem.
  */
 export { startEngine, type Engine, type EngineOptions } from './engine';
 export { startDaemon, type Daemon, type DaemonOptions } from './daemon';
 export { cliConfigDir, runDocker, type DockerOptions, type DockerResult } from './docker-cli';
+export { ENGINE, ENGINE_VERSIONS, TRIXIE_TREE, CLI_PLUGINS_DIR, type EngineVersion } from './engine-version';
+export { buildxBuild, classicBuild, compose, writeBuildContext, type BuildOptions, type DockerRunner } from './build';
 export {
   startPlugin,
   registerLegacyPlugin,
