@@ -9,15 +9,15 @@ export function defaultPolicy(organization = 'acme'): OrgPolicy {
     organization,
     restrictedImages: { enabled: true, allowOfficialImages: true, allowVerifiedPublishers: true },
     owners: [],
-    badges: {
-      bitnami: 'verified_publisher',
-      grafana: 'verified_publisher',
-      hashicorp: 'verified_publisher',
-      ubuntu: 'verified_publisher',
-      circleci: 'verified_publisher',
-      apache: 'open_source',
-      jenkins: 'open_source',
-      mlrun: 'open_source',
-    },
+    badges: new Map([
+      ['bitnami', 'verified_publisher'],
+      ['grafana', 'verified_publisher'],
+      ['hashicorp', 'verified_publisher'],
+      ['ubuntu', 'verified_publisher'],
+      ['circleci', 'verified_publisher'],
+      ['apache', 'open_source'],
+      ['jenkins', 'open_source'],
+      ['mlrun', 'open_source'],
+    ]),
   };
 }

@@ -6,7 +6,7 @@ import type { PolicySource, PolicyView } from './source';
 
 /** A policy that carries its own badge catalogue: the embedded default and policy files. */
 export function catalogueBadge(namespace: string, view: PolicyView): Promise<Badge | undefined> {
-  return Promise.resolve(view.policy.badges[namespace]);
+  return Promise.resolve(view.policy.badges.get(namespace));
 }
 
 export function staticSource(policy: OrgPolicy, describe: string, now: number): PolicySource {

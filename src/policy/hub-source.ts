@@ -121,7 +121,7 @@ export class HubPolicySource implements PolicySource {
         organization,
         restrictedImages: settings.value,
         owners: membership === 'owner' && username !== undefined ? [username] : [],
-        badges: {},
+        badges: new Map(),
       },
       source: SOURCE,
       fetchedAt: Math.min(settings.fetchedAt, orgs?.fetchedAt ?? settings.fetchedAt),

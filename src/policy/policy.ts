@@ -20,8 +20,11 @@ export interface OrgPolicy {
   readonly restrictedImages: RestrictedImages;
   /** Hub usernames (lowercase) of the organisation's owners: they may pull everything. */
   readonly owners: readonly string[];
-  /** Offline catalogue of Docker Hub namespace badges; namespaces not listed are community. */
-  readonly badges: Readonly<Record<string, Badge>>;
+  /**
+   * Offline catalogue of Docker Hub namespace badges; namespaces not listed are community. A Map: a namespace
+   * called `constructor` or `__proto__` must not find Object.prototype's members.
+   */
+  readonly badges: ReadonlyMap<string, Badge>;
   /** Docker Hub repositories (or `namespace/*`) allowed whatever their category. */
   readonly repositoryAllowlist?: readonly RepositoryPattern[];
   /** When set, only images from these registry hosts may be pulled (Docker Hub is `docker.io` and must be listed). */
@@ -83,8 +86,7 @@ export function parsePolicyDocument(data: unknown): PolicyParseResult {
     return { ok: false, error: `invalid policy document: ${where}${issue?.message ?? 'unknown problem'}` };
   }
   const doc = parsed.data;
-  const badges: Record<string, Badge> = {};
-  for (const [namespace, badge] of Object.entries(doc.badges)) badges[namespace.toLowerCase()] = badge;
+  const badges = new Map(Object.entries(doc.badges).map(([namespace, badge]) => [namespace.toLowerCase(), badge]));
   return {
     ok: true,
     policy: {

@@ -28,7 +28,7 @@ const OWNER: Identity = { username: 'alice', source: 'test' };
 function judge(policy: OrgPolicy, image: string, identity: Identity = MEMBER) {
   const reference = ref(image);
   const namespace = reference.path.split('/')[0]!;
-  return decide({ image: reference, category: categorize(reference, policy.organization, policy.badges[namespace]), identity, policy });
+  return decide({ image: reference, category: categorize(reference, policy.organization, policy.badges.get(namespace)), identity, policy });
 }
 
 describe('repository allowlist entries are normalised like docker pull', () => {

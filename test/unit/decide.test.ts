@@ -26,7 +26,7 @@ describe('categorize', () => {
     const image = ref(IMAGE_OF[category]);
     const badges = policy(true, true, true).badges;
     const namespace = image.path.split('/')[0]!;
-    expect(categorize(image, 'acme', badges[namespace])).toBe(category);
+    expect(categorize(image, 'acme', badges.get(namespace))).toBe(category);
   });
 
   test('an organisation name that is a prefix of a namespace does not own it', () => {

@@ -30,6 +30,6 @@ export function policy(enabled: boolean, allowOfficialImages: boolean, allowVeri
     organization: 'acme',
     restrictedImages: { enabled, allowOfficialImages, allowVerifiedPublishers },
     owners: ['alice'],
-    badges: { bitnami: 'verified_publisher', someoss: 'open_source' },
+    badges: new Map([['bitnami', 'verified_publisher'], ['someoss', 'open_source']]),
   };
 }

@@ -84,7 +84,7 @@ test('a policy document that leaves out the allow_* switches allows both, as Doc
       organization: 'acme',
       restrictedImages: { enabled: true, allowOfficialImages: true, allowVerifiedPublishers: true },
       owners: [],
-      badges: {},
+      badges: new Map(),
     },
   });
 });

@@ -81,7 +81,7 @@ describe('HubPolicySource', () => {
         organization: 'acme',
         restrictedImages: { enabled: true, allowOfficialImages: true, allowVerifiedPublishers: false },
         owners: [],
-        badges: {},
+        badges: new Map(),
       },
       membership: 'member',
       source: 'hub',
