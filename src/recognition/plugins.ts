@@ -6,11 +6,15 @@ const REMOVE_ROUTE = /^\/plugins\/(.+)$/;
 
 /**
  * The managed-plugin routes (moby api/server/router/plugin): `pull` and `upgrade` fetch a plugin image from a
- * registry, `create` builds one from an uploaded archive, and disable/remove/set/upgrade change an installed one.
+ * registry, and so does `GET privileges` (it stores the image's manifest and config under the plugin store), `create`
+ * builds one from an uploaded archive, and disable/remove/set/upgrade change an installed one.
  * `{name:.*}` may hold slashes (`vieux/sshfs:latest`), so names are read greedily up to the action.
  */
 export function recognizePluginRoute({ method, target }: RouteInput): RecognizedRequest | undefined {
   const { path, query } = target;
+  if (method === 'GET') {
+    return path === '/plugins/privileges' ? { kind: 'image-use', route: 'plugin-privileges', images: [query.get('remote') ?? ''] } : undefined;
+  }
   if (method === 'DELETE') {
     const removed = REMOVE_ROUTE.exec(path);
     return removed ? { kind: 'plugin-change', action: 'remove', plugin: removed[1]! } : undefined;

@@ -5,8 +5,8 @@ import { recognizePluginRoute } from './plugins';
 import { recognizeServiceRoute } from './services';
 import { parseRequestUri, type ApiRequestTarget } from './uri';
 
-/** Routes that name an image the engine will then fetch, judged like a pull. */
-export type ImageRoute = 'service' | 'plugin-install' | 'plugin-upgrade';
+/** Routes that name an image the engine will then fetch from its registry, judged like a pull. */
+export type ImageRoute = 'service' | 'plugin-install' | 'plugin-upgrade' | 'plugin-privileges' | 'distribution';
 
 /** Routes that create images from content the plugin cannot inspect; each is allowed or not by a setting. */
 export type ContentActivity = 'import' | 'load' | 'build' | 'commit' | 'plugin-create';
@@ -48,7 +48,7 @@ const ROUTE_FAMILIES: ReadonlyArray<(input: RouteInput) => RecognizedRequest | u
 ];
 
 /** Methods of the routes above; every other method is passthrough without reading the URI. */
-const RECOGNIZED_METHODS = new Set(['POST', 'DELETE']);
+const RECOGNIZED_METHODS = new Set(['POST', 'DELETE', 'GET']);
 
 /**
  * Go's `r.ParseForm` (run by every dockerd handler that reads parameters) takes a form-encoded body's values over
@@ -79,7 +79,7 @@ function judgedByQuery(recognized: RecognizedRequest): boolean {
     case 'pull':
       return true;
     case 'image-use':
-      return recognized.route !== 'service';
+      return recognized.route !== 'service' && recognized.route !== 'distribution';
     case 'plugin-change':
       return recognized.remote !== undefined;
     default:

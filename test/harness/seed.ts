@@ -93,8 +93,8 @@ async function pushBlob(registry: Registry, repository: string, blob: Buffer, di
 
 /** Parses `namespace/name:tag` (a Hub path, as the mirror stores it). */
 function splitImage(image: string): { repository: string; tag: string } {
-  const match = /^([a-z0-9._-]+\/[a-z0-9._/-]+):([\w][\w.-]{0,127})$/.exec(image);
-  if (!match) throw new Error(`seed image ${JSON.stringify(image)} must look like namespace/name:tag`);
+  const match = /^([a-z0-9._-]+(?:\/[a-z0-9._/-]+)?):([\w][\w.-]{0,127})$/.exec(image);
+  if (!match) throw new Error(`seed image ${JSON.stringify(image)} must look like namespace/name:tag (or, as a mirror may hold, name:tag)`);
   return { repository: match[1]!, tag: match[2]! };
 }
 

@@ -65,6 +65,8 @@ describe('routes that name an image are judged like a pull', () => {
     ['docker service update', request('POST', '/v1.41/services/x1/update?version=3', serviceSpec('someone/app:1.0'))],
     ['docker plugin install', request('POST', '/v1.41/plugins/pull?remote=someone%2Fapp%3A1.0&name=p', [])],
     ['docker plugin upgrade', request('POST', '/v1.41/plugins/p/upgrade?remote=someone%2Fapp%3A1.0', [])],
+    ['docker plugin install, privileges', request('GET', '/v1.41/plugins/privileges?remote=someone%2Fapp%3A1.0')],
+    ['GET /distribution/{name}/json', request('GET', '/v1.41/distribution/someone/app:1.0/json')],
   ])('%s of a community image is denied with the Image Access Management message', async (_name, req) => {
     const { authz, lines } = authorizer({ user: 'dev' });
     const reply = await authz.authorizeRequest(req);

@@ -84,7 +84,6 @@ describe('image routes: /images/create and /images/load', () => {
     ['POST', '/v1.41/images/alpine/push'],
     ['POST', '/v1.41/containers/create?name=x'],
     ['PUT', '/v1.41/containers/abc/archive?path=/'],
-    ['GET', '/v1.41/distribution/someone/evil/json'],
     ['DELETE', '/v1.41/images/someone/evil'],
   ])('%s %s brings no image and passes through', (method, uri) => {
     expect(recognize(request(method, uri))).toEqual({ kind: 'passthrough' });
@@ -149,7 +148,6 @@ describe('plugin routes', () => {
     ['POST', '/v1.41/plugins/image-access/enable'],
     ['POST', '/v1.41/plugins/image-access/push'],
     ['GET', '/v1.41/plugins/image-access/json'],
-    ['GET', '/v1.41/plugins/privileges?remote=someone/evil'],
   ])('%s %s passes through', (method, uri) => {
     expect(recognize(request(method, uri))).toEqual({ kind: 'passthrough' });
   });
@@ -269,4 +267,31 @@ describe('no spelling of Docker Hub escapes the classifier', () => {
   test('another port is another registry', () => {
     expect(parseReference('registry-1.docker.io:5000/someone/evil')).toMatchObject({ ok: true, reference: { domain: 'registry-1.docker.io:5000' } });
   });
+});
+
+describe('GET routes that make the engine contact a registry for a named image', () => {
+  const get = (uri: string) => recognize(request('GET', uri));
+
+  test('docker plugin install first asks GET /plugins/privileges?remote=, which fetches the image: judged like a pull', () => {
+    expect(get('/v1.41/plugins/privileges?remote=someone%2Fapp%3A1.0')).toEqual({ kind: 'image-use', route: 'plugin-privileges', images: ['someone/app:1.0'] });
+    expect(get('/plugins/privileges')).toEqual({ kind: 'image-use', route: 'plugin-privileges', images: [''] });
+  });
+
+  test.each([
+    ['/v1.41/distribution/someone/app:1.0/json', 'someone/app:1.0'],
+    ['/distribution/127.0.0.1:5000/x/y@sha256:' + 'a'.repeat(64) + '/json', '127.0.0.1:5000/x/y@sha256:' + 'a'.repeat(64)],
+    ['/v1.41/distribution%2Fsomeone%2Fapp/json', 'someone/app'],
+  ])('GET %s asks the registry about %s: judged like a pull', (uri, image) => {
+    expect(get(uri)).toEqual({ kind: 'image-use', route: 'distribution', images: [image] });
+  });
+
+  test.each(['/v1.41/containers/json', '/plugins', '/plugins/x/json', '/distribution/json', '/images/someone/app/json', '/_ping'])(
+    'GET %s passes through',
+    (uri) => expect(get(uri)).toEqual({ kind: 'passthrough' }),
+  );
+
+  test.each(['/v1.41/plugins/pull?remote=someone%2Fapp', '/images/create?fromImage=someone%2Fapp', '/services/create'])(
+    'GET %s is no route of the engine: passes through',
+    (uri) => expect(get(uri)).toEqual({ kind: 'passthrough' }),
+  );
 });
