@@ -54,12 +54,16 @@ async function main(argv: readonly string[]): Promise<number> {
   process.on('uncaughtException', (error) => logger.error('uncaught exception', { error: String(error), stack: error.stack }));
   process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: String(reason) }));
   const plugin = await startPlugin(settings, logger);
+  let stopping = false;
+  // Not `once`: a second signal while the requests in flight are answered must not kill the process with them.
   const shutdown = (signal: string) => {
-    logger.info('shutting down', { signal });
+    logger.info(stopping ? 'already shutting down' : 'shutting down', { signal });
+    if (stopping) return;
+    stopping = true;
     void plugin.stop().then(() => process.exit(0));
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
   return -1;
 }
 

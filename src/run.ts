@@ -113,6 +113,9 @@ function daemonMirrors(path: string | undefined, logger: Logger): readonly strin
   return hosts;
 }
 
+/** Beyond the decision timeout, for reading a request and writing its reply when the process stops. */
+const STOP_MARGIN_MS = 1_000;
+
 export interface RunningPlugin {
   readonly server: Server;
   stop(): Promise<void>;
@@ -133,11 +136,13 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
   return {
     server,
     stop: async () => {
-      await observability.stop();
-      core.close();
-      const closed = closeServer(server);
+      // Stop accepting first (the daemon's next calls wait for the next process and arrive whole), answer what is in
+      // flight with the policy source and the audit log still open, then close those.
+      const closed = closeServer(server, settings.decisionTimeoutMs + STOP_MARGIN_MS);
       releaseSocketPath(settings.socket, socketInode);
       await closed;
+      core.close();
+      await observability.stop();
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Express, NextFunction, Request, Response } from 'express';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../audit/logger';
+import { trackReplies } from './socket';
 import { ACTIVATE_REPLY, parseAuthZRequest, type AuthZReply, type AuthZRequest } from './wire';
 
 /** Larger than any body the daemon sends (4 MiB of request body, base64-encoded, plus headers). */
@@ -11,6 +12,20 @@ export interface AuthZHandler {
 }
 
 const ALLOW: AuthZReply = { Allow: true, Msg: '' };
+
+/**
+ * The daemon never sends an empty AuthZReq of its own: an empty body is its retry of a call whose connection broke
+ * before the reply (a plugin killed or crashing mid-decision). moby's plugin client re-sends from the buffer the first
+ * attempt drained, so the request it stands for (method, URI, body) is gone. Nothing is known about it, so it is denied
+ * whatever the fail mode: allowing it would let through anything whose first attempt someone managed to cut off, and
+ * the fail mode is about a policy that cannot be had, not about a request that cannot be read. The message says to run
+ * the command again, which then arrives whole. A graceful stop answers every call in flight first (closeServer), so
+ * restarts and upgrades never produce one.
+ */
+export const EMPTY_BODY_REPLY: AuthZReply = {
+  Allow: false,
+  Msg: 'image-access: this request reached the plugin empty: docker re-sent it after its connection to the plugin broke (the plugin was killed or crashed mid-decision), and an unknown request is never allowed. Run the command again.',
+};
 
 /**
  * The plugin's HTTP surface. Every AuthZ call is answered 200 with a verdict: a non-200 reply makes the daemon fail
@@ -51,6 +66,10 @@ export function createPluginApp(handler: AuthZHandler, logger: Logger): Express 
 
 /** The verdict on one AuthZReq body; never rejects, so the daemon always gets a 200 it can act on. */
 async function authorizeBody(handler: AuthZHandler, logger: Logger, body: string): Promise<AuthZReply> {
+  if (body.length === 0) {
+    logger.warn('AuthZReq without a body refused: the daemon re-sent a call whose connection to the plugin broke');
+    return EMPTY_BODY_REPLY;
+  }
   const parsed = parseAuthZRequest(body);
   if (!parsed.ok) {
     logger.warn('malformed AuthZReq refused', { error: parsed.error });
@@ -145,9 +164,11 @@ export function createPluginServer(handler: AuthZHandler, logger: Logger): Serve
       (app ??= createPluginApp(handler, logger))(req, res);
     }
   });
-  // The daemon keeps connections alive; idle ones must not pile up.
-  server.keepAliveTimeout = 60_000;
+  // Never close an idle connection: the daemon (whose pool holds at most 2 idle ones) may be sending on it at that very
+  // moment, and a call cut off that way comes back with an empty body (EMPTY_BODY_REPLY). Only the daemon closes them.
+  server.keepAliveTimeout = 0;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
+  trackReplies(server);
   return server;
 }

@@ -1,5 +1,5 @@
 import { chmodSync, lstatSync, mkdirSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Server } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -83,11 +83,42 @@ export async function listenOnUnixSocket(server: Server, path: string): Promise<
   chmodSync(path, 0o600);
 }
 
-/** Stops accepting, drops idle kept-alive connections (the daemon keeps them open), and resolves once closed. */
-export function closeServer(server: HttpServer): Promise<void> {
+const openReplies = new WeakMap<HttpServer, Set<ServerResponse>>();
+
+/**
+ * Keeps track of the replies `server` is working on, so that closeServer can wait for them. Call once, at creation,
+ * for a server whose requests must not be dropped by a shutdown (the plugin's).
+ */
+export function trackReplies(server: HttpServer): void {
+  const replies = new Set<ServerResponse>();
+  openReplies.set(server, replies);
+  server.on('request', (_request: IncomingMessage, reply: ServerResponse) => {
+    if (!server.listening) reply.shouldKeepAlive = false;
+    replies.add(reply);
+    reply.once('close', () => {
+      replies.delete(reply);
+      if (!server.listening && replies.size === 0) server.closeIdleConnections();
+    });
+  });
+}
+
+/**
+ * Stops accepting and resolves once every connection is closed. Idle kept-alive connections (the daemon keeps them
+ * open) are closed at once; a request in flight is answered first, with `Connection: close` so the daemon's next call
+ * opens a new connection (to the next process), for up to `graceMs`; whatever is left then is dropped. Dropping a
+ * request in flight is what must not happen: moby's plugin client re-sends a call whose connection broke from its
+ * already-drained buffer, i.e. with an EMPTY body (pkg/plugins/client.go), which nobody can judge (server.ts).
+ */
+export function closeServer(server: HttpServer, graceMs = 0): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeAllConnections();
-  return closed;
+  const replies = openReplies.get(server);
+  for (const reply of replies ?? []) if (!reply.headersSent) reply.shouldKeepAlive = false;
+  if (replies === undefined || replies.size === 0) {
+    server.closeAllConnections();
+    return closed;
+  }
+  const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+  return closed.finally(() => clearTimeout(deadline));
 }
 
 /** Removes the socket on shutdown, but only if it is still the one we created. */
