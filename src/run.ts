@@ -10,8 +10,9 @@ import { daemonRegistryMirrors, parseDaemonConfig } from './install/daemon-confi
 import { readDaemonJson } from './install/daemon-json-file';
 import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './observability/events';
 import { createObservability } from './observability/observability';
-import { defaultPolicy } from './policy/default-policy';
-import { fileSource, staticSource } from './policy/file-source';
+import { DEMO_NOTICE } from './policy/default-policy';
+import { fileSource } from './policy/file-source';
+import { autoSource, demoSource, forConfiguredOrganization } from './policy/organization-sources';
 import type { RemoteSourceOptions } from './policy/cache';
 import { HubPolicySource } from './policy/hub-source';
 import { UrlPolicySource } from './policy/url-source';
@@ -25,7 +26,10 @@ function remoteSourceOptions(settings: Settings, logger: Logger, clock: () => nu
   return { ttlMs, staleMaxMs, decisionTimeoutMs, logger, clock, observer };
 }
 
-/** `organization` is IMAGE_ACCESS_ORG or registry.json's, for the Hub source; a policy file or URL names its own. */
+/**
+ * `organization` is IMAGE_ACCESS_ORG or registry.json's: the organisation whose policy applies, whatever the source.
+ * Says at start which policy that is when it is not the configured organisation's own (the demo).
+ */
 export function createPolicySource(
   settings: Settings,
   logger: Logger,
@@ -34,17 +38,24 @@ export function createPolicySource(
   observer: RemoteObserver = IGNORE_REMOTE,
 ): PolicySource {
   const location = settings.policy;
+  const hub = () => new HubPolicySource({ ...remoteSourceOptions(settings, logger, clock, observer), hubUrl: settings.hubUrl, organization });
   switch (location.kind) {
+    case 'auto':
+      logger.info('IMAGE_ACCESS_POLICY not set: the configured organization\'s policy is read from Docker Hub; with no organization configured, the embedded demo policy applies', {
+        organization: organization.origin,
+      });
+      return autoSource(organization, hub(), demoSource(organization, clock()));
     case 'builtin':
-      return staticSource(defaultPolicy(settings.org), 'builtin', clock());
+      logger.warn(`embedded demo policy in force: ${DEMO_NOTICE}`);
+      return demoSource(organization, clock());
     case 'file':
-      return fileSource(location.path, settings.org, logger, clock);
+      return forConfiguredOrganization(fileSource(location.path, logger, clock), organization);
     case 'hub':
-      return new HubPolicySource({ ...remoteSourceOptions(settings, logger, clock, observer), hubUrl: settings.hubUrl, organization });
+      return hub();
     case 'url': {
-      const source = new UrlPolicySource({ ...remoteSourceOptions(settings, logger, clock, observer), url: location.url, organization: settings.org });
+      const source = new UrlPolicySource({ ...remoteSourceOptions(settings, logger, clock, observer), url: location.url });
       source.warmSoon();
-      return source;
+      return forConfiguredOrganization(source, organization);
     }
   }
 }

@@ -45,6 +45,7 @@ export function formatStatus(report: StatusReport): string {
   return [
     `image-access ${report.version}: ${policy.ok ? 'policy in force' : 'NO POLICY IN FORCE'}, mode ${report.mode}, fail mode ${report.failMode}, up ${report.uptimeSeconds} s`,
     `  policy:       ${policy.policySource}${policy.organization ? ` (organization ${policy.organization})` : ''}${policy.version ? ` version ${policy.version}` : ''}`,
+    ...(policy.note === null ? [] : [`  note:         ${policy.note}`]),
     `  last refresh: ${policy.fetchedAt ?? 'never'}${age}`,
     `  refresh error: ${policy.lastRefreshError ?? 'none'}`,
     `  identity:     ${identity.user ?? '(nobody signed in)'} [${identity.source}]`,

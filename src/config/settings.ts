@@ -17,8 +17,12 @@ export const IDENTITY_SOURCES = ['registry-auth', 'tls', 'docker-config', 'provi
 export type IdentitySourceName = (typeof IDENTITY_SOURCES)[number];
 /** Enforced sign-in: `auto` is on once an organisation is known (IMAGE_ACCESS_ORG or registry.json). */
 export type RequireSignIn = 'auto' | 'on' | 'off';
-/** `builtin` = the embedded default policy; `hub` = live Docker Hub; otherwise a file path or an https URL. */
+/**
+ * `auto` = the configured organisation's policy on Docker Hub, or the embedded demo policy when no organisation is
+ * configured; `builtin` = the embedded demo policy; `hub` = live Docker Hub; otherwise a file path or an https URL.
+ */
 export type PolicyLocation =
+  | { readonly kind: 'auto' }
   | { readonly kind: 'builtin' }
   | { readonly kind: 'hub' }
   | { readonly kind: 'file'; readonly path: string }
@@ -94,13 +98,14 @@ function parseHttpsUrl(raw: string): URL | Error {
 }
 
 function parsePolicyLocation(raw: string): PolicyLocation | Error {
-  if (raw === '' || raw === 'builtin') return { kind: 'builtin' };
+  if (raw === '' || raw === 'auto') return { kind: 'auto' };
+  if (raw === 'builtin') return { kind: 'builtin' };
   if (raw === 'hub') return { kind: 'hub' };
   if (/^[a-z]+:\/\//i.test(raw)) {
     const url = parseHttpsUrl(raw);
     return url instanceof Error ? url : { kind: 'url', url: url.toString() };
   }
-  if (!raw.startsWith('/')) return new Error('must be builtin, hub, an absolute file path or an https URL');
+  if (!raw.startsWith('/')) return new Error('must be auto, builtin, hub, an absolute file path or an https URL');
   return { kind: 'file', path: raw };
 }
 
@@ -181,14 +186,15 @@ export const SETTINGS = [
   {
     key: 'policy',
     env: 'IMAGE_ACCESS_POLICY',
-    description: 'Policy source: builtin (embedded default), hub (live Docker Hub), a policy file path, or an https URL',
-    default: 'builtin',
+    description:
+      "Policy source: auto (the organization's policy on Docker Hub; with no organization configured, the embedded demo policy), builtin (the embedded demo policy), hub (live Docker Hub), a policy file path, or an https URL",
+    default: 'auto',
     parse: parsePolicyLocation,
   } satisfies SettingSpec<'policy'>,
   {
     key: 'org',
     env: 'IMAGE_ACCESS_ORG',
-    description: "Docker Hub organization whose policy applies (default: the policy's, or registry.json allowedOrgs)",
+    description: "Docker Hub organization whose policy applies (default: registry.json allowedOrgs); a policy file or URL for another organization is not enforced",
     default: '',
     parse: (raw) => optional(raw.toLowerCase()),
   } satisfies SettingSpec<'org'>,

@@ -1,5 +1,6 @@
 import { registryAllowlisted, repositoryAllowlisted } from '../policy/allowlist';
 import { formatReference, isDockerHub, repositoryName, type ImageReference } from '../reference/reference';
+import { DEMO_NOTICE } from '../policy/default-policy';
 import type { OrgPolicy } from '../policy/policy';
 import type { Membership } from '../policy/source';
 import { CATEGORY_DESCRIPTION, type ImageCategory } from './category';
@@ -110,8 +111,18 @@ export function refuseWithoutSignIn(
   return undefined;
 }
 
+/** A denial under the embedded demo policy says so: nobody should mistake it for their organisation's rules. */
+export function withPolicyNotice(decision: Decision, policy: OrgPolicy): Decision {
+  if (decision.allow || policy.demo !== true) return decision;
+  return { ...decision, message: `${decision.message} Note: ${DEMO_NOTICE}.` };
+}
+
 /** The pure Image Access Management decision: no I/O, no clock. */
-export function decide({ image, category, identity, policy, requireSignIn = false, membership }: DecisionInput): Decision {
+export function decide(input: DecisionInput): Decision {
+  return withPolicyNotice(decideRules(input), input.policy);
+}
+
+function decideRules({ image, category, identity, policy, requireSignIn = false, membership }: DecisionInput): Decision {
   const org = policy.organization;
   // Registry Access Management binds everyone, owners included, so it comes first.
   if (policy.registryAllowlist !== undefined && !registryAllowlisted(image, policy.registryAllowlist)) {

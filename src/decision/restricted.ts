@@ -1,7 +1,7 @@
 import type { OrgPolicy } from '../policy/policy';
 import type { Membership } from '../policy/source';
 import type { ContentActivity } from '../recognition/recognize';
-import type { Decision, Identity } from './decide';
+import { withPolicyNotice, type Decision, type Identity } from './decide';
 
 /**
  * Decisions for requests that are not pulls of a named image: routes that create images from content the plugin
@@ -70,7 +70,11 @@ export function activityAllowedBySetting(activity: RestrictedActivity, detail: s
 }
 
 /** The setting does not allow the activity: only the organisation's owners may, and anyone when IAM is off. */
-export function decideRestricted({ activity, detail, identity, policy, membership }: RestrictedInput): Decision {
+export function decideRestricted(input: RestrictedInput): Decision {
+  return 'unavailable' in input.policy ? decideActivity(input) : withPolicyNotice(decideActivity(input), input.policy);
+}
+
+function decideActivity({ activity, detail, identity, policy, membership }: RestrictedInput): Decision {
   const text = ACTIVITIES[activity];
   const rule = activity === 'plugin-change' ? 'plugin-protected' : 'activity-not-allowed';
   if ('unavailable' in policy) {

@@ -20,6 +20,8 @@ export function parseRegistryJson(text: string): string | undefined | Error {
 /** Which Docker Hub organisation this machine belongs to. Never rejects. */
 export interface OrganizationResolver {
   current(): Promise<string | undefined>;
+  /** Where the organisation is configured, for messages: `IMAGE_ACCESS_ORG`, or registry.json and its path. */
+  readonly origin: string;
 }
 
 export interface OrganizationOptions {
@@ -36,7 +38,7 @@ export interface OrganizationOptions {
  */
 export function organizationResolver({ org, registryJson, logger }: OrganizationOptions): OrganizationResolver {
   if (org !== undefined || registryJson === undefined) {
-    return { current: () => Promise.resolve(org) };
+    return { current: () => Promise.resolve(org), origin: org === undefined ? 'nowhere' : 'IMAGE_ACCESS_ORG' };
   }
   const file = watchedFile<string | undefined>(registryJson, parseRegistryJson, (state) => {
     if (state.kind === 'missing') logger.info('no registry.json; no organization from Docker Desktop', { path: registryJson });
@@ -44,6 +46,7 @@ export function organizationResolver({ org, registryJson, logger }: Organization
     else logger.info('organization read from registry.json', { path: registryJson, organization: state.value });
   });
   return {
+    origin: `allowedOrgs in ${registryJson}`,
     current: async () => {
       const state = await file.read();
       return state.kind === 'ok' ? state.value : undefined;

@@ -56,6 +56,7 @@ export function createAdminApp(deps: AdminDeps): express.Express {
         ...healthReport(status, now),
         fetchedAt: status.fetchedAt === undefined ? null : new Date(status.fetchedAt).toISOString(),
         version: status.version ?? null,
+        note: status.note ?? null,
       },
       decisions: await deps.metrics.decisionCounts(),
     };

@@ -19,6 +19,8 @@ export interface PolicyStatus {
   readonly version?: string;
   /** The last refresh failed: why. An older policy is in force. */
   readonly stale?: string;
+  /** Why this policy is in force when that is not obvious: the demo policy, or the Hub as the fallback. */
+  readonly note?: string;
   /** No policy could be had at all: why. */
   readonly unavailable?: string;
   /** Who the plugin takes the puller to be when the request names nobody: the machine's own sign-in. */
@@ -63,6 +65,7 @@ async function lookUp({ policySource, identity, timeoutMs }: PolicyProbeDeps): P
       fetchedAt: view.fetchedAt,
       ...(view.version === undefined ? {} : { version: view.version }),
       ...(view.stale === undefined ? {} : { stale: view.stale }),
+      ...(view.note === undefined ? {} : { note: view.note }),
       ...who,
     };
   })().catch((error: unknown) => unavailable(String(error)));

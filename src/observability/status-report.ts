@@ -20,7 +20,7 @@ export const statusReportSchema = z.object({
   failMode: z.enum(['closed', 'open']),
   uptimeSeconds: z.number(),
   identity: z.object({ user: z.string().nullable(), source: z.string() }),
-  policy: healthReportSchema.extend({ fetchedAt: z.string().nullable(), version: z.string().nullable() }),
+  policy: healthReportSchema.extend({ fetchedAt: z.string().nullable(), version: z.string().nullable(), note: z.string().nullable().default(null) }),
   decisions: counts,
 });
 

@@ -17,7 +17,7 @@ export function staticSource(policy: OrgPolicy, describe: string, now: number): 
 export class PolicyFileError extends Error {}
 
 /** The file's policy, and a digest of its text that names this version of it. */
-function readPolicyFile(path: string, organization: string | undefined): { policy: OrgPolicy; version: string } {
+function readPolicyFile(path: string): { policy: OrgPolicy; version: string } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -26,11 +26,6 @@ function readPolicyFile(path: string, organization: string | undefined): { polic
   }
   const parsed = parsePolicyText(text);
   if (!parsed.ok) throw new PolicyFileError(`${path}: ${parsed.error}`);
-  if (organization !== undefined && parsed.policy.organization !== organization) {
-    throw new PolicyFileError(
-      `${path} is the policy of organization "${parsed.policy.organization}", but IMAGE_ACCESS_ORG is "${organization}"`,
-    );
-  }
   return { policy: parsed.policy, version: `sha256:${createHash('sha256').update(text).digest('hex').slice(0, 16)}` };
 }
 
@@ -40,9 +35,9 @@ const WATCH_INTERVAL_MS = 1000;
  * A policy file, read at start (a bad file stops the start with a clear error) and again whenever it changes; a
  * change that does not parse leaves the last good policy in force and says so in the log.
  */
-export function fileSource(path: string, organization: string | undefined, logger: Logger, clock: () => number): PolicySource {
+export function fileSource(path: string, logger: Logger, clock: () => number): PolicySource {
   const describe = `file:${path}`;
-  const read = (): PolicyView => ({ ...readPolicyFile(path, organization), source: describe, fetchedAt: clock() });
+  const read = (): PolicyView => ({ ...readPolicyFile(path), source: describe, fetchedAt: clock() });
   let view = read();
   watchFile(path, { interval: WATCH_INTERVAL_MS, persistent: false }, () => {
     try {

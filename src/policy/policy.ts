@@ -29,6 +29,8 @@ export interface OrgPolicy {
   readonly repositoryAllowlist?: readonly RepositoryPattern[];
   /** When set, only images from these registry hosts may be pulled (Docker Hub is `docker.io` and must be listed). */
   readonly registryAllowlist?: readonly string[];
+  /** The embedded demo policy (`make run`): every denial and status says so. */
+  readonly demo?: true;
 }
 
 export const restrictedImagesSchema = z

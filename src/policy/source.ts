@@ -10,6 +10,8 @@ export interface PolicyView {
   readonly version?: string;
   /** Set when a refresh failed and this is the last good policy. */
   readonly stale?: string;
+  /** Why this policy rather than another is in force, when that is not obvious (the demo, a fallback): for status. */
+  readonly note?: string;
   /** The pulling user's standing in the organisation; undefined when the source cannot tell (e.g. a file without members). */
   readonly membership?: Membership;
 }

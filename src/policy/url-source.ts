@@ -7,8 +7,6 @@ import type { PolicySource, PolicyUnavailable, PolicyView } from './source';
 
 export interface UrlSourceOptions extends RemoteSourceOptions {
   readonly url: string;
-  /** When set, a document for another organisation is refused (as the file source does). */
-  readonly organization: string | undefined;
 }
 
 interface FetchedPolicy {
@@ -97,13 +95,6 @@ export class UrlPolicySource implements PolicySource {
     if (reply.status !== 200) throw statusFailure(what, reply);
     const parsed = parsePolicyText(reply.text);
     if (!parsed.ok) throw new RemoteError('bad-reply', `${what}: ${parsed.error}`);
-    const { organization } = this.options;
-    if (organization !== undefined && parsed.policy.organization !== organization) {
-      throw new RemoteError(
-        'bad-reply',
-        `${what} is the policy of organization "${parsed.policy.organization}", but IMAGE_ACCESS_ORG is "${organization}"`,
-      );
-    }
     const etag = reply.header('etag');
     return etag === undefined ? { policy: parsed.policy } : { policy: parsed.policy, etag };
   }

@@ -37,6 +37,7 @@ describe('image-access in front of a real Docker engine (builtin policy, organiz
         'and organization "acme" only allows',
     );
     expect(result.stderr).toContain('Ask an owner of "acme"');
+    expect(result.stderr).toContain("Note: this is image-access's embedded demo policy, for `make run` and demos only");
     const images = await docker('images', '--format', '{{.Repository}}:{{.Tag}}');
     expect(images.stdout).not.toContain('someone/app');
   });

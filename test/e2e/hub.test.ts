@@ -5,7 +5,8 @@ import { startEngine, waitUntil, type DockerResult, type Engine } from '../harne
 import { startStandInHub, type StandInHub } from '../hub';
 
 /**
- * IMAGE_ACCESS_POLICY=hub in front of a real dockerd: the plugin reads the machine's Docker sign-in from the config
+ * IMAGE_ACCESS_ORG=acme and IMAGE_ACCESS_POLICY unset (README's fleet configuration) in front of a real dockerd:
+ * acme's own policy is read from Docker Hub (never the embedded demo's rules); the plugin reads the machine's Docker sign-in from the config
  * dir it is given (the daemon strips X-Registry-Auth), asks the stand-in Docker Hub who that is and what the
  * organisation allows, and the real docker CLI gets the answer.
  */
@@ -19,7 +20,7 @@ const CACHE_TTL_MS = 2_000;
 
 const basicAuth = (username: string, secret: string) => Buffer.from(`${username}:${secret}`).toString('base64');
 
-describe('image-access with the live Docker Hub policy (stand-in Hub), real engine', () => {
+describe('image-access with only IMAGE_ACCESS_ORG set: the live Docker Hub policy (stand-in Hub), real engine', () => {
   let hub: StandInHub | undefined;
   let engine: Engine | undefined;
   let signInDir: string | undefined;
@@ -62,7 +63,6 @@ describe('image-access with the live Docker Hub policy (stand-in Hub), real engi
     engine = await startEngine({
       plugin: {
         env: {
-          IMAGE_ACCESS_POLICY: 'hub',
           IMAGE_ACCESS_HUB_URL: hub.url,
           IMAGE_ACCESS_ORG: 'acme',
           IMAGE_ACCESS_DOCKER_CONFIG: signInDir,
@@ -88,6 +88,7 @@ describe('image-access with the live Docker Hub policy (stand-in Hub), real engi
     expect(denied.stderr).toContain(
       `authorization denied by plugin ${engine!.plugin!.name}: Image Access Management: docker.io/someone/app:1.0 is a community image`,
     );
+    expect(denied.stderr).not.toContain('demo');
     expect((await pull('alpine')).code).toBe(0);
     expect((await pull('bitnami/redis')).code).toBe(0);
     expect(hub!.requests('settings')).toBeGreaterThan(0);

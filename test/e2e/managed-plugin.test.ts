@@ -182,7 +182,7 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
   test('docker plugin install --grant-all-permissions on a fresh daemon, configured by install arguments', async () => {
     host = await startDaemon(join(dir, 'host'), { mirror: registry!.address });
     expect((await docker('plugin', 'ls', '--quiet')).stdout.trim()).toBe('');
-    const installed = await docker('plugin', 'install', '--grant-all-permissions', ref, 'IMAGE_ACCESS_ORG=acme', ...installArgs());
+    const installed = await docker('plugin', 'install', '--grant-all-permissions', ref, 'IMAGE_ACCESS_ORG=acme', 'IMAGE_ACCESS_POLICY=builtin', ...installArgs());
     expect(installed.code).toBe(0);
     measurements['installMs'] = installed.durationMs;
     const plugin = await pluginInspect(ref);
@@ -315,7 +315,7 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     // Self-protection on, under the name it is installed as: the last test checks it.
     const installed = await docker(
       'plugin', 'install', '--grant-all-permissions', '--alias', 'image-access-next', nextRef,
-      'IMAGE_ACCESS_ORG=acme', 'IMAGE_ACCESS_PROTECT_PLUGIN=true', 'IMAGE_ACCESS_PLUGIN_NAME=image-access-next:latest', ...installArgs(),
+      'IMAGE_ACCESS_ORG=acme', 'IMAGE_ACCESS_POLICY=builtin', 'IMAGE_ACCESS_PROTECT_PLUGIN=true', 'IMAGE_ACCESS_PLUGIN_NAME=image-access-next:latest', ...installArgs(),
     );
     expect(installed.code).toBe(0);
     const next = await pluginInspect('image-access-next');
@@ -368,7 +368,7 @@ describe('legacy plugin (host process): image-access install/uninstall against a
     dir = makeTempDir();
     registry = await startRegistry(dir);
     await seedImages(registry);
-    plugin = await startPlugin(dir, { env: { IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_DOCKER_CONFIG: writeSignIn(dir) } });
+    plugin = await startPlugin(dir, { env: { IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_DOCKER_CONFIG: writeSignIn(dir) } });
     daemon = await startDaemon(dir, { mirror: registry.address });
     writeFileSync(pidfile(), `${daemon.process.pid}\n`);
   });

@@ -1,5 +1,6 @@
 import { categorize } from '../../src/decision/category';
-import { decide, decideInvalidReference, decideWithoutPolicy } from '../../src/decision/decide';
+import { decide, decideInvalidReference, decideWithoutPolicy, type DecisionInput } from '../../src/decision/decide';
+import { decideRestricted } from '../../src/decision/restricted';
 import { CATEGORIES, IDENTITIES, IMAGE_OF, policy, ref } from './decision-fixtures';
 
 const BOOLS = [true, false];
@@ -117,5 +118,34 @@ describe('decisions without a usable policy', () => {
     const decision = decideInvalidReference('Alpine', 'repository name must be lowercase');
     expect(decision.allow).toBe(false);
     expect(decision.message).toBe('Image Access Management: cannot check "Alpine": repository name must be lowercase');
+  });
+});
+
+describe('the embedded demo policy says so in every denial', () => {
+  const demo = { ...policy(true, true, false), demo: true as const };
+  const notice = /Note: this is image-access's embedded demo policy, for `make run` and demos only, not an organization's own; .*\.$/;
+
+  test.each([
+    ['a community image', { image: ref('someone/app'), category: 'community' as const }],
+    ['sign-in required', { image: ref('alpine'), category: 'official' as const, requireSignIn: true, identity: IDENTITIES['signed-out']! }],
+    ['a registry not allowed', { image: ref('ghcr.io/x/y'), category: 'outside_hub' as const, policy: { ...demo, registryAllowlist: ['docker.io'] } }],
+  ] as Array<[string, Partial<DecisionInput> & Pick<DecisionInput, 'image' | 'category'>]>)('%s', (_name, input) => {
+    const decision = decide({ identity: IDENTITIES.member!, policy: demo, ...input });
+    expect(decision.allow).toBe(false);
+    expect(decision.message).toMatch(notice);
+    // The same denial under an organisation's own policy has no such note.
+    const real = decide({ identity: IDENTITIES.member!, ...input, policy: { ...(input.policy ?? demo), demo: undefined } });
+    expect(real.message).not.toContain('demo');
+  });
+
+  test('an allowed pull has no message at all', () => {
+    expect(decide({ identity: IDENTITIES.member!, policy: demo, image: ref('alpine'), category: 'official' }).message).toBe('');
+  });
+
+  test('a refused activity under the demo policy says so too; with no policy at all there is nothing to note', () => {
+    const activity = { activity: 'load' as const, detail: 'archive', identity: IDENTITIES.member! };
+    expect(decideRestricted({ ...activity, policy: demo }).message).toMatch(notice);
+    expect(decideRestricted({ ...activity, policy: policy(true, true, true) }).message).not.toContain('demo');
+    expect(decideRestricted({ ...activity, policy: { unavailable: 'down' } }).message).not.toContain('demo');
   });
 });

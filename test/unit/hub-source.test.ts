@@ -46,7 +46,7 @@ afterEach(async () => {
 function source(overrides: Partial<HubSourceOptions> = {}): HubPolicySource {
   const created = new HubPolicySource({
     hubUrl: hub.url,
-    organization: { current: () => Promise.resolve(organization) },
+    organization: { current: () => Promise.resolve(organization), origin: 'IMAGE_ACCESS_ORG' },
     ttlMs: TTL,
     staleMaxMs: STALE_MAX,
     decisionTimeoutMs: 2_000,

@@ -29,7 +29,7 @@ test('Hub calls are counted by outcome, cache lookups by result', async () => {
   const metrics = new PluginMetrics(() => Promise.resolve({ source: 'hub', identitySource: 'none' }), () => now);
   source = new HubPolicySource({
     hubUrl: hub.url,
-    organization: { current: () => Promise.resolve('acme') },
+    organization: { current: () => Promise.resolve('acme'), origin: 'IMAGE_ACCESS_ORG' },
     ttlMs: TTL,
     staleMaxMs: 86_400_000,
     decisionTimeoutMs: 2_000,

@@ -223,6 +223,7 @@ describe('admin listener and `image-access status`', () => {
         lastRefreshError: null,
         fetchedAt: '2026-01-02T03:03:23.000Z',
         version: '"v7"',
+        note: null,
       },
       decisions: { allow: 0, deny: 0, warn: 1 },
     });
@@ -249,6 +250,14 @@ describe('admin listener and `image-access status`', () => {
     expect(text).toContain('2026-01-02T03:03:23.000Z (42 s old)');
     expect(text).toContain('bob [docker-config]');
     expect(text).toContain('1 allowed, 1 denied, 0 warned');
+    expect(text).not.toContain('note:');
+  });
+
+  test('`status` prints why the policy in force is the one in force (the demo policy)', async () => {
+    status = { source: 'builtin', organization: 'acme', fetchedAt: NOW, identitySource: 'none', note: 'the demo policy' };
+    const run = io();
+    expect(await runStatus([], run.io)).toBe(0);
+    expect(run.out.join('')).toContain('  note:         the demo policy\n');
   });
 
   test('`status` exits 1 when the plugin has no policy in force', async () => {

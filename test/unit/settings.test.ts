@@ -7,7 +7,7 @@ describe('loadSettings', () => {
     const settings = loadSettings({}, []);
     expect(settings).toMatchObject({
       socket: '/run/docker/plugins/image-access.sock',
-      policy: { kind: 'builtin' },
+      policy: { kind: 'auto' },
       failMode: 'closed',
       mode: 'enforce',
       cacheTtlMs: 300_000,
@@ -27,6 +27,9 @@ describe('loadSettings', () => {
   test.each([
     ['/etc/image-access/policy.json', { kind: 'file', path: '/etc/image-access/policy.json' }],
     ['hub', { kind: 'hub' }],
+    ['builtin', { kind: 'builtin' }],
+    ['auto', { kind: 'auto' }],
+    ['', { kind: 'auto' }],
     ['https://policy.example.com/acme.json', { kind: 'url', url: 'https://policy.example.com/acme.json' }],
     ['http://127.0.0.1:8080/p.json', { kind: 'url', url: 'http://127.0.0.1:8080/p.json' }],
   ])('policy %s', (raw, location) => {
