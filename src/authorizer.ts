@@ -19,7 +19,7 @@ import type { AuthZReply, AuthZRequest } from './protocol/wire';
 import { activityAllowedBySetting, decideRestricted, type RestrictedActivity } from './decision/restricted';
 import { mayNamePlugin } from './recognition/plugins';
 import { recognize } from './recognition/recognize';
-import { withoutUserInfo } from './recognition/uri';
+import { shownValue, withoutUserInfo } from './recognition/uri';
 import {
   formatReference,
   hubNamespace,
@@ -145,8 +145,9 @@ export class Authorizer {
   }
 
   /** A route whose content cannot be checked, or a change to this plugin: settings first, then owners only. */
-  private async authorizeActivity(request: AuthZRequest, activity: RestrictedActivity, detail: string): Promise<AuthZReply> {
+  private async authorizeActivity(request: AuthZRequest, activity: RestrictedActivity, fullDetail: string): Promise<AuthZReply> {
     const started = this.deps.clock();
+    const detail = shownValue(fullDetail);
     const image = `${activity}: ${detail}`;
     if (this.activityAllowed(activity)) return this.conclude({ image, decision: activityAllowedBySetting(activity, detail) }, started);
     const judging = this.judgeActivityUnbounded(request, activity, detail, image);
@@ -165,10 +166,14 @@ export class Authorizer {
     return { image, identity, ...policyContext(view), decision };
   }
 
-  /** Shown without user info that may hold a password; then the parser's detail, which may quote it, is left out too. */
+  /**
+   * Shown without user info that may hold a password (then the parser's detail, which may quote it, is left out
+   * too), and cut short: the message, the log line and the audit line each repeat it.
+   */
   private judgeInvalid(image: string, problem: string): Judgement {
-    const shown = withoutUserInfo(image);
-    return { image: shown, decision: decideInvalidReference(shown, shown === image ? problem : 'invalid reference format') };
+    const shown = shownValue(image);
+    const detail = withoutUserInfo(image) === image ? shownValue(problem) : 'invalid reference format';
+    return { image: shown, decision: decideInvalidReference(shown, detail) };
   }
 
   /** The judgement, or the fail mode's when identity or policy take longer than the decision timeout. */

@@ -3,7 +3,7 @@ import { recognizeBuildRoute } from './build';
 import { recognizeImageRoute } from './images';
 import { recognizePluginRoute } from './plugins';
 import { recognizeServiceRoute } from './services';
-import { parseRequestUri, type ApiRequestTarget } from './uri';
+import { parseRequestUri, shownValue, type ApiRequestTarget } from './uri';
 
 /** Routes that name an image the engine will then fetch from its registry, judged like a pull. */
 export type ImageRoute = 'service' | 'plugin-install' | 'plugin-upgrade' | 'plugin-privileges' | 'distribution';
@@ -101,13 +101,13 @@ export function recognize(request: AuthZRequest): RecognizedRequest {
     if (isFormEncoded(request)) {
       return {
         kind: 'reject',
-        reason: `a form-encoded body on ${target.path} is refused: the engine reads parameters from it that are not forwarded for checking`,
+        reason: `a form-encoded body on ${shownValue(target.path)} is refused: the engine reads parameters from it that are not forwarded for checking`,
       };
     }
     if (judgedByQuery(recognized) && mayHideFormBody(request)) {
       return {
         kind: 'reject',
-        reason: `a body on ${target.path} that was not forwarded for checking is refused: the engine may read parameters from it; send the request without a body`,
+        reason: `a body on ${shownValue(target.path)} that was not forwarded for checking is refused: the engine may read parameters from it; send the request without a body`,
       };
     }
     return recognized;

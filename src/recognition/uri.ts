@@ -2,6 +2,7 @@
  * Reads the raw `RequestUri` the daemon forwards the way its router does: percent-decoded path, optional `/vX.Y`
  * API version prefix, and query values as Go's `r.Form.Get` returns them (first value wins).
  */
+import { validateDigest } from '../reference/reference';
 
 export interface ApiRequestTarget {
   /** Decoded, cleaned path without the version prefix, e.g. `/images/create`. */
@@ -95,30 +96,32 @@ export function describeRemote(raw: string): string {
   }
 }
 
-/** What follows the `@` of a digest reference (`repo@sha256:...`), which is not user info. */
-const DIGEST_AFTER_AT = /^sha(?:256|384|512):/i;
-/** Ends a possible user info: a path, the `@` itself, or whitespace. */
-const USER_INFO_END = /[/@\s]/g;
+const SCHEME_PREFIX = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /**
- * Text a client wrote as an image or URL, fit for a message or a log line: user info that may hold a password
- * (`https://user:pass@host/x`, `user:pass@host/x`) is replaced by `***@`. User info is `...:...@` at the start or
- * after `//`, up to the first `/`, `@` or whitespace, unless a digest follows the `@`. Scanned in one pass: a
- * backtracking regex took seconds on a long reference (`a:a:a:...`), and the plugin answers the daemon on one thread.
+ * Text a client wrote as an image or URL, fit for a message or a log line: whatever may be user info is replaced by
+ * `***`. Go's URL parser takes the LAST `@` of an authority as its end, and a password may hold `@`, `/`, spaces or
+ * anything else, so everything between the scheme (or the start) and the last `@` goes, unless that `@` begins the
+ * digest that ends a reference (`repo@sha256:...`); then the `@` before it counts. An image reference holds no other
+ * `@`, so nothing a valid reference says is lost.
  */
 export function withoutUserInfo(text: string): string {
-  let shown = '';
-  let copied = 0;
-  for (let start = 0; start !== -1 && start <= text.length; ) {
-    USER_INFO_END.lastIndex = start;
-    const end = USER_INFO_END.exec(text)?.index ?? text.length;
-    // The `//` may begin with the last `/` of the one before it (`///user:pass@`), the way a regex would find it.
-    const next = text.indexOf('//', end === start ? Math.max(start - 1, 0) : end);
-    if (text[end] === '@' && text.slice(start, end).includes(':') && !DIGEST_AFTER_AT.test(text.slice(end + 1, end + 8))) {
-      shown += `${text.slice(copied, start)}***@`;
-      copied = end + 1;
-    }
-    start = next === -1 ? -1 : next + 2;
-  }
-  return shown + text.slice(copied);
+  let at = text.lastIndexOf('@');
+  if (at !== -1 && validateDigest(text.slice(at + 1)) === undefined) at = at === 0 ? -1 : text.lastIndexOf('@', at - 1);
+  if (at === -1) return text;
+  const scheme = SCHEME_PREFIX.exec(text)?.[0].length ?? 0;
+  return `${text.slice(0, Math.min(scheme, at))}***${text.slice(at)}`;
+}
+
+/** The most of one client-supplied value a message, log line or audit line repeats. */
+export const MAX_SHOWN_CHARS = 300;
+
+/**
+ * A client-supplied value as a message or log line repeats it: without user info, and cut to MAX_SHOWN_CHARS with a
+ * marker saying so, so that a 1 MB reference does not become a 1 MB message, log line and audit line.
+ */
+export function shownValue(text: string): string {
+  const masked = withoutUserInfo(text);
+  if (masked.length <= MAX_SHOWN_CHARS) return masked;
+  return `${masked.slice(0, MAX_SHOWN_CHARS)}...[cut: ${masked.length - MAX_SHOWN_CHARS} more characters]`;
 }

@@ -13,7 +13,11 @@ const PASSWORD = 'Sekr1t-pa55word-xyzzy';
 const PAT = 'dckr_pat_9fK2mQ7vXw3LpR8sT1uY6zA0bC4';
 const IDENTITY_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.identity-token-qwerty';
 const URL_TOKEN = 'ghp_UrlTokenInAGitRemote0123456789';
-const SECRETS = [PASSWORD, PAT, IDENTITY_TOKEN, URL_TOKEN];
+/** Passwords as user info may hold them: Go's URL parser ends user info at the last `@`, not at a space or `/`. */
+const AT_PASSWORD = 'At@Sekr1t-atpass';
+const SPACE_PASSWORD = 'Space Sekr1t-spacepass';
+const SLASH_PASSWORD = 'SlashSekr1t-slashpass/';
+const SECRETS = [PASSWORD, PAT, IDENTITY_TOKEN, URL_TOKEN, AT_PASSWORD.split('@')[1]!, SPACE_PASSWORD, SLASH_PASSWORD];
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 const b64url = (text: string) => Buffer.from(text).toString('base64url');
@@ -42,6 +46,11 @@ const ROUTES: ReadonlyArray<readonly [string, string, unknown?]> = [
   ['POST', '/v1.41/images/create?fromImage=someone%2Fapp&tag=1.0'],
   ['POST', '/v1.41/images/create?fromImage=alpine'],
   ['POST', `/v1.41/images/create?fromImage=${encodeURIComponent(`mike:${PASSWORD}@evil`)}`],
+  ['POST', `/v1.41/images/create?fromImage=${encodeURIComponent(`u:${AT_PASSWORD}@host/x`)}`],
+  ['POST', `/v1.41/images/create?fromImage=${encodeURIComponent(`u:${SPACE_PASSWORD}@host`)}`],
+  ['POST', `/v1.41/images/create?fromImage=${encodeURIComponent(`u:${SLASH_PASSWORD}@host`)}&tag=1`],
+  ['POST', `/v1.41/plugins/x/upgrade?remote=${encodeURIComponent(`https://u:${SLASH_PASSWORD}@host/x`)}`, []],
+  ['POST', '/v1.41/services/create', { TaskTemplate: { ContainerSpec: { Image: `u:${SPACE_PASSWORD}@host/x:1` } } }],
   ['POST', `/v1.41/images/create?fromSrc=${encodeURIComponent(secretUrl)}&repo=x`],
   ['POST', `/v1.41/images/create?fromSrc=${encodeURIComponent(secretUrl)}%zz`],
   ['POST', `/v1.41/images%zz/create?fromSrc=${encodeURIComponent(secretUrl)}`],

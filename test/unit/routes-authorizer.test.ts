@@ -101,6 +101,28 @@ describe('routes that name an image are judged like a pull', () => {
   });
 });
 
+describe('echoed values are bounded (a 0.9 MB reference was a 1.8 MB log line and a 1.6 MB audit line)', () => {
+  const huge = `someone/app:${'x'.repeat(900_000)}`;
+  const cases: Array<[string, AuthZRequest, boolean]> = [
+    ['an invalid pull', request('POST', `/images/create?fromImage=${encodeURIComponent(huge)}`), true],
+    ['an invalid registry', request('POST', `/images/create?fromImage=${'r'.repeat(900_000)}.io%2Fx`), true],
+    ['a service spec', request('POST', '/services/create', serviceSpec(huge)), true],
+    ['a plugin upgrade', request('POST', `/plugins/x/upgrade?remote=${encodeURIComponent(huge)}`, []), true],
+    ['an import from a long host', request('POST', `/images/create?fromSrc=http%3A%2F%2F${'h'.repeat(60_000)}.example.com%2Fx.tar`), false],
+    ['a form body on a long path', { ...request('POST', `/plugins/${'p'.repeat(900_000)}/set`), requestHeaders: { 'content-type': 'application/x-www-form-urlencoded' } }, true],
+  ];
+  test.each(cases)('%s: the message and every log field stay short, marked where cut', async (_name, req, echoed) => {
+    const { authz, lines } = authorizer({ user: 'dev' });
+    const reply = await authz.authorizeRequest(req);
+    expect(reply.Allow).toBe(false);
+    expect(reply.Msg.length).toBeLessThan(2_000);
+    if (echoed) expect(reply.Msg).toContain('...[cut: ');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(JSON.stringify(line).length).toBeLessThan(2_000);
+    expect(JSON.stringify(lines)).toContain('...[cut: ');
+  });
+});
+
 describe('routes whose content cannot be checked follow their setting', () => {
   const cases: Array<[string, string, keyof RouteSettings, string]> = [
     ['docker import -', '/v1.41/images/create?fromSrc=-&repo=x', 'allowImport', 'docker import'],

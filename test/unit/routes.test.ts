@@ -1,7 +1,7 @@
 import type { AuthZRequest } from '../../src/protocol/wire';
 import { parseJsonKeepingDuplicates, MAX_JSON_DEPTH } from '../../src/recognition/json-body';
 import { mayNamePlugin } from '../../src/recognition/plugins';
-import { withoutUserInfo } from '../../src/recognition/uri';
+import { MAX_SHOWN_CHARS, shownValue, withoutUserInfo } from '../../src/recognition/uri';
 import { parseReference } from '../../src/reference/reference';
 import { recognize } from '../../src/recognition/recognize';
 
@@ -248,8 +248,25 @@ describe('withoutUserInfo: what a client wrote, fit for a message', () => {
     ['git://x:tok@github.com/a/b.git', 'git://***@github.com/a/b.git'],
     ['alpine:3.20@sha256:' + 'a'.repeat(64), 'alpine:3.20@sha256:' + 'a'.repeat(64)],
     ['someone/app:1.0', 'someone/app:1.0'],
+    // Go's URL parser ends user info at the LAST `@`; a password may hold `@`, spaces, slashes.
+    ['u:p@S3cretC@host/x', '***@host/x'],
+    ['u:S3cret I@host', '***@host'],
+    ['u:S3cretL/@host', '***@host'],
+    ['https://u:S3cret/x y@z@host/x', 'https://***@host/x'],
+    ['ghp_T0ken@github.com/a/b', '***@github.com/a/b'],
+    ['u:S3cret@host/app@sha256:' + 'a'.repeat(64), '***@host/app@sha256:' + 'a'.repeat(64)],
+    ['u:p@sha256:' + 'a'.repeat(64), 'u:p@sha256:' + 'a'.repeat(64)],
   ])('%s -> %s', (text, shown) => {
     expect(withoutUserInfo(text)).toBe(shown);
+  });
+
+  test('a long value is cut, with a marker that says so; user info goes first, so a cut never shows part of a password', () => {
+    const long = `u:S3cret@host/${'a'.repeat(1_000_000)}`;
+    const shown = shownValue(long);
+    expect(shown.length).toBeLessThan(MAX_SHOWN_CHARS + 60);
+    expect(shown).toMatch(/^\*\*\*@host\/a+\.\.\.\[cut: \d+ more characters\]$/);
+    expect(shownValue(`${'x'.repeat(MAX_SHOWN_CHARS - 10)}:S3cret@host`)).toBe('***@host');
+    expect(shownValue('someone/app:1.0')).toBe('someone/app:1.0');
   });
 });
 
