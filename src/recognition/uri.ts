@@ -2,7 +2,6 @@
  * Reads the raw `RequestUri` the daemon forwards the way its router does: percent-decoded path, optional `/vX.Y`
  * API version prefix, and query values as Go's `r.Form.Get` returns them (first value wins).
  */
-import { validateDigest } from '../reference/reference';
 
 export interface ApiRequestTarget {
   /** Decoded, cleaned path without the version prefix, e.g. `/images/create`. */
@@ -97,6 +96,8 @@ export function describeRemote(raw: string): string {
 }
 
 const SCHEME_PREFIX = /^[a-z][a-z0-9+.-]*:\/\//i;
+/** What follows the `@` of a digest reference (`repo@sha256:...`) to its end, well-formed or not: not user info. */
+const DIGEST_TAIL = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]*$/;
 
 /**
  * Text a client wrote as an image or URL, fit for a message or a log line: whatever may be user info is replaced by
@@ -107,7 +108,7 @@ const SCHEME_PREFIX = /^[a-z][a-z0-9+.-]*:\/\//i;
  */
 export function withoutUserInfo(text: string): string {
   let at = text.lastIndexOf('@');
-  if (at !== -1 && validateDigest(text.slice(at + 1)) === undefined) at = at === 0 ? -1 : text.lastIndexOf('@', at - 1);
+  if (at !== -1 && DIGEST_TAIL.test(text.slice(at + 1))) at = at === 0 ? -1 : text.lastIndexOf('@', at - 1);
   if (at === -1) return text;
   const scheme = SCHEME_PREFIX.exec(text)?.[0].length ?? 0;
   return `${text.slice(0, Math.min(scheme, at))}***${text.slice(at)}`;
