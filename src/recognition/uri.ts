@@ -96,8 +96,11 @@ export function describeRemote(raw: string): string {
 }
 
 const SCHEME_PREFIX = /^[a-z][a-z0-9+.-]*:\/\//i;
-/** What follows the `@` of a digest reference (`repo@sha256:...`) to its end, well-formed or not: not user info. */
-const DIGEST_TAIL = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]*$/;
+/**
+ * What follows the `@` of a digest reference (`repo@sha256:...`) to its end: a known algorithm with any hex (a typo
+ * in a digest is still shown), or any algorithm with a digest's length of hex, which no `host:port` has.
+ */
+const DIGEST_TAIL = /^(?:sha(?:256|384|512):[0-9a-f]*|[a-z][a-z0-9]*(?:[-_+.][a-z][a-z0-9]*)*:[0-9a-f]{32,})$/i;
 
 /**
  * Text a client wrote as an image or URL, fit for a message or a log line: whatever may be user info is replaced by

@@ -256,6 +256,9 @@ describe('withoutUserInfo: what a client wrote, fit for a message', () => {
     ['ghp_T0ken@github.com/a/b', '***@github.com/a/b'],
     ['u:S3cret@host/app@sha256:' + 'a'.repeat(64), '***@host/app@sha256:' + 'a'.repeat(64)],
     ['u:p@sha256:' + 'a'.repeat(64), 'u:p@sha256:' + 'a'.repeat(64)],
+    ['u:S3cret/@host:1', '***@host:1'],
+    ['u:S3cret@blake3:' + 'b'.repeat(64), 'u:S3cret@blake3:' + 'b'.repeat(64)],
+    ['u:S3cret@blake3:1234', '***@blake3:1234'],
   ])('%s -> %s', (text, shown) => {
     expect(withoutUserInfo(text)).toBe(shown);
   });
