@@ -33,13 +33,14 @@ export interface OrgPolicy {
   readonly demo?: true;
 }
 
-export const restrictedImagesSchema = z
-  .object({
-    enabled: z.boolean(),
-    allow_official_images: z.boolean().default(true),
-    allow_verified_publishers: z.boolean().default(true),
-  })
-  .passthrough();
+const restrictedImagesShape = {
+  enabled: z.boolean(),
+  allow_official_images: z.boolean().default(true),
+  allow_verified_publishers: z.boolean().default(true),
+};
+
+/** As Docker Hub sends it: the Hub may grow fields, which are ignored. */
+export const restrictedImagesSchema = z.object(restrictedImagesShape).passthrough();
 
 const hubName = z
   .string()
@@ -60,14 +61,62 @@ function normalisedList<T>(parse: (entry: string) => EntryParseResult<T>) {
   });
 }
 
-export const policyDocumentSchema = z.object({
-  organization: hubName,
-  restricted_images: restrictedImagesSchema,
-  owners: z.array(hubName).default([]),
-  badges: z.record(z.enum(BADGES)).default({}),
-  repository_allowlist: normalisedList(parseRepositoryPattern).optional(),
-  registry_allowlist: normalisedList(parseRegistryHost).optional(),
-});
+/**
+ * A policy document (file or URL) is written by hand: a key it does not know is a typo that would change enforcement
+ * silently (`allow_oficial_images`, `badge`), so it is refused.
+ */
+export const policyDocumentSchema = z
+  .object({
+    organization: hubName,
+    restricted_images: z.object(restrictedImagesShape).strict(),
+    owners: z.array(hubName).default([]),
+    badges: z.record(z.enum(BADGES)).default({}),
+    repository_allowlist: normalisedList(parseRepositoryPattern).optional(),
+    registry_allowlist: normalisedList(parseRegistryHost).optional(),
+  })
+  .strict();
+
+/** The keys a document may have at each object path, for naming the one a typo meant. */
+const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
+  '': Object.keys(policyDocumentSchema.shape),
+  restricted_images: Object.keys(restrictedImagesShape),
+};
+
+/** Levenshtein distance: how many one-character edits turn `a` into `b`. */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The known key closest to `key`, or undefined when none is near enough to be what was meant. */
+export function closestKey(key: string, known: readonly string[]): string | undefined {
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate);
+    if (best === undefined || distance < best.distance) best = { key: candidate, distance };
+  }
+  return best !== undefined && best.distance <= Math.max(2, Math.floor(best.key.length / 3)) ? best.key : undefined;
+}
+
+/** Bounded: a document may hold a key of any length, and the message reaches logs and status. */
+const MAX_KEY_SHOWN = 64;
+
+function unknownKeyProblem(path: readonly (string | number)[], keys: readonly string[]): string {
+  const where = path.join('.');
+  const known = KNOWN_KEYS[where] ?? [];
+  const key = keys[0] ?? '';
+  const shown = JSON.stringify(key.length > MAX_KEY_SHOWN ? `${key.slice(0, MAX_KEY_SHOWN)}...` : key);
+  const closest = closestKey(key, known);
+  const hint = closest === undefined ? `known keys: ${known.join(', ')}` : `did you mean "${closest}"?`;
+  return `unknown key ${shown}${where === '' ? '' : ` in ${where}`} (${hint})`;
+}
 
 export function toRestrictedImages(raw: z.infer<typeof restrictedImagesSchema>): RestrictedImages {
   return {
@@ -79,11 +128,14 @@ export function toRestrictedImages(raw: z.infer<typeof restrictedImagesSchema>):
 
 export type PolicyParseResult = { ok: true; policy: OrgPolicy } | { ok: false; error: string };
 
-/** Validates a policy document (already JSON-decoded) once, at the edge. */
+/** Validates a policy document (already JSON-decoded) once, at the edge: the file source's, the URL source's. */
 export function parsePolicyDocument(data: unknown): PolicyParseResult {
   const parsed = policyDocumentSchema.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
+    if (issue?.code === z.ZodIssueCode.unrecognized_keys) {
+      return { ok: false, error: `invalid policy document: ${unknownKeyProblem(issue.path, issue.keys)}` };
+    }
     const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
     return { ok: false, error: `invalid policy document: ${where}${issue?.message ?? 'unknown problem'}` };
   }
@@ -102,6 +154,7 @@ export function parsePolicyDocument(data: unknown): PolicyParseResult {
   };
 }
 
+/** The one validation of a policy document's text, for the file and URL sources and any command that checks a document. */
 export function parsePolicyText(text: string): PolicyParseResult {
   let data: unknown;
   try {

@@ -72,8 +72,14 @@ test('a change to the file is enforced without a restart; a bad change keeps the
   const kept = await eventually((v) => v.stale !== undefined);
   expect(kept.stale).toMatch(/restricted_images\.enabled/);
   expect(kept.policy.restrictedImages.enabled).toBe(false);
+
+  // A typo that would turn Image Access Management back on is refused, naming the key: the last good policy stays.
+  writeFileSync(path, '{"organization": "acme", "restricted_images": {"enabled": true}, "badge": {"someone": "verified_publisher"}}');
+  const typo = await eventually((v) => v.stale?.includes('"badge"') === true);
+  expect(typo.stale).toBe(`${path}: invalid policy document: unknown key "badge" (did you mean "badges"?)`);
+  expect(typo.policy.restrictedImages.enabled).toBe(false);
   expect(kept.version).toBe(changed.version);
-  expect(log.find('error', 'policy file change rejected; keeping the last good policy')).toHaveLength(1);
+  expect(log.find('error', 'policy file change rejected; keeping the last good policy')).toHaveLength(2);
 }, 30_000);
 
 test('a policy document that leaves out the allow_* switches allows both, as Docker Hub defaults them; owners and badges default to none', () => {
