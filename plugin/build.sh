@@ -12,7 +12,7 @@ node_bin="$(realpath "$(command -v node)")"
 [ -f "$repo/dist/cli.js" ] || { echo "plugin/build.sh: dist/ is missing; run make build (npx tsc) first" >&2; exit 1; }
 case "$out" in /|"$repo"|"$HOME") echo "plugin/build.sh: refusing to use $out as the output directory" >&2; exit 1 ;; esac
 rm -rf "$out"
-mkdir -p "$rootfs/usr/bin" "$app" "$rootfs/run/docker/plugins" "$rootfs/tmp" "$rootfs/etc/ssl/certs" "$rootfs/root/.docker"
+mkdir -p "$rootfs/usr/bin" "$app" "$rootfs/run/docker/plugins" "$rootfs/tmp" "$rootfs/etc/ssl/certs"
 chmod 1777 "$rootfs/tmp"
 
 # Node: the manifest's entrypoint is /usr/bin/node. Debug symbols are dropped when strip is available.
@@ -32,11 +32,19 @@ rm -f "$app/package-lock.json"
 find "$app/node_modules" -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' -o -iname '*.md' \) -delete
 
 # CA bundle for https to Docker Hub (NODE_EXTRA_CA_CERTS can point at it or at a fleet's own CA), a passwd entry for
-# root, and the mount points the runtime binds: /etc/hosts, /etc/resolv.conf (host network) and the sign-in mounts.
+# root, and the mount points the runtime binds: /etc/hosts, /etc/resolv.conf (host network).
 if [ -f /etc/ssl/certs/ca-certificates.crt ]; then cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"; fi
 echo 'root:x:0:0:root:/root:/usr/sbin/nologin' >"$rootfs/etc/passwd"
 touch "$rootfs/etc/hosts" "$rootfs/etc/resolv.conf"
-mkdir -p "$rootfs/usr/share/docker-desktop/registry"
+# The host view: config.json binds host directories that exist on every Linux host under /host (so no mount source
+# is ever missing), and these links put the files the settings name by default where a host process finds them.
+for dir in etc usr/share root home var/lib; do mkdir -p "$rootfs/host/$dir"; done
+ln -s /host/etc/docker "$rootfs/etc/docker"
+ln -s /host/etc/image-access "$rootfs/etc/image-access"
+mkdir -p "$rootfs/usr/share" && ln -s /host/usr/share/docker-desktop "$rootfs/usr/share/docker-desktop"
+ln -s /host/root "$rootfs/root"
+ln -s /host/home "$rootfs/home"
+mkdir -p "$rootfs/var" && ln -s /host/var/lib "$rootfs/var/lib"
 
 cp "$repo/config.json" "$out/config.json"
 echo "plugin/build.sh: $out ($(du -sh --apparent-size "$rootfs" | cut -f1) rootfs)"

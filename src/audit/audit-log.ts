@@ -4,7 +4,8 @@
  * kept. Writes are synchronous appends: a decision's line is on disk before the daemon hears the verdict, and a
  * write failure is logged, never thrown, so auditing cannot block a pull.
  */
-import { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { DecisionEvent, DecisionObserver } from '../observability/events';
 import type { Logger } from './logger';
 
@@ -43,6 +44,7 @@ export function auditLine(event: DecisionEvent, host: string): string {
 
 /** Lines in an audit file may name users and images: readable by root and its group (a log shipper), nobody else. */
 const FILE_MODE = 0o640;
+const DIRECTORY_MODE = 0o750;
 
 export class AuditLog implements DecisionObserver {
   private fd: number | undefined;
@@ -82,6 +84,8 @@ export class AuditLog implements DecisionObserver {
   }
 
   private open(): void {
+    // A first start on a bare host (or a managed plugin's fresh state directory) has no directory for the file yet.
+    mkdirSync(dirname(this.options.path), { recursive: true, mode: DIRECTORY_MODE });
     this.fd = openSync(this.options.path, 'a', FILE_MODE);
     this.size = fstatSync(this.fd).size;
   }

@@ -342,16 +342,16 @@ export const SETTINGS = [
     key: 'stateDir',
     env: 'IMAGE_ACCESS_STATE_DIR',
     description:
-      'Directory on the host kept across restarts, upgrades and reinstalls (audit log, the gateway CA, cached policy); created 0700 when first needed',
+      'Directory on the host kept across restarts, upgrades and reinstalls (audit log, the gateway CA, cached policy); created when first needed',
     default: '/var/lib/image-access',
     parse: absolutePath,
   } satisfies SettingSpec<'stateDir'>,
   {
     key: 'auditLog',
     env: 'IMAGE_ACCESS_AUDIT_LOG',
-    description: 'File that receives one JSON line per image decision (empty: none)',
+    description: 'File that receives one JSON line per image decision, its directory created if missing; a relative path is under IMAGE_ACCESS_STATE_DIR (empty: none)',
     default: '',
-    parse: optionalAbsolutePath,
+    parse: optional,
   } satisfies SettingSpec<'auditLog'>,
   {
     key: 'auditMaxBytes',

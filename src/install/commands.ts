@@ -3,13 +3,14 @@ import { addAuthorizationPlugin, parseDaemonConfig, removeAuthorizationPlugin, r
 import { readDaemonJson, writeDaemonJson } from './daemon-json-file';
 import { daemonPid, reloadDaemon } from './daemon-reload';
 import { probeAuthzPlugin } from './plugin-probe';
+import { locatePlugin, type PluginInspector } from './plugin-socket';
 
 export const INSTALL_USAGE = `  image-access install   [--name NAME] [--socket PATH] [--daemon-json PATH] [--reload [--pidfile PATH]]
   image-access uninstall [--name NAME] [--daemon-json PATH] [--reload [--pidfile PATH]]
       add/remove plugin NAME (default image-access) in daemon.json's authorization-plugins (default
       /etc/docker/daemon.json), keeping a backup; install first checks that the plugin answers on its socket
-      (default /run/docker/plugins/NAME.sock); --reload sends SIGHUP to dockerd (pid from --pidfile, default
-      /var/run/docker.pid)`;
+      (default: a managed plugin's, from docker plugin inspect NAME, else /run/docker/plugins/NAME.sock);
+      --reload sends SIGHUP to dockerd (pid from --pidfile, default /var/run/docker.pid)`;
 
 const OPTIONS = {
   name: { type: 'string', default: 'image-access' },
@@ -25,6 +26,8 @@ const PROBE_TIMEOUT_MS = 5000;
 export interface InstallIo {
   readonly out: (line: string) => void;
   readonly now: () => Date;
+  /** Asks dockerd about a managed plugin when no --socket is given (default: the docker CLI). */
+  readonly inspectPlugin?: PluginInspector;
 }
 
 export class InstallError extends Error {}
@@ -43,7 +46,7 @@ export async function runInstallCommand(command: Command, args: readonly string[
 
   if (command === 'install') {
     // A plugin the daemon cannot reach stops dockerd from starting, and makes a running one exit on reload.
-    const socket = values.socket ?? `/run/docker/plugins/${values.name}.sock`;
+    const socket = values.socket ?? (await pluginSocket(values.name, io));
     const problem = await probeAuthzPlugin(socket, PROBE_TIMEOUT_MS);
     if (problem) throw new InstallError(`plugin ${values.name} does not answer on ${socket} (${problem}); start it before installing, daemon.json left unchanged`);
   }
@@ -57,6 +60,18 @@ export async function runInstallCommand(command: Command, args: readonly string[
   const failure = await reloadDaemon(pid);
   if (failure) throw new InstallError(failure);
   io.out(`reloaded dockerd (pid ${pid})`);
+}
+
+/** A managed plugin's socket as dockerd reports it, else the legacy one; the admin never types the plugin's id. */
+async function pluginSocket(name: string, io: InstallIo): Promise<string> {
+  const location = await locatePlugin(name, io.inspectPlugin);
+  if (location.kind === 'legacy') {
+    io.out(`no managed plugin ${name} (${location.why}): looking for a legacy plugin on ${location.socket}`);
+    return location.socket;
+  }
+  if (!location.enabled) throw new InstallError(`managed plugin ${name} is disabled: docker plugin enable ${name} first; daemon.json left unchanged`);
+  io.out(`managed plugin ${name} (id ${location.id.slice(0, 12)}) listens on ${location.socket}`);
+  return location.socket;
 }
 
 function parseOptions(args: readonly string[]) {

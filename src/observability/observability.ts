@@ -5,6 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { AuditLog } from '../audit/audit-log';
 import type { Logger } from '../audit/logger';
@@ -39,7 +40,7 @@ export function createObservability(settings: Settings, logger: Logger, clock: (
   const audit =
     settings.auditLog === undefined
       ? undefined
-      : new AuditLog({ path: settings.auditLog, maxBytes: settings.auditMaxBytes, keepFiles: settings.auditFiles, host: hostname(), logger });
+      : new AuditLog({ path: resolve(settings.stateDir, settings.auditLog), maxBytes: settings.auditMaxBytes, keepFiles: settings.auditFiles, host: hostname(), logger });
   let server: Server | undefined;
   let socketInode: number | undefined;
   return {

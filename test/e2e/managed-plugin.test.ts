@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeAuthzPlugin } from '../../src/install/plugin-probe';
 import {
@@ -19,8 +19,13 @@ import {
 
 /**
  * The managed-plugin path a fleet takes, on real engines: build offline, `docker plugin create` + `push` to a local
- * registry, `docker plugin install` on a FRESH daemon, enforce through daemon.json, then restart, crash, reconfigure
- * and remove it. The tests run in order and share one daemon: each step starts from the state the previous one left.
+ * registry, `docker plugin install` on a FRESH daemon with no preparation of the host, enforce through daemon.json,
+ * then restart, crash, reconfigure, upgrade, remove and reinstall it, the audit log intact on the host throughout. The
+ * tests run in order and share one daemon: each step starts from the state the previous one left.
+ *
+ * The plugin sees the host through fixed mounts of /etc, /usr/share, /root, /home (read-only) and /var/lib. To share
+ * this machine with other runs, the test's files live in a unique /var/lib/ia-e2e-* directory (seen by the plugin at
+ * the same path) and the settings a fleet leaves at their defaults (state directory, daemon.json, sign-in) point there.
  */
 jest.setTimeout(240_000);
 
@@ -44,8 +49,8 @@ function pluginPids(id: string): number[] {
 }
 
 /** `image-access install|uninstall` as a fleet runs it, against the daemon's own config file and pid. */
-function imageAccess(args: readonly string[]): { code: number; output: string } {
-  const result = spawnSync(process.execPath, [PLUGIN_CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+function imageAccess(args: readonly string[], env: NodeJS.ProcessEnv = process.env): { code: number; output: string } {
+  const result = spawnSync(process.execPath, [PLUGIN_CLI, ...args], { encoding: 'utf8', timeout: 30_000, env });
   return { code: result.status ?? -1, output: `${result.stdout}${result.stderr}` };
 }
 
@@ -91,6 +96,8 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
   const pluginIds: string[] = [];
   const buildDir = () => join(dir, 'plugin');
   const pidfile = () => join(dir, 'host-dockerd.pid');
+  const auditLog = () => join(dir, 'state', 'audit.log');
+  const auditLines = () => (existsSync(auditLog()) ? readFileSync(auditLog(), 'utf8').trim().split('\n') : []);
   const docker = (...args: string[]) => host!.docker(args);
   /** Runs docker and returns what to compare with `succeeded`: the exit code with the error, so a failure shows why. */
   const outcome = async (...args: string[]) => {
@@ -101,7 +108,16 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
   const succeeded = { code: 0, stderr: '' };
   const writePidfile = () => writeFileSync(pidfile(), `${host!.process.pid}\n`);
   const daemonJson = () => JSON.parse(readFileSync(host!.configFile, 'utf8')) as Record<string, unknown>;
-  const install = (...extra: string[]) => installAs(ref, pluginId, ...extra);
+  /** The host daemon's registry settings, in daemon.json (where the plugin reads the mirrors) rather than flags. */
+  const registryConfig = () => ({ 'registry-mirrors': [registry!.url], 'insecure-registries': [registry!.address] });
+  const chainWith = (...names: string[]) => ({ ...registryConfig(), 'authorization-plugins': names });
+  /** As an admin runs it on the host: no --socket, the docker CLI (here pointed at this daemon) finds the plugin's. */
+  const install = (...extra: string[]) =>
+    imageAccess(['install', '--name', ref, '--daemon-json', host!.configFile, ...extra], {
+      ...process.env,
+      DOCKER_HOST: `unix://${host!.socket}`,
+      DOCKER_CONFIG: host!.dockerConfigDir,
+    });
   const installAs = (name: string, id: string, ...extra: string[]) =>
     imageAccess(['install', '--name', name, '--socket', managedSocket(id), '--daemon-json', host!.configFile, ...extra]);
   const uninstallAs = (name: string, ...extra: string[]) => imageAccess(['uninstall', '--name', name, '--daemon-json', host!.configFile, ...extra]);
@@ -112,20 +128,34 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
       Settings: { Env: string[]; Mounts: Mount[] };
       Config: { Mounts: Mount[] };
     }>)[0]!;
-  /** Mount sources dockerd binds: `Config.Mounts`, where `docker plugin set NAME.source=` writes (not `Settings.Mounts`). */
+  /** Mount sources dockerd binds: `Config.Mounts`. */
   const mountSources = (plugin: Awaited<ReturnType<typeof pluginInspect>>) => plugin.Config.Mounts.map((m) => `${m.Name}=${m.Source}`).sort();
-  const installArgs = () => [`docker-config.source=${join(dir, 'signin')}`, `registry-json.source=${join(dir, 'desktop')}`];
+  /**
+   * The organisation and the policy, as a fleet sets them; the rest only keeps this run's files apart from the
+   * machine's (a fleet leaves them at their defaults: /var/lib/image-access, /etc/docker/daemon.json, /root/.docker).
+   */
+  const installArgs = () => [
+    'IMAGE_ACCESS_ORG=acme',
+    `IMAGE_ACCESS_POLICY=${join(dir, 'policy-acme.json')}`,
+    'IMAGE_ACCESS_AUDIT_LOG=audit.log',
+    `IMAGE_ACCESS_STATE_DIR=${join(dir, 'state')}`,
+    `IMAGE_ACCESS_DAEMON_JSON=${host!.configFile}`,
+    `IMAGE_ACCESS_DOCKER_CONFIG=${join(dir, 'signin')}`,
+  ];
 
   beforeAll(async () => {
-    dir = makeTempDir();
+    dir = mkdtempSync('/var/lib/ia-e2e-');
     registry = await startRegistry(dir);
     await seedImages(registry);
     ref = `${registry.address}/acme/image-access:latest`;
     nextRef = `${registry.address}/acme/image-access:next`;
-    // The host's Docker sign-in and Docker Desktop's registry.json, for the mounts.
+    // The host's Docker sign-in, and policy files: acme's, and someone's to switch to with docker plugin set. The
+    // plugin is published on the daemon's Hub mirror, so its installs are judged as Docker Hub's acme/image-access.
     writeSignIn(dir);
-    mkdirSync(join(dir, 'desktop'));
-    writeFileSync(join(dir, 'desktop', 'registry.json'), JSON.stringify({ allowedOrgs: ['acme'] }));
+    for (const org of ['acme', 'someone']) {
+      const restricted = { enabled: true, allow_official_images: true, allow_verified_publishers: true };
+      writeFileSync(join(dir, `policy-${org}.json`), JSON.stringify({ organization: org, restricted_images: restricted, repository_allowlist: ['acme/image-access'] }));
+    }
   });
 
   afterAll(async () => {
@@ -145,6 +175,11 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     for (const path of ['usr/bin/node', 'lib64/ld-linux-x86-64.so.2', 'opt/image-access/dist/cli.js', 'opt/image-access/package.json', 'opt/image-access/node_modules/express', 'opt/image-access/node_modules/zod', 'run/docker/plugins', 'tmp']) {
       expect([path, existsSync(join(rootfs, path))]).toEqual([path, true]);
     }
+    // The host view: bind points for the host's directories, and links from where the settings look by default.
+    for (const [link, target] of [['etc/docker', '/host/etc/docker'], ['etc/image-access', '/host/etc/image-access'], ['usr/share/docker-desktop', '/host/usr/share/docker-desktop'], ['root', '/host/root'], ['home', '/host/home'], ['var/lib', '/host/var/lib']]) {
+      expect([link, readlinkSync(join(rootfs, link!))]).toEqual([link, target]);
+    }
+    for (const bindPoint of ['host/etc', 'host/usr/share', 'host/root', 'host/home', 'host/var/lib']) expect(lstatSync(join(rootfs, bindPoint)).isDirectory()).toBe(true);
     const caBundle = 'etc/ssl/certs/ca-certificates.crt';
     expect(existsSync(join(rootfs, caBundle))).toBe(existsSync(`/${caBundle}`));
     for (const devOnly of ['typescript', 'jest', 'ts-jest', '@types/node']) expect([devOnly, existsSync(join(rootfs, 'opt/image-access/node_modules', devOnly))]).toEqual([devOnly, false]);
@@ -179,10 +214,14 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     expect(((await tags.json()) as { tags: string[] }).tags.sort()).toEqual(['latest', 'next']);
   });
 
-  test('docker plugin install --grant-all-permissions on a fresh daemon, configured by install arguments', async () => {
-    host = await startDaemon(join(dir, 'host'), { mirror: registry!.address });
+  test('docker plugin install on a bare host: no mount source to prepare, only settings as install arguments', async () => {
+    // Neither the old mount sources nor the state directory exist on this machine; the host view binds only
+    // directories every Linux host has.
+    host = await startDaemon(join(dir, 'host'), { daemonJson: registryConfig() });
     expect((await docker('plugin', 'ls', '--quiet')).stdout.trim()).toBe('');
-    const installed = await docker('plugin', 'install', '--grant-all-permissions', ref, 'IMAGE_ACCESS_ORG=acme', 'IMAGE_ACCESS_POLICY=builtin', ...installArgs());
+    expect(existsSync(join(dir, 'state'))).toBe(false);
+    const installed = await docker('plugin', 'install', '--grant-all-permissions', ref, ...installArgs());
+    expect(installed.stderr).toBe('');
     expect(installed.code).toBe(0);
     measurements['installMs'] = installed.durationMs;
     const plugin = await pluginInspect(ref);
@@ -190,16 +229,19 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     pluginIds.push(pluginId);
     expect(plugin.Enabled).toBe(true);
     expect(plugin.Settings.Env).toContain('IMAGE_ACCESS_ORG=acme');
-    expect(plugin.Settings.Env).toContain('IMAGE_ACCESS_SOCKET=/run/docker/plugins/image-access.sock');
+    expect(mountSources(plugin)).toEqual(['host-etc=/etc', 'host-home=/home', 'host-root=/root', 'host-usr-share=/usr/share', 'host-var-lib=/var/lib']);
     expect(await probeAuthzPlugin(managedSocket(pluginId), 5_000)).toBeUndefined();
 
-    // The settable mounts: the host's sign-in directory and registry.json reach the plugin, read-only.
+    // It sees the host's files where a host process would (read-only), and writes only its state directory.
     const [pid] = pluginPids(pluginId);
-    expect(readFileSync(`/proc/${pid}/root/root/.docker/config.json`, 'utf8')).toContain('auths');
-    expect(readFileSync(`/proc/${pid}/root/usr/share/docker-desktop/registry/registry.json`, 'utf8')).toContain('allowedOrgs');
+    const root = `/proc/${pid}/root`;
+    // (Its links are absolute, so from here they are followed under /host; the pulls below show them working inside.)
+    expect(readFileSync(`${root}/host${join(dir, 'signin', 'config.json')}`, 'utf8')).toContain('auths');
+    expect(readFileSync(`${root}/host${host!.configFile}`, 'utf8')).toContain('registry-mirrors');
+    expect(readFileSync(`${root}/host/etc/hostname`, 'utf8')).toBe(readFileSync('/etc/hostname', 'utf8'));
     const mounts = mountOptions(pid!);
-    expect(mounts.get('/root/.docker')).toContain('ro');
-    expect(mounts.get('/usr/share/docker-desktop/registry')).toContain('ro');
+    for (const readOnly of ['/host/etc', '/host/usr/share', '/host/root', '/host/home']) expect([readOnly, mounts.get(readOnly)]).toEqual([readOnly, expect.arrayContaining(['ro'])]);
+    expect(mounts.get('/host/var/lib')).toContain('rw');
   });
 
   test('not enforced until daemon.json lists it: enabling a plugin does not put it in the authorization chain', async () => {
@@ -209,10 +251,11 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
   test('image-access install --reload adds it to daemon.json and SIGHUPs dockerd; pulls are then judged', async () => {
     writePidfile();
     const result = install('--reload', '--pidfile', pidfile());
+    expect(result.output).toContain(`managed plugin ${ref} (id ${pluginId.slice(0, 12)}) listens on ${managedSocket(pluginId)}`);
     expect(result.output).toContain(`reloaded dockerd (pid ${host!.process.pid})`);
     expect(result.code).toBe(0);
     expect(host!.process.isRunning()).toBe(true);
-    expect(daemonJson()).toEqual({ 'authorization-plugins': [ref] });
+    expect(daemonJson()).toEqual(chainWith(ref));
 
     expect(await pull('alpine')).toEqual(succeeded);
     expect(await pull('acme/app')).toEqual(succeeded);
@@ -220,6 +263,11 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toContain(`authorization denied by plugin ${ref}: Image Access Management: docker.io/someone/app:1.0 is a community image`);
     expect(denied.stderr).toContain('organization "acme"');
+    // Through the mirror daemon.json names, the same image is still judged as Docker Hub's.
+    const throughMirror = await docker('pull', `${registry!.address}/someone/app:1.0`);
+    expect(throughMirror.stderr).toContain(`authorization denied by plugin ${ref}: Image Access Management: docker.io/someone/app:1.0 is a community image`);
+    // The audit log, in the state directory the plugin created on the host.
+    expect(auditLines().map((line) => (JSON.parse(line) as { image: string; decision: string }).decision)).toEqual(['allow', 'allow', 'deny', 'deny']);
   });
 
   test('a second install is a no-op and leaves daemon.json alone', () => {
@@ -232,7 +280,7 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
 
   test('after a daemon restart the plugin is enabled again and still enforcing', async () => {
     const started = Date.now();
-    await host!.restart({ mirror: registry!.address, daemonJson: daemonJson() });
+    await host!.restart({ daemonJson: daemonJson() });
     measurements['daemonRestartWithPluginMs'] = Date.now() - started;
     writePidfile();
     expect((await docker('plugin', 'inspect', '--format', '{{.Enabled}}', ref)).stdout.trim()).toBe('true');
@@ -264,7 +312,7 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     // Measured behaviour of dockerd 20.10: disabling an authz plugin in use is allowed and stops enforcement at once.
     expect(await outcome('plugin', 'disable', ref)).toEqual(succeeded);
     expect(await pull('someone/app:1.0')).toEqual(succeeded);
-    expect(await outcome('plugin', 'set', ref, 'IMAGE_ACCESS_ORG=someone')).toEqual(succeeded);
+    expect(await outcome('plugin', 'set', ref, 'IMAGE_ACCESS_ORG=someone', `IMAGE_ACCESS_POLICY=${join(dir, 'policy-someone.json')}`)).toEqual(succeeded);
     expect(await outcome('plugin', 'enable', ref)).toEqual(succeeded);
     expect(await pull('someoss/tool')).toEqual(succeeded);
 
@@ -277,51 +325,54 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
 
   test('a disabled plugin still listed in daemon.json stops dockerd from starting; uninstall recovers it', async () => {
     expect(await outcome('plugin', 'disable', ref)).toEqual(succeeded);
-    await expect(host!.restart({ mirror: registry!.address, daemonJson: daemonJson() })).rejects.toThrow(/dockerd exited/);
+    await expect(host!.restart({ daemonJson: daemonJson() })).rejects.toThrow(/dockerd exited/);
     expect(readFileSync(join(dir, 'host', 'dockerd.err'), 'utf8')).toContain(`plugin ${ref} found but disabled`);
 
     expect(uninstallAs(ref).code).toBe(0);
-    await host!.restart({ mirror: registry!.address, daemonJson: daemonJson() });
+    await host!.restart({ daemonJson: daemonJson() });
     writePidfile();
     expect(await outcome('plugin', 'enable', ref)).toEqual(succeeded);
     expect(install('--reload', '--pidfile', pidfile()).code).toBe(0);
     expect((await docker('pull', 'acme/app')).stderr).toContain(`authorization denied by plugin ${ref}`);
   });
 
-  test('upgrade in place: out of the chain, disable, docker plugin upgrade, re-set mounts, enable, back in', async () => {
+  test('upgrade in place: out of the chain, disable, docker plugin upgrade, enable, back in: nothing to re-set', async () => {
     const before = await pluginInspect(ref);
+    const auditBefore = auditLines();
     expect(uninstallAs(ref, '--reload', '--pidfile', pidfile()).code).toBe(0);
     expect(await outcome('plugin', 'disable', ref)).toEqual(succeeded);
     const upgraded = await docker('plugin', 'upgrade', '--grant-all-permissions', '--skip-remote-check', ref, nextRef);
     expect(upgraded.stdout).toContain(`Upgraded plugin ${ref} to ${nextRef}`);
     expect(upgraded.code).toBe(0);
-    // Measured: env settings survive an upgrade; mount sources do not: dockerd binds the new manifest's defaults (while
-    // `Settings.Mounts` in docker plugin inspect still shows the old ones), and enabling fails if those do not exist.
+    // Measured: env settings survive an upgrade and mount sources are the new manifest's: the same fixed host view.
     const upgradedPlugin = await pluginInspect(ref);
     expect(upgradedPlugin.Settings.Env).toContain('IMAGE_ACCESS_ORG=someone');
-    expect(mountSources(upgradedPlugin)).toEqual(['docker-config=/root/.docker', 'registry-json=/usr/share/docker-desktop/registry']);
-    expect(await outcome('plugin', 'set', ref, ...installArgs())).toEqual(succeeded);
+    expect(mountSources(upgradedPlugin)).toEqual(mountSources(before));
     expect(await outcome('plugin', 'enable', ref)).toEqual(succeeded);
     expect(install('--reload', '--pidfile', pidfile()).code).toBe(0);
 
-    const after = await pluginInspect(ref);
-    expect(mountSources(after)).toEqual(mountSources(before));
-    const [pid] = pluginPids(after.Id);
+    const [pid] = pluginPids(upgradedPlugin.Id);
     expect(existsSync(`/proc/${pid}/root/${NEXT_MARKER}`)).toBe(true);
     expect((await docker('pull', 'acme/app')).stderr).toContain(`authorization denied by plugin ${ref}: Image Access Management: docker.io/acme/app:latest is a community image, and organization "someone"`);
+    // The audit log carried on: every line from before the upgrade, then the new one.
+    const auditAfter = auditLines();
+    expect(auditAfter.slice(0, auditBefore.length)).toEqual(auditBefore);
+    expect(auditAfter.length).toBe(auditBefore.length + 1);
+    expect(JSON.parse(auditAfter.at(-1)!)).toMatchObject({ image: 'docker.io/acme/app:latest', decision: 'deny', organization: 'someone' });
   });
 
   test('upgrade with no pause: the next version joins the chain under an alias before the old one leaves it', async () => {
     // Self-protection on, under the name it is installed as: the last test checks it.
     const installed = await docker(
       'plugin', 'install', '--grant-all-permissions', '--alias', 'image-access-next', nextRef,
-      'IMAGE_ACCESS_ORG=acme', 'IMAGE_ACCESS_POLICY=builtin', 'IMAGE_ACCESS_PROTECT_PLUGIN=true', 'IMAGE_ACCESS_PLUGIN_NAME=image-access-next:latest', ...installArgs(),
+      ...installArgs(), 'IMAGE_ACCESS_PROTECT_PLUGIN=true', 'IMAGE_ACCESS_PLUGIN_NAME=image-access-next:latest',
     );
+    expect(installed.stderr).toBe('');
     expect(installed.code).toBe(0);
     const next = await pluginInspect('image-access-next');
     pluginIds.push(next.Id);
     expect(installAs('image-access-next:latest', next.Id, '--reload', '--pidfile', pidfile()).code).toBe(0);
-    expect(daemonJson()).toEqual({ 'authorization-plugins': [ref, 'image-access-next:latest'] });
+    expect(daemonJson()).toEqual(chainWith(ref, 'image-access-next:latest'));
     // Both are asked and both must allow: the old one (organization someone) refuses acme/app, the new one someone/app.
     expect((await docker('pull', 'acme/app')).stderr).toContain(`authorization denied by plugin ${ref}`);
     expect((await docker('pull', 'someone/app:1.0')).stderr).toContain('authorization denied by plugin image-access-next:latest');
@@ -342,7 +393,7 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
       expect([name, refused.code, refused.stderr]).toEqual([name, 1, expect.stringContaining('authorization denied by plugin image-access-next:latest')]);
     }
     expect(uninstallAs('image-access-next:latest', '--reload', '--pidfile', pidfile()).code).toBe(0);
-    expect(daemonJson()).toEqual({});
+    expect(daemonJson()).toEqual(registryConfig());
     expect(await outcome('plugin', 'disable', 'image-access-next')).toEqual(succeeded);
     expect(await outcome('plugin', 'rm', 'image-access-next')).toEqual(succeeded);
     const ps = await docker('ps');
@@ -351,6 +402,24 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     expect(await pull('someone/app:1.0')).toEqual(succeeded);
     expect(pluginPids(next.Id)).toEqual([]);
     expect((await docker('plugin', 'ls', '--quiet')).stdout.trim()).toBe('');
+  });
+
+  test('the audit log outlives the plugin: a reinstall appends to the same file', async () => {
+    const auditBefore = auditLines();
+    expect(auditBefore.length).toBeGreaterThan(5);
+    const installed = await docker('plugin', 'install', '--grant-all-permissions', ref, ...installArgs());
+    expect(installed.stderr).toBe('');
+    expect(installed.code).toBe(0);
+    const again = await pluginInspect(ref);
+    pluginIds.push(again.Id);
+    expect(installAs(ref, again.Id, '--reload', '--pidfile', pidfile()).code).toBe(0);
+    expect((await docker('pull', 'someone/app:1.0')).stderr).toContain(`authorization denied by plugin ${ref}`);
+    const auditAfter = auditLines();
+    expect(auditAfter.slice(0, auditBefore.length)).toEqual(auditBefore);
+    expect(JSON.parse(auditAfter.at(-1)!)).toMatchObject({ image: 'docker.io/someone/app:1.0', decision: 'deny' });
+    expect(uninstallAs(ref, '--reload', '--pidfile', pidfile()).code).toBe(0);
+    expect(await outcome('plugin', 'disable', ref)).toEqual(succeeded);
+    expect(await outcome('plugin', 'rm', ref)).toEqual(succeeded);
   });
 });
 

@@ -5,6 +5,7 @@ import { silentLogger } from '../../src/audit/logger';
 import { loadSettings } from '../../src/config/settings';
 import { AuditLog, auditLine } from '../../src/audit/audit-log';
 import type { DecisionEvent } from '../../src/observability/events';
+import { createObservability } from '../../src/observability/observability';
 import { createPluginCore } from '../../src/run';
 import { pullRequest } from '../../src/commands/check';
 import { captureLog } from '../hub/log-capture';
@@ -125,7 +126,18 @@ describe('AuditLog file', () => {
     expect(lines(path).map((line) => line.decision)).toEqual(['allow']);
   });
 
+  test('a missing directory is created, private to root and its group (a fresh state directory)', () => {
+    const path = join(dir, 'state', 'logs', 'audit.log');
+    const log = new AuditLog({ path, maxBytes: 1_000_000, keepFiles: 1, host: 'h', logger: silentLogger() });
+    log.decided(EVENT);
+    log.close();
+    expect(lines(path).map((line) => line.decision)).toEqual(['deny']);
+    expect(statSync(join(dir, 'state', 'logs')).mode & 0o777).toBe(0o750);
+  });
+
   test('an unwritable location never throws, is reported once, and recovers when it becomes writable', () => {
+    // A file where the directory should be: the directory cannot be created.
+    writeFileSync(join(dir, 'missing-dir'), '');
     const path = join(dir, 'missing-dir', 'audit.log');
     const captured = captureLog();
     const log = new AuditLog({ path, maxBytes: 1_000_000, keepFiles: 1, host: 'h', logger: captured.logger });
@@ -134,11 +146,34 @@ describe('AuditLog file', () => {
       log.decided(EVENT);
     }).not.toThrow();
     expect(captured.lines.filter((entry) => entry.level === 'error')).toHaveLength(1);
+    rmSync(join(dir, 'missing-dir'));
     mkdirSync(join(dir, 'missing-dir'));
     log.decided({ ...EVENT, decision: 'warn' });
     log.close();
     expect(lines(path).map((line) => line.decision)).toEqual(['warn']);
     expect(captured.find('info', 'audit log writable again')).toHaveLength(1);
+  });
+});
+
+describe('where the plugin writes its audit log', () => {
+  test.each([
+    ['audit.log', 'state/audit.log'],
+    ['logs/decisions.log', 'state/logs/decisions.log'],
+  ])('a relative IMAGE_ACCESS_AUDIT_LOG %s is under IMAGE_ACCESS_STATE_DIR, created on the first decision', async (setting, expected) => {
+    const settings = loadSettings({ IMAGE_ACCESS_STATE_DIR: join(dir, 'state'), IMAGE_ACCESS_AUDIT_LOG: setting }, []);
+    const observability = createObservability(settings, silentLogger(), () => Date.now());
+    for (const observer of observability.observers) observer.decided(EVENT);
+    await observability.stop();
+    expect(lines(join(dir, expected)).map((line) => line.decision)).toEqual(['deny']);
+  });
+
+  test('an absolute one is used as it is', async () => {
+    const settings = loadSettings({ IMAGE_ACCESS_STATE_DIR: join(dir, 'state'), IMAGE_ACCESS_AUDIT_LOG: join(dir, 'elsewhere.log') }, []);
+    const observability = createObservability(settings, silentLogger(), () => Date.now());
+    for (const observer of observability.observers) observer.decided(EVENT);
+    await observability.stop();
+    expect(lines(join(dir, 'elsewhere.log'))).toHaveLength(1);
+    expect(existsSync(join(dir, 'state'))).toBe(false);
   });
 });
 

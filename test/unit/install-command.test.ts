@@ -171,3 +171,39 @@ describe('image-access install / uninstall on daemon.json files', () => {
     });
   });
 });
+
+describe('image-access install without --socket', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'ia-install-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const ID = 'b'.repeat(64);
+  const inspect = (enabled: boolean) => async () => JSON.stringify([{ Id: ID, Enabled: enabled, Config: { Interface: { Socket: 'image-access.sock' } } }]);
+
+  test('probes the socket dockerd reports for a managed plugin, by its id', async () => {
+    const lines: string[] = [];
+    const install = runInstallCommand('install', ['--name', 'acme/image-access:1', '--daemon-json', join(dir, 'daemon.json')], {
+      out: (line) => lines.push(line),
+      now: () => NOW,
+      inspectPlugin: inspect(true),
+    });
+    await expect(install).rejects.toThrow(`plugin acme/image-access:1 does not answer on /run/docker/plugins/${ID}/image-access.sock`);
+    expect(lines).toEqual([`managed plugin acme/image-access:1 (id ${ID.slice(0, 12)}) listens on /run/docker/plugins/${ID}/image-access.sock`]);
+    expect(existsSync(join(dir, 'daemon.json'))).toBe(false);
+  });
+
+  test('refuses a disabled managed plugin before probing anything', async () => {
+    const install = runInstallCommand('install', ['--name', 'ia', '--daemon-json', join(dir, 'daemon.json')], { out: () => undefined, now: () => NOW, inspectPlugin: inspect(false) });
+    await expect(install).rejects.toThrow('managed plugin ia is disabled: docker plugin enable ia first; daemon.json left unchanged');
+  });
+
+  test('falls back to the legacy socket when dockerd knows no such plugin', async () => {
+    const lines: string[] = [];
+    const install = runInstallCommand('install', ['--name', 'ia-none', '--daemon-json', join(dir, 'daemon.json')], {
+      out: (line) => lines.push(line),
+      now: () => NOW,
+      inspectPlugin: async () => new Error('Error: No such plugin: ia-none'),
+    });
+    await expect(install).rejects.toThrow('plugin ia-none does not answer on /run/docker/plugins/ia-none.sock');
+    expect(lines).toEqual(['no managed plugin ia-none (docker plugin inspect: Error: No such plugin: ia-none): looking for a legacy plugin on /run/docker/plugins/ia-none.sock']);
+  });
+});

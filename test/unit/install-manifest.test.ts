@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { SETTINGS, settingsMarkdown } from '../../src/config/settings';
 
 interface Mount {
   name: string;
-  settable: string[];
+  settable?: string[];
   source: string;
   destination: string;
   type: string;
@@ -24,25 +24,30 @@ describe('managed-plugin manifest: entrypoint and mounts', () => {
     expect(manifest.workdir).toBe('/opt/image-access');
   });
 
-  test('every mount is a read-only bind whose host source fleets can change with docker plugin set', () => {
-    expect(manifest.mounts.map((m) => m.name)).toStrictEqual(['docker-config', 'registry-json']);
+  test('the host view: non-recursive binds of directories every Linux host has, read-only but for /var/lib', () => {
+    expect(manifest.mounts.map((m) => `${m.source}:${m.destination}:${m.options.join(',')}`)).toStrictEqual([
+      '/etc:/host/etc:bind,ro',
+      '/usr/share:/host/usr/share:bind,ro',
+      '/root:/host/root:bind,ro',
+      '/home:/host/home:bind,ro',
+      '/var/lib:/host/var/lib:bind,rw',
+    ]);
     for (const mount of manifest.mounts) {
-      expect(mount).toMatchObject({ type: 'bind', settable: ['source'] });
-      expect(mount.options).toEqual(expect.arrayContaining(['rbind', 'ro']));
-      expect(mount.options).not.toContain('rw');
+      expect(mount.type).toBe('bind');
+      // Not settable: `docker plugin upgrade` resets mount sources to the manifest's, so a fleet never sets one.
+      expect(mount.settable).toBeUndefined();
     }
   });
 
-  test('the Docker sign-in directory lands where IMAGE_ACCESS_DOCKER_CONFIG looks by default', () => {
-    const mount = manifest.mounts.find((m) => m.name === 'docker-config');
-    expect(mount?.destination).toBe('/root/.docker');
-    expect(mount?.destination).toBe(defaultOf('IMAGE_ACCESS_DOCKER_CONFIG'));
-  });
-
-  test("registry.json's directory is mounted where IMAGE_ACCESS_REGISTRY_JSON looks by default (Docker Desktop's place)", () => {
-    const mount = manifest.mounts.find((m) => m.name === 'registry-json');
-    expect(mount?.destination).toBe('/usr/share/docker-desktop/registry');
-    expect(mount?.destination).toBe(dirname(defaultOf('IMAGE_ACCESS_REGISTRY_JSON') ?? ''));
+  test('what the settings read by default lies under a mounted host directory (plugin/build.sh links it there)', () => {
+    const underMount = (path: string) => manifest.mounts.some((m) => path.startsWith(`${m.source}/`));
+    for (const env of ['IMAGE_ACCESS_DOCKER_CONFIG', 'IMAGE_ACCESS_REGISTRY_JSON', 'IMAGE_ACCESS_DAEMON_JSON', 'IMAGE_ACCESS_STATE_DIR']) {
+      expect([env, underMount(defaultOf(env) ?? '')]).toEqual([env, true]);
+    }
+    const build = readFileSync(join(__dirname, '../../plugin/build.sh'), 'utf8');
+    for (const link of ['etc/docker', 'usr/share/docker-desktop', 'root', 'var/lib']) {
+      expect(build).toContain(`ln -s /host/${link} "$rootfs/${link}"`);
+    }
   });
 });
 
