@@ -1,5 +1,5 @@
 import { registryAllowlisted, repositoryAllowlisted } from '../policy/allowlist';
-import { formatReference, isDockerHub, repositoryName, type ImageReference } from '../reference/reference';
+import { formatReference, isDockerHub, type ImageReference } from '../reference/reference';
 import { DEMO_NOTICE } from '../policy/default-policy';
 import type { OrgPolicy } from '../policy/policy';
 import type { Membership } from '../policy/source';
@@ -151,7 +151,7 @@ function decideRules({ image, category, identity, policy, requireSignIn = false,
     return allow(category, 'own-organization', `image belongs to organization "${org}"`);
   }
   if (policy.repositoryAllowlist !== undefined && repositoryAllowlisted(image, policy.repositoryAllowlist)) {
-    return allow(category, 'repository-allowlisted', `${repositoryName(image)} is in the repository allowlist of "${org}"`);
+    return allow(category, 'repository-allowlisted', `${formatReference(image)} is allowed by the repository allowlist of "${org}"`);
   }
   if (category === 'official' && policy.restrictedImages.allowOfficialImages) {
     return allow(category, 'official-allowed', 'Docker Official Images are allowed');

@@ -4,12 +4,19 @@
  */
 import { DOCKER_HUB, parseReference, type ImageReference } from '../reference/reference';
 
-/** A Docker Hub repository (`docker.io/library/alpine`) or every repository under a namespace (`docker.io/acme/*`). */
+/**
+ * A Docker Hub repository (`docker.io/library/alpine`), one tag or digest of it (`docker.io/bitnami/redis:7`,
+ * `docker.io/someone/app@sha256:...`), or every repository under a namespace (`docker.io/acme/*`).
+ */
 export interface RepositoryPattern {
   readonly domain: string;
   /** Repository path, or the namespace path when `namespace` is set. */
   readonly path: string;
   readonly namespace: boolean;
+  /** Only this tag, pulled by tag (not by a digest, which may name any content of the repository). */
+  readonly tag?: string;
+  /** Only this content; a tag written beside it is ignored, as the engine ignores it when pulling. */
+  readonly digest?: string;
 }
 
 export type EntryParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -18,23 +25,29 @@ const NAMESPACE_SUFFIX = '/*';
 /** Parsed after a namespace so that the engine's parser normalises it as it would any repository under it. */
 const PLACEHOLDER = 'x';
 
-/** `mlrun/mlrun`, `docker.io/bitnami/*`: normalised as `docker pull` would; no tag, no digest, Docker Hub only. */
+/**
+ * `mlrun/mlrun`, `bitnami/redis:7`, `someone/app@sha256:...`, `docker.io/bitnami/*`: normalised as `docker pull`
+ * would; Docker Hub only; a namespace entry has no tag or digest.
+ */
 export function parseRepositoryPattern(entry: string): EntryParseResult<RepositoryPattern> {
   const namespace = entry.endsWith(NAMESPACE_SUFFIX);
   const name = namespace ? `${entry.slice(0, -NAMESPACE_SUFFIX.length)}/${PLACEHOLDER}` : entry;
   const parsed = parseReference(name);
   if (!parsed.ok) return { ok: false, error: `${JSON.stringify(entry)}: ${parsed.error}` };
   const { domain, path, tag, digest } = parsed.reference;
-  if (tag !== undefined || digest !== undefined) {
-    return { ok: false, error: `${JSON.stringify(entry)}: a repository, without tag or digest` };
-  }
   if (domain !== DOCKER_HUB) {
     return {
       ok: false,
       error: `${JSON.stringify(entry)} is not on Docker Hub; other registries are governed by registry_allowlist`,
     };
   }
-  if (!namespace) return { ok: true, value: { domain, path, namespace: false } };
+  if (!namespace) {
+    const version = digest !== undefined ? { digest } : tag !== undefined ? { tag } : {};
+    return { ok: true, value: { domain, path, namespace: false, ...version } };
+  }
+  if (tag !== undefined || digest !== undefined) {
+    return { ok: false, error: `${JSON.stringify(entry)}: a namespace entry has no tag or digest` };
+  }
   const namespacePath = path.slice(0, -`/${PLACEHOLDER}`.length);
   // `docker.io/*` would parse as `library/*`: a namespace entry must name its namespace.
   if (!entry.slice(0, -NAMESPACE_SUFFIX.length).endsWith(namespacePath)) {
@@ -54,10 +67,17 @@ export function parseRegistryHost(entry: string): EntryParseResult<string> {
   return { ok: true, value: parsed.reference.domain };
 }
 
+/** The version an entry names matches exactly: a pull of every tag (no tag, no digest) matches no tag entry. */
+function versionMatches(pattern: RepositoryPattern, image: ImageReference): boolean {
+  if (pattern.digest !== undefined) return image.digest === pattern.digest;
+  if (pattern.tag !== undefined) return image.digest === undefined && image.tag === pattern.tag;
+  return true;
+}
+
 export function repositoryAllowlisted(image: ImageReference, patterns: readonly RepositoryPattern[]): boolean {
   return patterns.some((pattern) =>
     pattern.domain === image.domain &&
-    (pattern.namespace ? image.path.startsWith(`${pattern.path}/`) : image.path === pattern.path),
+    (pattern.namespace ? image.path.startsWith(`${pattern.path}/`) : image.path === pattern.path && versionMatches(pattern, image)),
   );
 }
 

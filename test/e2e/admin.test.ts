@@ -164,15 +164,17 @@ describe('fleet admin features in front of a real Docker engine', () => {
         JSON.stringify({
           organization: 'acme',
           restricted_images: { enabled: true, allow_official_images: true, allow_verified_publishers: true },
-          repository_allowlist: ['docker.io/someone/app'],
+          repository_allowlist: ['docker.io/someone/app', 'bitnami/redis:latest', 'someoss/tool:1.0'],
           registry_allowlist: ['index.docker.io'],
         }),
       );
       await engine!.plugin!.restart({ env: { ...settings, IMAGE_ACCESS_POLICY: policy } });
     });
 
-    it('a listed community repository is pulled; an unlisted one is still denied', async () => {
+    it('a listed community repository is pulled; a listed tag is pulled, another tag of it is still denied', async () => {
       expect((await docker('pull', 'someone/app:1.0')).code).toBe(0);
+      // No badges in this policy: bitnami is a community namespace, allowed here by its tag entry alone.
+      expect((await docker('pull', 'bitnami/redis')).code).toBe(0);
       const oss = await docker('pull', 'someoss/tool');
       expect(oss.code).not.toBe(0);
       expect(oss.stderr).toContain('docker.io/someoss/tool:latest is a community image');

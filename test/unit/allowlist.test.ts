@@ -42,13 +42,19 @@ describe('repository allowlist entries are normalised like docker pull', () => {
     ['docker.io/someone/*', { domain: 'docker.io', path: 'someone', namespace: true }],
     ['someone/*', { domain: 'docker.io', path: 'someone', namespace: true }],
     ['library/*', { domain: 'docker.io', path: 'library', namespace: true }],
+    ['bitnami/redis:7', { domain: 'docker.io', path: 'bitnami/redis', namespace: false, tag: '7' }],
+    ['index.docker.io/library/redis:7.2-alpine', { domain: 'docker.io', path: 'library/redis', namespace: false, tag: '7.2-alpine' }],
+    [`someone/app@sha256:${'a'.repeat(64)}`, { domain: 'docker.io', path: 'someone/app', namespace: false, digest: `sha256:${'a'.repeat(64)}` }],
+    // The engine pulls by the digest and ignores a tag written beside it.
+    [`someone/app:1.0@sha256:${'a'.repeat(64)}`, { domain: 'docker.io', path: 'someone/app', namespace: false, digest: `sha256:${'a'.repeat(64)}` }],
   ])('%s', (entry, expected) => {
     expect(parseRepositoryPattern(entry)).toEqual({ ok: true, value: expected });
   });
 
   test.each([
-    ['mlrun/mlrun:1.0', /without tag or digest/],
-    [`mlrun/mlrun@sha256:${'a'.repeat(64)}`, /without tag or digest/],
+    ['someone/*:1.0', /invalid/],
+    ['mlrun/mlrun:', /invalid/],
+    ['mlrun/mlrun@sha256:abc', /invalid/],
     ['ghcr.io/someone/tool', /not on Docker Hub/],
     ['Someone/App', /lowercase/],
     ['docker.io/*', /names its namespace/],
@@ -143,6 +149,41 @@ describe('repository allowlist in the decision', () => {
     const off = parsePolicyDocument({ organization: 'acme', restricted_images: { enabled: false }, repository_allowlist: ['x/y'] });
     if (!off.ok) throw new Error(off.error);
     expect(judge(off.policy, 'someone/app')).toMatchObject({ allow: true, rule: 'iam-disabled' });
+  });
+});
+
+describe('repository allowlist entries with a tag or digest', () => {
+  const digest = `sha256:${'b'.repeat(64)}`;
+  const strict = policyWith({
+    restricted_images: { enabled: true, allow_official_images: false, allow_verified_publishers: false },
+    repository_allowlist: ['bitnami/redis:7', `someone/app@${digest}`, 'docker.io/library/alpine:3.20'],
+  });
+
+  test.each([
+    ['bitnami/redis:7'],
+    ['index.docker.io/bitnami/redis:7'],
+    [`someone/app@${digest}`],
+    // The digest decides what is pulled: a tag beside it changes nothing.
+    [`someone/app:whatever@${digest}`],
+    ['alpine:3.20'],
+  ])('%s is allowed by its exact entry', (image) => {
+    expect(judge(strict, image)).toMatchObject({ allow: true, rule: 'repository-allowlisted' });
+  });
+
+  test.each([
+    ['bitnami/redis:7.2', 'another tag'],
+    ['bitnami/redis:7-alpine', 'a tag the entry is a prefix of'],
+    ['bitnami/redis', 'every tag (docker pull -a)'],
+    ['bitnami/redis:latest', 'the default tag'],
+    [`bitnami/redis:7@${digest}`, 'the right tag, pinned to content that may be another tag\'s'],
+    [`someone/app@sha256:${'c'.repeat(64)}`, 'another digest'],
+    ['someone/app:1.0', 'a tag of the digest entry'],
+    ['someone/app-other@' + digest, 'the digest in another repository'],
+    ['alpine:3.20.1', 'a longer tag'],
+  ])('%s is not (%s)', (image) => {
+    const decision = judge(strict, image);
+    expect(decision.allow).toBe(false);
+    expect(decision.rule).toBe('category-not-allowed');
   });
 });
 
