@@ -21,14 +21,15 @@ export const MAX_SERVICE_IMAGES = 8;
 /**
  * `POST /services/create` and `POST /services/{id}/update`: swarm agents pull the spec's image inside the engine,
  * on every node, so the spec in the request body is the only place to judge it. The daemon forwards a body only
- * when it is JSON with a Content-Length under its limit (and the URI does not end in `/auth`); without one the image
- * cannot be checked, and the request is refused.
+ * when it is JSON under its limit (1 MiB on dockerd 20.10, 4 MiB on 26.1; chunked or not) and the URI does not end in
+ * `/auth`; without one the image cannot be checked, and the request is refused.
  */
 export function recognizeServiceRoute({ method, target, request }: RouteInput): RecognizedRequest | undefined {
   if (method !== 'POST' || (target.path !== '/services/create' && !UPDATE_ROUTE.test(target.path))) return undefined;
   if (request.requestBody === '') {
     return reject(
-      'the service specification was not forwarded for checking; send it as JSON with a Content-Length, under 1 MiB',
+      'the service specification was not forwarded for checking; send it as JSON (Content-Type: application/json) ' +
+        "within the engine's limit for checked bodies (1 MiB on Docker 20.10, 4 MiB on 26.1)",
     );
   }
   const spec = parseJsonKeepingDuplicates(decodeRequestBody(request.requestBody));

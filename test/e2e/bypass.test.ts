@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:net';
-import { startEngine, type Engine } from '../harness';
+import { chunkedBody, rawHttpRequest, startEngine, type Engine } from '../harness';
 
 /**
  * Attempts to get a denied Docker Hub image onto the host, or to stall the plugin, through what the real engine
@@ -14,34 +13,10 @@ jest.setTimeout(300_000);
 /** The host's own daemon.json is not read: what a test names as mirrors is all the plugin knows. */
 const ENV = { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off', IMAGE_ACCESS_DAEMON_JSON: '' };
 
-interface RawReply {
-  readonly status: number;
-  readonly text: string;
-}
-
-/** One HTTP/1.1 request written byte for byte: repeated headers and chunked bodies as given. */
-function rawRequest(socketPath: string, head: string, body = '', timeoutMs = 60_000): Promise<RawReply> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(socketPath);
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    socket.on('connect', () => socket.write(`${head.replace(/\n/g, '\r\n')}Connection: close\r\n\r\n${body}`));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', (error) => (clearTimeout(timer), reject(error)));
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const text = Buffer.concat(chunks).toString('utf8');
-      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0), text });
-    });
-  });
-}
-
-const chunked = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n0\r\n\r\n`;
-
 describe('bypass attempts, real engine', () => {
   let engine: Engine | undefined;
   const images = async (name: string) => (await engine!.docker(['images', '-q', name])).stdout.trim();
-  const raw = (head: string, body?: string) => rawRequest(engine!.daemon.socket, head, body);
+  const raw = (head: string, body?: string) => rawHttpRequest(engine!.daemon.socket, head, body);
 
   beforeAll(async () => {
     engine = await startEngine({ plugin: { env: ENV } });
@@ -74,7 +49,7 @@ describe('bypass attempts, real engine', () => {
       const reply = await raw(
         'POST /v1.41/images/create?fromImage=alpine HTTP/1.1\nHost: docker\nContent-Type: application/x-www-form-urlencoded\n' +
           'Content-Type: application/json\nTransfer-Encoding: chunked\n',
-        chunked('fromImage=someoss%2Ftool'),
+        chunkedBody('fromImage=someoss%2Ftool'),
       );
       expect(reply.status).toBe(403);
       expect(reply.text).toContain('not forwarded for checking');
@@ -146,7 +121,7 @@ describe('bypass attempts, real engine', () => {
     it('a 500 kB invalid fromImage is refused at once, and docker ps is not held up', async () => {
       const started = Date.now();
       const target = `/v1.41/images/create?fromImage=${'a:'.repeat(250_000)}`;
-      const reply = await rawRequest(engine!.daemon.socket, `POST ${target} HTTP/1.1\nHost: docker\n`, '', 20_000);
+      const reply = await rawHttpRequest(engine!.daemon.socket, `POST ${target} HTTP/1.1\nHost: docker\n`, '', 20_000);
       expect(reply.status).toBe(403);
       expect(Date.now() - started).toBeLessThan(10_000);
       const ps = await engine!.docker(['ps']);
@@ -162,7 +137,7 @@ describe('bypass attempts, real engine', () => {
       const reply = await raw(
         'POST /v1.41/images/create?fromSrc=- HTTP/1.1\nHost: docker\nContent-Type: application/x-www-form-urlencoded\n' +
           'Content-Type: text/plain\nTransfer-Encoding: chunked\n',
-        chunked('fromImage=someoss%2Ftool'),
+        chunkedBody('fromImage=someoss%2Ftool'),
       );
       expect(reply.status).toBe(200);
       expect(reply.text).toContain('Pulling from someoss/tool');

@@ -48,4 +48,5 @@ export { spawnTracked, type TrackedProcess, type SpawnOptions } from './processe
 export { startRegistry, type Registry } from './registry';
 export { seedImages, writeBusyboxRootfsTar, DEFAULT_HUB_IMAGES } from './seed';
 export { makeTempDir, removeTempDir } from './tempdir';
+export { rawHttpRequest, chunkedBody, type RawReply } from './raw-http';
 export { freePort, httpRequest, waitUntil, sleep, type HttpReply } from './wait';
