@@ -3,6 +3,9 @@ SOCKET ?= /run/docker/plugins/image-access.sock
 
 .PHONY: build run test unit e2e test-deps typecheck plugin clean bench bench-fleet
 
+# The dockerd versions the real-engine tests run on, each in turn (IA_ENGINE; `make e2e ENGINES=26.1` for one).
+ENGINES ?= 20.10 26.1
+
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch node_modules
@@ -23,16 +26,21 @@ typecheck: node_modules
 test-deps:
 	scripts/test-deps.sh
 
-# Everything: unit tests and the real-engine tests (they start their own dockerd and registry).
+# Everything: unit tests and the real-engine tests on every engine (they start their own dockerd and registry).
 test: build typecheck test-deps
 	npx jest --ci --selectProjects unit
-	npx jest --ci --selectProjects e2e --runInBand
+	@$(MAKE) --no-print-directory e2e
 
 unit: build
 	npx jest --ci --selectProjects unit
 
+# Every engine runs even when one fails, so a run shows all failures; the exit status says whether any did.
 e2e: build test-deps
-	npx jest --ci --selectProjects e2e --runInBand
+	@failed=; for engine in $(ENGINES); do \
+	  echo "== real-engine tests on dockerd $$engine"; \
+	  IA_ENGINE=$$engine npx jest --ci --selectProjects e2e --runInBand || failed="$$failed $$engine"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "real-engine tests failed on dockerd$$failed" >&2; exit 1; fi
 
 # The managed plugin: plugin/build/{config.json,rootfs} assembled offline, then created in the daemon at DOCKER_HOST.
 PLUGIN_NAME ?= image-access:$(shell node -p "require('./package.json').version")
