@@ -4,6 +4,7 @@ import { categorize } from './decision/category';
 import {
   decide,
   decideInvalidReference,
+  decideUnresolvedRegistry,
   decideWithoutPolicy,
   refuseWithoutSignIn,
   type Decision,
@@ -21,14 +22,19 @@ import { mayNamePlugin } from './recognition/plugins';
 import { recognize } from './recognition/recognize';
 import { shownValue, withoutUserInfo } from './recognition/uri';
 import {
+  DOCKER_HUB,
   formatReference,
   hubNamespace,
+  isHubDomain,
   parseReference,
   pullReference,
   registryHostKey,
-  type HubMirrors,
+  viaHubMirror,
   type ImageReference,
 } from './reference/reference';
+import type { SameRegistry } from './policy/allowlist';
+import type { HostResolver } from './reference/host-resolver';
+import { literalHost, matchMirror, sameRegistry, unresolvedHost, type ResolvedHost } from './reference/registry-identity';
 
 export interface AuthorizerDeps {
   readonly policySource: PolicySource;
@@ -47,7 +53,12 @@ export interface AuthorizerDeps {
   readonly signIn?: SignInEnforcement;
   /** IMAGE_ACCESS_HUB_MIRRORS: registry hosts that serve Docker Hub's images, judged as Docker Hub. */
   readonly hubMirrors?: readonly string[];
+  /** Where dockerd will connect for a registry host name; absent: hosts are told apart by spelling alone. */
+  readonly hostResolver?: HostResolver;
 }
+
+/** Names resolve to nothing: only IP literals and spellings are compared. */
+const SPELLING_ONLY: HostResolver = { resolve: (key) => Promise.resolve(literalHost(key) ?? { key, endpoints: new Set() }) };
 
 export type RouteSettings = Pick<Settings, 'allowImport' | 'allowLoad' | 'allowBuild' | 'protectPlugin' | 'pluginName'>;
 
@@ -79,10 +90,12 @@ function policyContext(view: PolicyView): Pick<Judgement, 'policySource' | 'poli
 
 /** Turns AuthZReq bodies into replies: the imperative shell around the pure decision. */
 export class Authorizer {
-  private readonly hubMirrors: HubMirrors;
+  private readonly hubMirrors: readonly string[];
+  private readonly hosts: HostResolver;
 
   constructor(private readonly deps: AuthorizerDeps) {
-    this.hubMirrors = new Set((deps.hubMirrors ?? []).map(registryHostKey));
+    this.hubMirrors = [...new Set((deps.hubMirrors ?? []).map(registryHostKey))];
+    this.hosts = deps.hostResolver ?? SPELLING_ONLY;
   }
 
   async authorizeRequest(request: AuthZRequest): Promise<AuthZReply> {
@@ -95,7 +108,7 @@ export class Authorizer {
         return deny(`image-access: ${recognized.reason}`);
       case 'pull': {
         const started = this.deps.clock();
-        const parsed = pullReference(recognized.fromImage, recognized.tag, this.hubMirrors);
+        const parsed = pullReference(recognized.fromImage, recognized.tag);
         const judgement = parsed.ok
           ? await this.judgeImage(request, parsed.reference)
           : this.judgeInvalid(recognized.tag === '' ? recognized.fromImage : `${recognized.fromImage}:${recognized.tag}`, parsed.error);
@@ -120,7 +133,7 @@ export class Authorizer {
   private async authorizeImages(request: AuthZRequest, images: readonly string[]): Promise<AuthZReply> {
     for (const image of images) {
       const started = this.deps.clock();
-      const parsed = parseReference(image, this.hubMirrors);
+      const parsed = parseReference(image);
       const judgement = parsed.ok ? await this.judgeImage(request, parsed.reference) : this.judgeInvalid(image, parsed.error);
       const reply = this.conclude(judgement, started);
       if (!reply.Allow) return reply;
@@ -176,11 +189,44 @@ export class Authorizer {
     return { image: shown, decision: decideInvalidReference(shown, detail) };
   }
 
-  /** The judgement, or the fail mode's when identity or policy take longer than the decision timeout. */
-  private judgeImage(request: AuthZRequest, image: ImageReference): Promise<Judgement> {
+  /**
+   * The judgement, or the fail mode's when identity or policy take longer than the decision timeout. The registry is
+   * located first (its resolution has its own bound), so that a timeout never judges a mirror as another registry.
+   */
+  private async judgeImage(request: AuthZRequest, named: ImageReference): Promise<Judgement> {
+    const located = await this.throughMirror(named);
+    if ('unknown' in located) {
+      return { image: formatReference(named), decision: decideUnresolvedRegistry(named, located.unknown, this.deps.failMode) };
+    }
+    const image = located.image;
     return this.withinDeadline(formatReference(image), this.judgeImageUnbounded(request, image), (cause) =>
       decideWithoutPolicy(image, cause, this.deps.failMode),
     );
+  }
+
+  /** The image as dockerd fetches it: through a Docker Hub mirror named directly (by any name that reaches it), Hub's. */
+  private async throughMirror(image: ImageReference): Promise<{ image: ImageReference } | { unknown: string }> {
+    if (image.domain === DOCKER_HUB || this.hubMirrors.length === 0) return { image };
+    const [host, ...mirrors] = await Promise.all([registryHostKey(image.domain), ...this.hubMirrors].map((key) => this.hosts.resolve(key)));
+    const match = matchMirror(host!, mirrors);
+    if (match === 'mirror') return { image: viaHubMirror(image) };
+    return match === 'other' ? { image } : match;
+  }
+
+  /**
+   * How the registry allowlist tells registries apart for this image: by where dockerd connects, when the image's
+   * host is not spelled as an entry. An entry or host that cannot be resolved matches only by spelling.
+   */
+  private async registryMatcher(image: ImageReference, listed: readonly string[] | undefined): Promise<SameRegistry | undefined> {
+    if (listed === undefined || image.domain === DOCKER_HUB) return undefined;
+    const keys = [...new Set([image.domain, ...listed.filter((entry) => !isHubDomain(entry))].map(registryHostKey))];
+    const resolved = new Map<string, ResolvedHost>();
+    await Promise.all(keys.map(async (key) => resolved.set(key, await this.hosts.resolve(key))));
+    const of = (host: string): ResolvedHost => {
+      const key = registryHostKey(host);
+      return resolved.get(key) ?? unresolvedHost(key, 'not resolved');
+    };
+    return (entry, domain) => sameRegistry(of(entry), of(domain));
   }
 
   /** `judging`, or `onTimeout`'s decision once the decision timeout has passed: the daemon waits on us forever. */
@@ -206,7 +252,8 @@ export class Authorizer {
       return { image: name, identity, decision: decideWithoutPolicy(image, view.unavailable, this.deps.failMode) };
     }
     const { policy } = view;
-    const needsBadge = policy.restrictedImages.enabled && categorize(image, policy.organization, undefined) === 'community';
+    const sameRegistry = await this.registryMatcher(image, policy.registryAllowlist);
+    const needsBadge = policy.restrictedImages.enabled && hubNamespace(image) !== '' && categorize(image, policy.organization, undefined) === 'community';
     const badge = needsBadge ? await this.deps.policySource.badgeOf(hubNamespace(image), view) : undefined;
     return {
       image: name,
@@ -219,6 +266,7 @@ export class Authorizer {
         policy,
         requireSignIn: requireSignIn.required,
         membership: view.membership,
+        ...(sameRegistry === undefined ? {} : { sameRegistry }),
       }),
     };
   }

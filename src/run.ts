@@ -19,6 +19,7 @@ import { UrlPolicySource } from './policy/url-source';
 import type { PolicySource } from './policy/source';
 import { createPluginServer } from './protocol/server';
 import { closeServer, listenOnUnixSocket, releaseSocketPath } from './protocol/socket';
+import { cachingHostResolver } from './reference/host-resolver';
 import { parseHubMirrors } from './reference/reference';
 
 function remoteSourceOptions(settings: Settings, logger: Logger, clock: () => number, observer: RemoteObserver): RemoteSourceOptions {
@@ -94,6 +95,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
     decisionTimeoutMs: settings.decisionTimeoutMs,
     signIn: { mode: settings.requireSignIn, organization },
     hubMirrors: [...settings.hubMirrors, ...daemonMirrors(settings.daemonJson, logger)],
+    hostResolver: cachingHostResolver({ logger, clock }),
     clock,
     observers: options.observers ?? [],
   });

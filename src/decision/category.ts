@@ -14,7 +14,10 @@ export type ImageCategory =
 export function categorize(image: ImageReference, organization: string, badge: Badge | undefined): ImageCategory {
   if (!isDockerHub(image)) return 'outside_hub';
   if (isOfficialImage(image)) return 'official';
-  if (hubNamespace(image) === organization) return 'organization';
+  const namespace = hubNamespace(image);
+  // A one-component repository, named through a mirror: content of no Hub owner.
+  if (namespace === '') return 'community';
+  if (namespace === organization) return 'organization';
   return badge ?? 'community';
 }
 

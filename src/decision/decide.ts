@@ -1,4 +1,4 @@
-import { registryAllowlisted, repositoryAllowlisted } from '../policy/allowlist';
+import { registryAllowlisted, repositoryAllowlisted, type SameRegistry } from '../policy/allowlist';
 import { formatReference, isDockerHub, type ImageReference } from '../reference/reference';
 import { DEMO_NOTICE } from '../policy/default-policy';
 import type { OrgPolicy } from '../policy/policy';
@@ -43,6 +43,11 @@ export interface DecisionInput {
   readonly requireSignIn?: boolean;
   /** The user's standing in the organisation, when the policy source knows it. */
   readonly membership?: Membership;
+  /**
+   * Whether a registry allowlist entry names the image's registry, from host resolutions made at the edge (where
+   * dockerd will connect); absent: by spelling.
+   */
+  readonly sameRegistry?: SameRegistry;
 }
 
 export interface Decision {
@@ -122,10 +127,10 @@ export function decide(input: DecisionInput): Decision {
   return withPolicyNotice(decideRules(input), input.policy);
 }
 
-function decideRules({ image, category, identity, policy, requireSignIn = false, membership }: DecisionInput): Decision {
+function decideRules({ image, category, identity, policy, requireSignIn = false, membership, sameRegistry }: DecisionInput): Decision {
   const org = policy.organization;
   // Registry Access Management binds everyone, owners included, so it comes first.
-  if (policy.registryAllowlist !== undefined && !registryAllowlisted(image, policy.registryAllowlist)) {
+  if (policy.registryAllowlist !== undefined && !registryAllowlisted(image, policy.registryAllowlist, sameRegistry)) {
     return {
       allow: false,
       category,
@@ -179,6 +184,24 @@ export function decideInvalidReference(image: string, problem: string): Decision
     rule: 'invalid-reference',
     reason: problem,
     message: `Image Access Management: cannot check ${JSON.stringify(image)}: ${problem}`,
+  };
+}
+
+/**
+ * A registry host that could not be resolved while Docker Hub mirrors are known: it may be a mirror under another
+ * name, so it is not waved through as "outside Docker Hub" unless the fail mode is open.
+ */
+export function decideUnresolvedRegistry(image: ImageReference, cause: string, failMode: 'open' | 'closed'): Decision {
+  const reason = `cannot tell whether registry ${image.domain} is a Docker Hub mirror: ${cause}`;
+  if (failMode === 'open') return allow('outside_hub', 'fail-open', reason);
+  return {
+    allow: false,
+    category: 'outside_hub',
+    rule: 'fail-closed',
+    reason,
+    message:
+      `Image Access Management: cannot check ${formatReference(image)}: its registry ${image.domain} could not be resolved ` +
+      `to tell whether it is this engine's Docker Hub mirror (${cause}); try again shortly or contact your Docker administrator.`,
   };
 }
 

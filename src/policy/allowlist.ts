@@ -2,7 +2,7 @@
  * Allowlist entries of the policy document, normalised once with the engine's own reference parsing and then matched
  * by exact equality of normalised names: never by string prefix, so `acme` cannot admit `acmeevil`.
  */
-import { DOCKER_HUB, parseReference, type ImageReference } from '../reference/reference';
+import { DOCKER_HUB, parseReference, registryHostKey, type ImageReference } from '../reference/reference';
 
 /**
  * A Docker Hub repository (`docker.io/library/alpine`), one tag or digest of it (`docker.io/bitnami/redis:7`,
@@ -81,6 +81,12 @@ export function repositoryAllowlisted(image: ImageReference, patterns: readonly 
   );
 }
 
-export function registryAllowlisted(image: ImageReference, hosts: readonly string[]): boolean {
-  return hosts.includes(image.domain.toLowerCase());
+/** Whether a listed registry host and an image's registry host are one registry. */
+export type SameRegistry = (listed: string, domain: string) => boolean;
+
+/** Without resolutions: the same host as registryHostKey spells it (`127.0.0.1:5000` is `localhost:5000`). */
+export const spelledAlike: SameRegistry = (listed, domain) => registryHostKey(listed) === registryHostKey(domain);
+
+export function registryAllowlisted(image: ImageReference, hosts: readonly string[], same: SameRegistry = spelledAlike): boolean {
+  return hosts.some((listed) => same(listed, image.domain));
 }

@@ -2,6 +2,7 @@
  * Image reference parsing and normalisation, following distribution/reference's ParseNormalizedNamed
  * (the function dockerd runs on `fromImage`), so that the plugin judges exactly the repository the engine pulls.
  */
+import { canonicalHost, splitHostKey } from './registry-identity';
 
 export const DOCKER_HUB = 'docker.io';
 /** Hosts that are Docker Hub under another name; the engine talks to Hub for all of them. */
@@ -9,12 +10,6 @@ const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.
 /** Ports that name the same host as no port at all, as far as telling registries apart goes. */
 const DEFAULT_PORTS = new Set(['443', '80']);
 
-/**
- * Hosts that serve Docker Hub's repositories under their Hub names: the daemon's registry mirrors
- * (IMAGE_ACCESS_HUB_MIRRORS), kept as registryHostKey spellings.
- */
-export type HubMirrors = ReadonlySet<string>;
-const NO_MIRRORS: HubMirrors = new Set();
 const OFFICIAL_NAMESPACE = 'library';
 const NAME_TOTAL_LENGTH_MAX = 255;
 
@@ -66,9 +61,10 @@ function splitDomain(name: string): { domain: string; remainder: string } {
 
 /**
  * Parses a reference as `docker pull` accepts it (`alpine`, `acme/app:1.0`, `ghcr.io/o/r@sha256:...`) into its
- * canonical form. Hub aliases fold to `docker.io` and one-component Hub names gain `library/`.
+ * canonical form. Hub aliases fold to `docker.io` and one-component Hub names gain `library/`; a registry mirror
+ * named directly is another registry here (see viaHubMirror).
  */
-export function parseReference(input: string, mirrors: HubMirrors = NO_MIRRORS): ParseResult {
+export function parseReference(input: string): ParseResult {
   if (input.length === 0) return invalid('invalid reference format: repository name must have at least one component');
   if (ANCHORED_IDENTIFIER.test(input)) {
     return invalid(`invalid repository name (${input}), cannot specify 64-byte hexadecimal strings`);
@@ -93,7 +89,7 @@ export function parseReference(input: string, mirrors: HubMirrors = NO_MIRRORS):
   let domain = split.domain;
   let path = split.remainder;
   if (!DOMAIN.test(domain)) return invalid(`invalid reference format: invalid registry "${domain}"`);
-  if (isHubDomain(domain, mirrors)) {
+  if (isHubDomain(domain)) {
     domain = DOCKER_HUB;
     if (!path.includes('/')) path = `${OFFICIAL_NAMESPACE}/${path}`;
   }
@@ -118,22 +114,17 @@ export function formatReference(ref: ImageReference): string {
 }
 
 /**
- * A registry host as the engine reaches it: any case (DNS ignores it), the port as Go dials it (`:0443` is 443), and
- * the default ports dropped (an explicit `:443` names the same host; dockerd would otherwise skip the mirror and
- * the classifier).
+ * A registry host as the engine reaches it: any case (DNS ignores it), an IP literal in canonical form (an
+ * IPv4-mapped IPv6 address is its IPv4 address; every loopback address is `localhost`), the port as Go dials it
+ * (`:0443` is 443), and the default ports dropped (an explicit `:443` names the same host; dockerd would otherwise
+ * skip the mirror and the classifier). Names are compared by what they resolve to in registry-identity.ts.
  */
 export function registryHostKey(host: string): string {
-  const lower = host.toLowerCase();
-  const port = /:([0-9]+)$/.exec(lower);
-  const bare = sameHost(port === null ? lower : lower.slice(0, port.index));
-  if (port === null) return bare;
-  const number = port[1]!.replace(/^0+(?=[0-9])/, '');
-  return DEFAULT_PORTS.has(number) ? bare : `${bare}:${number}`;
+  const { host: bare, port } = splitHostKey(host);
+  const shown = canonicalHost(bare);
+  const number = port.replace(/^0+(?=[0-9])/, '');
+  return number === '' || DEFAULT_PORTS.has(number) ? shown : `${shown}:${number}`;
 }
-
-/** `localhost`, `127.0.0.1` and the rest of 127/8, `[::1]`: a loopback mirror answers to all of them. */
-const LOOPBACK = /^(?:localhost|127(?:\.[0-9]{1,3}){3}|\[(?:0{0,4}:){2,7}0{0,3}1\])$/;
-const sameHost = (host: string): string => (LOOPBACK.test(host) ? 'localhost' : host);
 
 /**
  * The hosts of registry mirrors as daemon.json's `registry-mirrors` lists them (`https://mirror.example.com`,
@@ -149,31 +140,45 @@ export function parseHubMirrors(raw: string): string[] | Error {
   return hosts;
 }
 
-/** Whether a registry host (`docker.io`, `index.docker.io`, `registry-1.docker.io`, ... any case, `:443` or not, or a mirror) is Docker Hub. */
-export function isHubDomain(host: string, mirrors: HubMirrors = NO_MIRRORS): boolean {
-  const key = registryHostKey(host);
-  return HUB_ALIASES.has(key) || mirrors.has(key);
+/** Whether a registry host (`docker.io`, `index.docker.io`, `registry-1.docker.io`, ... any case, `:443` or not) is Docker Hub. */
+export function isHubDomain(host: string): boolean {
+  return HUB_ALIASES.has(registryHostKey(host));
+}
+
+/**
+ * A reference that names a Docker Hub mirror directly, as the Hub repository the mirror serves under the same path:
+ * `MIRROR/someone/app` is Hub's `someone/app`. No `library/` is added: dockerd asks the mirror for the path as
+ * written, so `MIRROR/someone` is the mirror's repository `someone`, no Docker Official Image.
+ */
+export function viaHubMirror(ref: ImageReference): ImageReference {
+  return { ...ref, domain: DOCKER_HUB };
 }
 
 export function isDockerHub(ref: ImageReference): boolean {
   return ref.domain === DOCKER_HUB;
 }
 
-/** First path component on Docker Hub: the user or organisation that owns the repository (`library` for DOI). */
+/**
+ * First path component on Docker Hub: the user or organisation that owns the repository (`library` for DOI). A
+ * one-component path (only reached through a mirror) has no owner: ''.
+ */
 export function hubNamespace(ref: ImageReference): string {
-  return ref.path.split('/')[0] ?? '';
+  const slash = ref.path.indexOf('/');
+  return slash === -1 ? '' : ref.path.slice(0, slash);
 }
 
+/** `library/NAME`, exactly: Docker Hub has no deeper repositories under `library/`, so `library/someone/app` is none. */
 export function isOfficialImage(ref: ImageReference): boolean {
-  return isDockerHub(ref) && hubNamespace(ref) === OFFICIAL_NAMESPACE;
+  const [namespace, name, ...deeper] = ref.path.split('/');
+  return isDockerHub(ref) && namespace === OFFICIAL_NAMESPACE && name !== undefined && deeper.length === 0;
 }
 
 /**
  * The reference dockerd pulls for `POST /images/create?fromImage=IMAGE&tag=TAG` (moby's PullImage): `tag` may be a
  * digest, and replaces any tag or digest written in `fromImage`. Without either, every tag is pulled.
  */
-export function pullReference(fromImage: string, tag: string, mirrors: HubMirrors = NO_MIRRORS): ParseResult {
-  const parsed = parseReference(fromImage.endsWith(':') ? fromImage.slice(0, -1) : fromImage, mirrors);
+export function pullReference(fromImage: string, tag: string): ParseResult {
+  const parsed = parseReference(fromImage.endsWith(':') ? fromImage.slice(0, -1) : fromImage);
   if (!parsed.ok || tag === '') return parsed;
   const { domain, path } = parsed.reference;
   if (validateDigest(tag) === undefined) return { ok: true, reference: { domain, path, digest: tag } };

@@ -2,7 +2,7 @@ import type { AuthZRequest } from '../../src/protocol/wire';
 import { recognize } from '../../src/recognition/recognize';
 import { MAX_SERVICE_IMAGES } from '../../src/recognition/services';
 import { withoutUserInfo } from '../../src/recognition/uri';
-import { parseHubMirrors, parseReference, pullReference, registryHostKey } from '../../src/reference/reference';
+import { parseHubMirrors, parseReference, registryHostKey, viaHubMirror } from '../../src/reference/reference';
 
 /** Unit counterparts of test/e2e/bypass.test.ts: spellings the real engine accepts that once slipped past. */
 
@@ -85,11 +85,16 @@ describe("the daemon's registry mirrors (IMAGE_ACCESS_HUB_MIRRORS) serve Docker 
     expect(parseHubMirrors('https://x y')).toBeInstanceOf(Error);
   });
 
-  test('an image named through a mirror is a Docker Hub image; other registries are not', () => {
-    const mirrors = new Set(parseHubMirrors('http://127.0.0.1:5000') as string[]);
-    expect(pullReference('127.0.0.1:05000/someone/app', '1.0', mirrors)).toEqual({ ok: true, reference: { domain: 'docker.io', path: 'someone/app', tag: '1.0' } });
-    expect(parseReference('127.0.0.1:5000/alpine', mirrors)).toEqual({ ok: true, reference: { domain: 'docker.io', path: 'library/alpine' } });
-    expect(parseReference('127.0.0.1:5001/someone/app', mirrors)).toMatchObject({ ok: true, reference: { domain: '127.0.0.1:5001' } });
+  test('an image named through a mirror is the Hub repository of the same path: no library/ is added', () => {
+    const parsed = (image: string) => {
+      const result = parseReference(image);
+      if (!result.ok) throw new Error(result.error);
+      return viaHubMirror(result.reference);
+    };
+    expect(parsed('127.0.0.1:5000/someone/app:1.0')).toEqual({ domain: 'docker.io', path: 'someone/app', tag: '1.0' });
+    expect(parsed('127.0.0.1:5000/library/alpine')).toEqual({ domain: 'docker.io', path: 'library/alpine' });
+    // dockerd asks the mirror for `someone`: the mirror's own repository, no Docker Official Image.
+    expect(parsed('127.0.0.1:5000/someone:1.0')).toEqual({ domain: 'docker.io', path: 'someone', tag: '1.0' });
     expect(parseReference('127.0.0.1:5000/someone/app')).toMatchObject({ ok: true, reference: { domain: '127.0.0.1:5000' } });
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { DEFAULT_HUB_IMAGES, httpRequest, startEngine, type DockerResult, type Engine } from '../harness';
 
 /**
@@ -8,6 +9,16 @@ import { DEFAULT_HUB_IMAGES, httpRequest, startEngine, type DockerResult, type E
 jest.setTimeout(300_000);
 
 const ENV = { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off', IMAGE_ACCESS_DAEMON_JSON: '' };
+
+/** A name /etc/hosts gives 127.0.0.1 other than localhost (Debian puts the host name there): the mirror under another name. */
+function hostsAliasOfLoopback(): string {
+  for (const line of readFileSync('/etc/hosts', 'utf8').split('\n')) {
+    const [address, ...names] = line.replace(/#.*/, '').trim().split(/\s+/);
+    const alias = names.find((name) => name !== 'localhost' && /^[a-z0-9-]+$/i.test(name));
+    if (address === '127.0.0.1' && alias !== undefined) return alias.toLowerCase();
+  }
+  throw new Error('this test needs a name other than localhost for 127.0.0.1 in /etc/hosts (e.g. the host name)');
+}
 
 describe('registry fetches and registry names, real engine', () => {
   let engine: Engine | undefined;
@@ -26,6 +37,31 @@ describe('registry fetches and registry names, real engine', () => {
 
   afterAll(async () => {
     await engine?.stop();
+  });
+
+  describe("the daemon's Docker Hub mirror, named directly (IMAGE_ACCESS_HUB_MIRRORS names it 127.0.0.1:PORT)", () => {
+    const port = () => engine!.registry.address.split(':')[1]!;
+    beforeAll(() => engine!.plugin!.restart({ env: { ...ENV, IMAGE_ACCESS_HUB_MIRRORS: engine!.registry.address } }));
+    afterAll(() => engine!.plugin!.restart({ env: ENV }));
+
+    it('an /etc/hosts name of the mirror is the mirror: its someone/app is Docker Hub\'s, a community image', async () => {
+      expectDenied(await engine!.docker(['pull', `${hostsAliasOfLoopback()}:${port()}/someone/app:1.0`]), 'docker.io/someone/app:1.0 is a community image');
+    });
+
+    it('so is its IPv4-mapped IPv6 address (26.1 pulls through it; 20.10 refuses the reference after the plugin was asked)', async () => {
+      expectDenied(await engine!.docker(['pull', `[::ffff:7f00:1]:${port()}/someone/app:1.0`]), 'docker.io/someone/app:1.0 is a community image');
+    });
+
+    it("MIRROR/someone:1.0 is the mirror's repository someone, not the official docker.io/library/someone", async () => {
+      expectDenied(await engine!.docker(['pull', `${engine!.registry.address}/someone:1.0`]), 'docker.io/someone:1.0 is a community image');
+      expectDenied(await engine!.docker(['pull', `${engine!.registry.address}/library/someone/app:1.0`]), 'docker.io/library/someone/app:1.0 is a community image');
+    });
+
+    it("MIRROR/library/alpine is Docker Hub's official alpine, and is pulled", async () => {
+      const pulled = await engine!.docker(['pull', `${engine!.registry.address}/library/alpine`]);
+      expect(pulled.stderr).not.toContain('authorization denied');
+      expect(pulled.code).toBe(0);
+    });
   });
 
   describe('routes that fetch from a registry without pulling', () => {
