@@ -3,6 +3,7 @@
  * This table is the single source for parsing, `--help` and the managed-plugin manifest's `env` list.
  */
 
+import { parseProxyUrl } from '../network/proxy';
 import { parseHubMirrors } from '../reference/reference';
 
 export type FailMode = 'closed' | 'open';
@@ -51,6 +52,10 @@ export interface Settings {
   readonly decisionTimeoutMs: number;
   readonly mode: EnforcementMode;
   readonly logLevel: LogLevel;
+  readonly httpsProxy: URL | undefined;
+  readonly httpProxy: URL | undefined;
+  readonly noProxy: string;
+  readonly caBundle: string | undefined;
   readonly stateDir: string;
   readonly auditLog: string | undefined;
   readonly auditMaxBytes: number;
@@ -339,6 +344,34 @@ export const SETTINGS = [
     parse: oneOf<LogLevel>('error', 'warn', 'info', 'debug'),
   } satisfies SettingSpec<'logLevel'>,
   {
+    key: 'httpsProxy',
+    env: 'HTTPS_PROXY',
+    description: 'Proxy for https to Docker Hub and a policy URL, as http://[user:pass@]host:port (CONNECT); also read as https_proxy; loopback is never proxied',
+    default: '',
+    parse: parseProxyUrl,
+  } satisfies SettingSpec<'httpsProxy'>,
+  {
+    key: 'httpProxy',
+    env: 'HTTP_PROXY',
+    description: 'Proxy for plain http (CONNECT), as HTTPS_PROXY; also read as http_proxy',
+    default: '',
+    parse: parseProxyUrl,
+  } satisfies SettingSpec<'httpProxy'>,
+  {
+    key: 'noProxy',
+    env: 'NO_PROXY',
+    description: 'Hosts reached without the proxy, comma-separated: name (and its subdomains), .name, IP, CIDR, any with :port, or *; also read as no_proxy',
+    default: '',
+    parse: (raw) => raw.trim(),
+  } satisfies SettingSpec<'noProxy'>,
+  {
+    key: 'caBundle',
+    env: 'IMAGE_ACCESS_CA_BUNDLE',
+    description: "PEM file of CA certificates trusted besides Node's own for Docker Hub and a policy URL (a company proxy's or server's CA)",
+    default: '',
+    parse: optionalAbsolutePath,
+  } satisfies SettingSpec<'caBundle'>,
+  {
     key: 'stateDir',
     env: 'IMAGE_ACCESS_STATE_DIR',
     description:
@@ -383,6 +416,11 @@ export function flagName(env: string): string {
 
 export class SettingsError extends Error {}
 
+/** A value quoted back in an error keeps no `user:password@` (a proxy URL's, a policy URL's). */
+function withoutUserInfo(raw: string): string {
+  return raw.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/)?[^/@\s]*@/i, '$1***@');
+}
+
 /**
  * Reads settings from flags (which win) and the environment. Every problem is reported at once, so a fleet admin
  * fixes a bad configuration in one go.
@@ -405,9 +443,11 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>, 
   }
   const settings: Record<string, unknown> = {};
   for (const spec of SETTINGS) {
-    const raw = fromFlags.get(spec.env) ?? env[spec.env] ?? spec.default;
+    // The standard variables (HTTPS_PROXY...) are read in lower case too, upper case first, as Go and dockerd do.
+    const fromEnv = env[spec.env] ?? (spec.env.startsWith('IMAGE_ACCESS_') ? undefined : env[spec.env.toLowerCase()]);
+    const raw = fromFlags.get(spec.env) ?? fromEnv ?? spec.default;
     const value = spec.parse(raw);
-    if (value instanceof Error) problems.push(`${spec.env} (${flagName(spec.env)}) ${value.message}; got ${JSON.stringify(raw)}`);
+    if (value instanceof Error) problems.push(`${spec.env} (${flagName(spec.env)}) ${value.message}; got ${JSON.stringify(withoutUserInfo(raw))}`);
     else settings[spec.key] = value;
   }
   if (problems.length > 0) throw new SettingsError(problems.join('\n'));

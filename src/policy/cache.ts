@@ -10,6 +10,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../audit/logger';
+import type { OutboundAgents } from '../network/agents';
 import type { RemoteObserver } from '../observability/events';
 import { within } from './deadline';
 import { RemoteError } from './http-client';
@@ -49,6 +50,8 @@ export interface RemoteSourceOptions {
   readonly random?: () => number;
   /** Told of each remote call and cache lookup: the metrics. */
   readonly observer?: RemoteObserver;
+  /** Proxy and CA settings for the remote calls (absent: direct). */
+  readonly agents?: OutboundAgents;
 }
 
 /** Quiet time after a failed fetch before a remote source asks again about the same key. */

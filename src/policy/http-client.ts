@@ -5,6 +5,7 @@
  */
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { z } from 'zod';
+import type { OutboundAgents } from '../network/agents';
 
 /** Larger than any policy document or Hub page the plugin reads. */
 export const MAX_REPLY_BYTES = 1024 * 1024;
@@ -46,8 +47,10 @@ export interface RemoteRequest {
   readonly json?: unknown;
 }
 
-export function createHttp(timeoutMs: number): AxiosInstance {
+/** `agents`: the proxy and CA settings (src/network/agents.ts); without them, direct with Node's own roots. */
+export function createHttp(timeoutMs: number, agents?: OutboundAgents): AxiosInstance {
   return axios.create({
+    ...agents,
     timeout: timeoutMs,
     maxRedirects: 0,
     maxContentLength: MAX_REPLY_BYTES,
@@ -55,6 +58,7 @@ export function createHttp(timeoutMs: number): AxiosInstance {
     // The body is parsed by the caller with zod: keep it as the text that arrived.
     transformResponse: [(data: unknown) => data],
     validateStatus: () => true,
+    // axios's own proxy support would hand an https request, headers and all, to the proxy: the agents tunnel instead.
     proxy: false,
   });
 }

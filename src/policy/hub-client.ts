@@ -1,6 +1,7 @@
 import type { AxiosInstance } from 'axios';
 import { z } from 'zod';
 import type { HubCredential } from '../identity/identity';
+import type { OutboundAgents } from '../network/agents';
 import { createHttp, parseReply, RemoteError, send, statusFailure, type CallReport, type RemoteReply, type RemoteRequest } from './http-client';
 import { BADGES, restrictedImagesSchema, toRestrictedImages, type Badge, type RestrictedImages } from './policy';
 
@@ -35,8 +36,9 @@ export class HubClient {
     private readonly baseUrl: string,
     private readonly timeoutMs: number,
     private readonly report?: CallReport,
+    agents?: OutboundAgents,
   ) {
-    this.http = createHttp(timeoutMs);
+    this.http = createHttp(timeoutMs, agents);
   }
 
   /**

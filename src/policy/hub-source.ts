@@ -41,7 +41,7 @@ export class HubPolicySource implements PolicySource {
   constructor(private readonly options: HubSourceOptions) {
     this.describe = `hub:${options.hubUrl}`;
     const observer = options.observer;
-    this.client = new HubClient(options.hubUrl, options.decisionTimeoutMs, observer && ((outcome, seconds) => observer.remoteCall('hub', outcome, seconds)));
+    this.client = new HubClient(options.hubUrl, options.decisionTimeoutMs, observer && ((outcome, seconds) => observer.remoteCall('hub', outcome, seconds)), options.agents);
     // Up to four lookups (token, membership, settings, badge) may wait in one decision.
     const refreshWaitMs = Math.max(1, Math.floor(options.decisionTimeoutMs / 4));
     const common = (name: string, ttlMs: number, staleMaxMs: number): CacheOptions =>

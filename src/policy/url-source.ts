@@ -45,7 +45,7 @@ export class UrlPolicySource implements PolicySource {
   constructor(private readonly options: UrlSourceOptions) {
     // The URL may carry a token in its query: logs and messages name only its origin and path.
     this.describe = `url:${loggableUrl(options.url)}`;
-    this.http = createHttp(options.decisionTimeoutMs);
+    this.http = createHttp(options.decisionTimeoutMs, options.agents);
     this.cache = new RefreshingCache(policyUrlCacheOptions(options));
   }
 
