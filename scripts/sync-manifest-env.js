@@ -7,7 +7,7 @@ const { join } = require('node:path');
 const { SETTINGS, settingsMarkdown } = require('../dist/config/settings.js');
 const path = join(__dirname, '..', 'config.json');
 const manifest = JSON.parse(readFileSync(path, 'utf8'));
-manifest.env = SETTINGS.map((s) => ({ name: s.env, description: s.description, settable: ['value'], value: s.default }));
+manifest.env = SETTINGS.map((s) => ({ name: s.env, description: s.description, settable: ['value'], value: s.managedDefault ?? s.default }));
 writeFileSync(path, `${JSON.stringify(manifest, null, 2)}\n`);
 
 const readmePath = join(__dirname, '..', 'README.md');

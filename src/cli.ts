@@ -49,7 +49,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const settings = loadSettings(process.env, rest);
-  const logger = createLogger(settings.logLevel);
+  const logger = createLogger(settings.logLevel, settings.logStreams);
   // A dead plugin locks every docker command on the host: log and carry on rather than exit.
   process.on('uncaughtException', (error) => logger.error('uncaught exception', { error: String(error), stack: error.stack }));
   process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: String(reason) }));

@@ -152,7 +152,7 @@ export interface RunningPlugin {
 }
 
 /** Starts the plugin: everything that touches sockets, files, signals and the clock is wired here. */
-export async function startPlugin(settings: Settings, logger: Logger = createLogger(settings.logLevel)): Promise<RunningPlugin> {
+export async function startPlugin(settings: Settings, logger: Logger = createLogger(settings.logLevel, settings.logStreams)): Promise<RunningPlugin> {
   // Epoch milliseconds with sub-millisecond precision, for the decision latency histogram.
   const clock = () => performance.timeOrigin + performance.now();
   const observability = createObservability(settings, logger, clock);

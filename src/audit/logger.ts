@@ -1,5 +1,5 @@
 import winston from 'winston';
-import type { LogLevel } from '../config/settings';
+import type { LogLevel, LogStreams } from '../config/settings';
 
 export type Logger = winston.Logger;
 
@@ -23,12 +23,16 @@ const redactSecrets = winston.format((info) => {
   return info;
 });
 
-/** JSON lines on stderr: dockerd copies a managed plugin's output into its own log. */
-export function createLogger(level: LogLevel): Logger {
+/**
+ * JSON lines on stderr, or split by level: dockerd copies a managed plugin's stdout into its log at level=info and its
+ * stderr at level=error (moby plugin/manager.go makeLoggerStreams), whatever a line says.
+ */
+export function createLogger(level: LogLevel, streams: LogStreams = 'stderr'): Logger {
+  const stderrLevels = streams === 'split' ? ['error', 'warn'] : ['error', 'warn', 'info', 'debug'];
   return winston.createLogger({
     level,
     format: winston.format.combine(redactSecrets(), winston.format.timestamp(), winston.format.json()),
-    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
+    transports: [new winston.transports.Console({ stderrLevels })],
   });
 }
 

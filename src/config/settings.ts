@@ -9,6 +9,8 @@ import { parseHubMirrors } from '../reference/reference';
 export type FailMode = 'closed' | 'open';
 export type EnforcementMode = 'enforce' | 'warn';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+/** `split`: info and debug on stdout, warn and error on stderr (dockerd logs a managed plugin's stdout at level=info, its stderr at level=error). */
+export type LogStreams = 'stderr' | 'split';
 /** The admin listener (/metrics, /healthz, /status): a loopback TCP address or a unix socket. */
 export type AdminListen =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
@@ -52,6 +54,7 @@ export interface Settings {
   readonly decisionTimeoutMs: number;
   readonly mode: EnforcementMode;
   readonly logLevel: LogLevel;
+  readonly logStreams: LogStreams;
   readonly httpsProxy: URL | undefined;
   readonly httpProxy: URL | undefined;
   readonly noProxy: string;
@@ -68,6 +71,8 @@ interface SettingSpec<K extends keyof Settings> {
   readonly env: string;
   readonly description: string;
   readonly default: string;
+  /** The managed plugin's default (config.json), where it differs from the host process's. */
+  readonly managedDefault?: string;
   /** Returns the value, or an error message. */
   readonly parse: (raw: string) => Settings[K] | Error;
 }
@@ -339,10 +344,19 @@ export const SETTINGS = [
   {
     key: 'logLevel',
     env: 'IMAGE_ACCESS_LOG_LEVEL',
-    description: 'Log level: error, warn, info or debug (JSON lines on stderr)',
+    description: 'Log level: error, warn, info or debug (JSON lines; IMAGE_ACCESS_LOG_STREAMS says on which stream)',
     default: 'info',
     parse: oneOf<LogLevel>('error', 'warn', 'info', 'debug'),
   } satisfies SettingSpec<'logLevel'>,
+  {
+    key: 'logStreams',
+    env: 'IMAGE_ACCESS_LOG_STREAMS',
+    description:
+      "stderr: every log line on stderr; split: info and debug on stdout, warn and error on stderr, so dockerd's log of a managed plugin says level=info or level=error as the line does",
+    default: 'stderr',
+    managedDefault: 'split',
+    parse: oneOf<LogStreams>('stderr', 'split'),
+  } satisfies SettingSpec<'logStreams'>,
   {
     key: 'httpsProxy',
     env: 'HTTPS_PROXY',
@@ -467,6 +481,9 @@ export function settingsMarkdown(): string {
   return [
     '| Environment variable (`docker plugin set`) | Flag | Default | What it sets |',
     '| --- | --- | --- | --- |',
-    ...SETTINGS.map((s) => `| \`${s.env}\` | \`${flagName(s.env)}\` | ${s.default ? `\`${cell(s.default)}\`` : ''} | ${cell(s.description)} |`),
+    ...SETTINGS.map((s) => {
+      const managed = 'managedDefault' in s ? ` (managed plugin: \`${s.managedDefault}\`)` : '';
+      return `| \`${s.env}\` | \`${flagName(s.env)}\` | ${s.default ? `\`${cell(s.default)}\`` : ''}${managed} | ${cell(s.description)} |`;
+    }),
   ].join('\n');
 }

@@ -1,4 +1,4 @@
-import { closeSync, copyFileSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** daemon.json's text, or undefined when there is no such file yet. */
@@ -14,6 +14,38 @@ export function readDaemonJson(path: string): string | undefined {
 /** `2025-11-25T23:05:00.123Z` -> `20251125T230500Z`: sortable and safe in a file name. */
 const compactTimestamp = (now: Date): string => now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 
+/** Timestamped backups kept beside daemon.json; older ones are removed. The file as it was first found is kept apart. */
+export const KEPT_BACKUPS = 5;
+/** Suffix of the copy of daemon.json as it was before image-access first changed it: never replaced, never pruned. */
+export const ORIGINAL_SUFFIX = '.before-image-access';
+
+/** Copies `from` to `to`, or to `to-2`, `to-3`... when taken (two edits in one second): a backup never replaces one. */
+function copyToFreeName(from: string, to: string): string {
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? to : `${to}-${n}`;
+    try {
+      copyFileSync(from, candidate, constants.COPYFILE_EXCL);
+      return candidate;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
+
+/** Our backup names' tails: the compact timestamp, and `-N` for a second backup in the same second. */
+const BACKUP_TAIL = /^(\d{8}T\d{6}Z)(?:-(\d+))?$/;
+
+/** Removes all but the newest KEPT_BACKUPS of our `daemon.json.bak-<time>` files; anyone else's files are left alone. */
+function pruneBackups(path: string): void {
+  const prefix = `${basename(path)}.bak-`;
+  const ours = readdirSync(dirname(path)).flatMap((name) => {
+    const tail = name.startsWith(prefix) ? BACKUP_TAIL.exec(name.slice(prefix.length)) : null;
+    return tail ? [{ name, stamp: tail[1]!, n: Number(tail[2] ?? 1) }] : [];
+  });
+  const byAge = ours.sort((a, b) => (a.stamp === b.stamp ? a.n - b.n : a.stamp < b.stamp ? -1 : 1)).map((backup) => backup.name);
+  for (const name of byAge.slice(0, Math.max(0, byAge.length - KEPT_BACKUPS))) rmSync(join(dirname(path), name), { force: true });
+}
+
 /**
  * Replaces daemon.json atomically (a daemon starting mid-write never reads half a file), keeping its mode, after
  * copying the previous version beside it. Returns the backup's path, or undefined when there was no previous file.
@@ -22,8 +54,16 @@ export function writeDaemonJson(linkOrPath: string, text: string, now: Date): st
   const previous = statSync(linkOrPath, { throwIfNoEntry: false });
   // A daemon.json that is a symlink (configuration tools do that) keeps being one: its target is replaced.
   const path = previous ? realpathSync(linkOrPath) : linkOrPath;
-  const backup = previous ? `${path}.bak-${compactTimestamp(now)}` : undefined;
-  if (backup) copyFileSync(path, backup);
+  let backup: string | undefined;
+  if (previous) {
+    try {
+      copyFileSync(path, `${path}${ORIGINAL_SUFFIX}`, constants.COPYFILE_EXCL);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    backup = copyToFreeName(path, `${path}.bak-${compactTimestamp(now)}`);
+    pruneBackups(path);
+  }
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const fd = openSync(temp, 'w', previous ? previous.mode & 0o7777 : 0o644);
   try {

@@ -266,6 +266,12 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     // Through the mirror daemon.json names, the same image is still judged as Docker Hub's.
     const throughMirror = await docker('pull', `${registry!.address}/someone/app:1.0`);
     expect(throughMirror.stderr).toContain(`authorization denied by plugin ${ref}: Image Access Management: docker.io/someone/app:1.0 is a community image`);
+    // dockerd logs the plugin's stdout at level=info and its stderr at level=error: each line lands at its own level.
+    const pluginLines = readFileSync(join(dir, 'host', 'dockerd.err'), 'utf8').split('\n').filter((line) => line.includes(`plugin=${pluginId}`));
+    const levels = (text: string) => pluginLines.filter((line) => line.includes(text)).map((line) => /level=(\w+)/.exec(line)?.[1]);
+    expect(levels('image-access listening')).toEqual(['info']);
+    expect(levels('\\"level\\":\\"info\\"').every((level) => level === 'info')).toBe(true);
+    expect(pluginLines.filter((line) => line.includes('level=error'))).toEqual([]);
     // The audit log, in the state directory the plugin created on the host.
     expect(auditLines().map((line) => (JSON.parse(line) as { image: string; decision: string }).decision)).toEqual(['allow', 'allow', 'deny', 'deny']);
   });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../../src/audit/logger';
 import { loadSettings } from '../../src/config/settings';
 import { runInstallCommand } from '../../src/install/commands';
+import { KEPT_BACKUPS } from '../../src/install/daemon-json-file';
 import { startPlugin, type RunningPlugin } from '../../src/run';
 
 const NOW = new Date('2025-11-25T23:30:00.000Z');
@@ -18,7 +19,7 @@ describe('image-access install / uninstall on daemon.json files', () => {
   let daemonJson: string;
   const run = (command: 'install' | 'uninstall', ...args: string[]) =>
     runInstallCommand(command, ['--daemon-json', daemonJson, '--socket', socket, ...args], { out: (line) => lines.push(line), now: () => NOW });
-  const backups = () => readdirSync(dir).filter((name) => name.startsWith('daemon.json.bak-'));
+  const backups = () => readdirSync(dir).filter((name) => name.startsWith('daemon.json.bak-')).sort();
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ia-install-'));
@@ -53,6 +54,35 @@ describe('image-access install / uninstall on daemon.json files', () => {
     expect(statSync(daemonJson).mode & 0o777).toBe(0o640);
     expect(backups()).toEqual(['daemon.json.bak-20251125T233000Z']);
     expect(readFileSync(join(dir, 'daemon.json.bak-20251125T233000Z'), 'utf8')).toBe(original);
+  });
+
+  test('two edits in the same second keep both previous versions; the file as first found is kept apart', async () => {
+    const original = '{"debug":true}';
+    writeFileSync(daemonJson, original);
+    await run('install');
+    const afterInstall = readFileSync(daemonJson, 'utf8');
+    await run('uninstall');
+    expect(backups()).toEqual(['daemon.json.bak-20251125T233000Z', 'daemon.json.bak-20251125T233000Z-2']);
+    expect(readFileSync(join(dir, 'daemon.json.bak-20251125T233000Z'), 'utf8')).toBe(original);
+    expect(readFileSync(join(dir, 'daemon.json.bak-20251125T233000Z-2'), 'utf8')).toBe(afterInstall);
+    expect(readFileSync(join(dir, 'daemon.json.before-image-access'), 'utf8')).toBe(original);
+  });
+
+  test(`backups are bounded: the newest ${KEPT_BACKUPS} are kept, the original and anyone else's files stay`, async () => {
+    const original = '{"debug":true}';
+    writeFileSync(daemonJson, original);
+    writeFileSync(join(dir, 'daemon.json.bak-by-hand'), 'mine');
+    const versions: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      versions.push(readFileSync(daemonJson, 'utf8'));
+      const at = new Date(NOW.getTime() + Math.floor(i / 2) * 1000);
+      await runInstallCommand(i % 2 === 0 ? 'install' : 'uninstall', ['--daemon-json', daemonJson, '--socket', socket], { out: () => undefined, now: () => at });
+    }
+    const kept = backups().filter((name) => name !== 'daemon.json.bak-by-hand');
+    expect(kept).toEqual(['daemon.json.bak-20251125T233003Z-2', 'daemon.json.bak-20251125T233004Z', 'daemon.json.bak-20251125T233004Z-2', 'daemon.json.bak-20251125T233005Z', 'daemon.json.bak-20251125T233005Z-2']);
+    expect(kept.map((name) => readFileSync(join(dir, name), 'utf8'))).toEqual(versions.slice(-KEPT_BACKUPS));
+    expect(readFileSync(join(dir, 'daemon.json.before-image-access'), 'utf8')).toBe(original);
+    expect(readFileSync(join(dir, 'daemon.json.bak-by-hand'), 'utf8')).toBe('mine');
   });
 
   test('a daemon.json that is a symlink stays one, its target edited', async () => {

@@ -89,7 +89,7 @@ describe('managed-plugin manifest (config.json)', () => {
 
   test('every setting is a settable env entry with its default (run scripts/sync-manifest-env.js)', () => {
     expect(manifest.env.map((e) => [e.name, e.value, e.settable])).toEqual(
-      SETTINGS.map((s) => [s.env, s.default, ['value']]),
+      SETTINGS.map((s) => [s.env, 'managedDefault' in s ? s.managedDefault : s.default, ['value']]),
     );
   });
 
