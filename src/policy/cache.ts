@@ -3,10 +3,12 @@
  * - asks the remote once per key however many lookups wait for it (single-flight);
  * - refreshes a value in the background once it is 75-90% through its TTL (jittered, so a fleet does not refresh in
  *   step), and serves the current value meanwhile;
- * - past its TTL, waits a bounded time for the refresh, and when the refresh fails or is slow, keeps serving the last
- *   good value, marked stale, until it is `staleMaxMs` old (stale-if-error);
+ * - past its TTL, still serves the value at once, marked stale, while it refreshes in the background
+ *   (stale-while-revalidate): a lookup never waits for the refresh of a value it has. When the refresh fails the value
+ *   keeps being served until it is `staleMaxMs` old (stale-if-error); only a key never fetched (or no longer usable)
+ *   waits for its fetch;
  * - after a failure asks again no sooner than a backoff, or the server's Retry-After when longer.
- * Time comes from the injected clock, so tests need no waiting except for `refreshWaitMs`, a real timer.
+ * Time comes from the injected clock, so tests need no waiting except for `firstFetchWaitMs`, a real timer.
  */
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../audit/logger';
@@ -22,8 +24,6 @@ export interface CacheOptions {
   readonly ttlMs: number;
   /** Age after which a value is never used, however the refresh went. Equal to ttlMs: never served stale. */
   readonly staleMaxMs: number;
-  /** How long a lookup of an expired value waits for its refresh before it uses the stale value. */
-  readonly refreshWaitMs: number;
   /**
    * How long a lookup of a key never fetched waits before it gives up (the fetch goes on and fills the cache);
    * absent: as long as the fetch takes. For values whose absence has a safe meaning (a badge: community).
@@ -60,7 +60,7 @@ const REMOTE_FAILURE_BACKOFF_MS = 5_000;
 /** Options for one of a remote source's caches; `ttlMs` and `staleMaxMs` default to the source's. */
 export function remoteCacheOptions(
   source: RemoteSourceOptions,
-  cache: Pick<CacheOptions, 'name' | 'maxEntries' | 'refreshWaitMs'> & Partial<Pick<CacheOptions, 'ttlMs' | 'staleMaxMs'>>,
+  cache: Pick<CacheOptions, 'name' | 'maxEntries'> & Partial<Pick<CacheOptions, 'ttlMs' | 'staleMaxMs' | 'firstFetchWaitMs'>>,
 ): CacheOptions {
   return {
     ttlMs: source.ttlMs,
@@ -99,6 +99,9 @@ interface Entry<V> {
   readonly failure?: { readonly error: Error; readonly retryNotBefore: number };
 }
 
+/** The `stale` of a value past its TTL whose refresh is under way. */
+export const REFRESHING = 'past its TTL; refresh under way';
+
 const REFRESH_FROM = 0.75;
 const REFRESH_JITTER = 0.15;
 
@@ -120,16 +123,11 @@ export class RefreshingCache<V> {
     const good = this.usable(entry, now);
     const backingOff = entry?.failure !== undefined && entry.failure.retryNotBefore > now;
     this.options.observer?.cacheLookup(this.options.name, good === undefined ? 'miss' : now < good.expiresAt ? 'fresh' : 'expired');
-    if (good && now < good.expiresAt) {
-      if (now >= good.refreshAt && !backingOff) void this.refresh(key, label, load, good.value);
-      return { ok: true, value: good.value, fetchedAt: good.fetchedAt };
-    }
     if (good) {
-      const stale = (why: string): Lookup<V> => ({ ok: true, value: good.value, fetchedAt: good.fetchedAt, stale: why });
-      if (backingOff) return stale(entry!.failure!.error.message);
-      const refreshed = await within(this.refresh(key, label, load, good.value), this.options.refreshWaitMs);
-      if (refreshed === undefined) return stale(`refresh still waiting after ${this.options.refreshWaitMs} ms`);
-      return refreshed.ok ? refreshed : stale(refreshed.error.message);
+      if (now >= good.refreshAt && !backingOff) void this.refresh(key, label, load, good.value);
+      const found = { ok: true, value: good.value, fetchedAt: good.fetchedAt } as const;
+      if (now < good.expiresAt) return found;
+      return { ...found, stale: backingOff ? entry!.failure!.error.message : REFRESHING };
     }
     if (backingOff) return { ok: false, error: entry!.failure!.error };
     const fetching = this.refresh(key, label, load, undefined);

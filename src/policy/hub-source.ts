@@ -42,17 +42,17 @@ export class HubPolicySource implements PolicySource {
     this.describe = `hub:${options.hubUrl}`;
     const observer = options.observer;
     this.client = new HubClient(options.hubUrl, options.decisionTimeoutMs, observer && ((outcome, seconds) => observer.remoteCall('hub', outcome, seconds)), options.agents);
-    // Up to four lookups (token, membership, settings, badge) may wait in one decision.
-    const refreshWaitMs = Math.max(1, Math.floor(options.decisionTimeoutMs / 4));
     const common = (name: string, ttlMs: number, staleMaxMs: number): CacheOptions =>
-      remoteCacheOptions(options, { name, maxEntries: MAX_ENTRIES, refreshWaitMs, ttlMs, staleMaxMs });
+      remoteCacheOptions(options, { name, maxEntries: MAX_ENTRIES, ttlMs, staleMaxMs });
     const tokenTtl = Math.min(options.ttlMs, TOKEN_TTL_MS);
     // A stale token is an expired token: never serve one.
     this.tokens = new RefreshingCache(common('hub token', tokenTtl, tokenTtl));
     this.memberships = new RefreshingCache(common('hub membership', options.ttlMs, options.staleMaxMs));
     this.settings = new RefreshingCache(common('hub org settings', options.ttlMs, options.staleMaxMs));
-    // A badge not known in time counts as community, rather than holding up a decision whose policy is in hand.
-    this.badges = new RefreshingCache({ ...common('hub badge', options.ttlMs, options.staleMaxMs), firstFetchWaitMs: refreshWaitMs });
+    // A badge not known in time counts as community, rather than holding up a decision whose policy is in hand. Up to
+    // four first fetches (token, membership, settings, badge) may wait in one decision: the badge gets a quarter of it.
+    const badgeWaitMs = Math.max(1, Math.floor(options.decisionTimeoutMs / 4));
+    this.badges = new RefreshingCache({ ...common('hub badge', options.ttlMs, options.staleMaxMs), firstFetchWaitMs: badgeWaitMs });
   }
 
   async policyFor(user: SignedInUser): Promise<PolicyView | PolicyUnavailable> {

@@ -24,11 +24,7 @@ export const WARM_SPREAD_MS = 30_000;
 
 /** The cache behind the policy URL; the fleet simulation (bench/) runs the same one. */
 export function policyUrlCacheOptions(options: RemoteSourceOptions): CacheOptions {
-  return remoteCacheOptions(options, {
-    name: 'policy url',
-    maxEntries: 1,
-    refreshWaitMs: Math.max(1, Math.floor(options.decisionTimeoutMs / 2)),
-  });
+  return remoteCacheOptions(options, { name: 'policy url', maxEntries: 1 });
 }
 
 /**

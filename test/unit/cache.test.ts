@@ -14,7 +14,6 @@ function cache(overrides: Partial<CacheOptions> = {}): RefreshingCache<string> {
     maxEntries: 100,
     ttlMs: TTL,
     staleMaxMs: STALE_MAX,
-    refreshWaitMs: 50,
     failureBackoffMs: 5_000,
     clock: () => now,
     random: () => 0,
@@ -108,13 +107,39 @@ describe('RefreshingCache', () => {
     expect(calls).toHaveLength(2);
   });
 
-  it('waits for the refresh of an expired value', async () => {
-    const { load } = loader('v1', 'v2');
+  it('serves an expired value at once, marked stale, while it refreshes in the background (stale-while-revalidate)', async () => {
+    const { load, calls } = loader('v1', 'v2');
     const c = cache();
     await c.get('k', 'k', load);
+    const fetchedAt = now;
     now += TTL + 1;
-    const lookup = await c.get('k', 'k', load);
-    expect(lookup).toEqual({ ok: true, value: 'v2', fetchedAt: now });
+    expect(await c.get('k', 'k', load)).toEqual({ ok: true, value: 'v1', fetchedAt, stale: 'past its TTL; refresh under way' });
+    expect(calls).toStrictEqual([undefined, 'v1']);
+    await settle();
+    expect(await c.get('k', 'k', load)).toEqual({ ok: true, value: 'v2', fetchedAt: now });
+  });
+
+  it('never makes a lookup of a value it has wait for a slow source: only a key never fetched waits', async () => {
+    const gates: Array<(value: string) => void> = [];
+    const slow = () => new Promise<string>((resolve) => gates.push(resolve));
+    const c = cache();
+    const first = c.get('k', 'k', slow);
+    let firstDone = false;
+    void first.then(() => (firstDone = true));
+    await settle();
+    expect(firstDone).toBe(false);
+    gates.shift()!('v1');
+    expect(value(await first)).toBe('v1');
+    // From now on the source never answers; each lookup, before and after the TTL, resolves without it.
+    for (const step of [TTL * 0.8, TTL * 0.3, TTL * 5]) {
+      now += step;
+      const lookup = c.get('k', 'k', slow);
+      const settled = await Promise.race([lookup.then(() => true), new Promise((resolve) => setImmediate(() => resolve(false)))]);
+      expect(settled).toBe(true);
+      expect(value(await lookup)).toBe('v1');
+    }
+    // One refresh under way the whole time (single-flight), not one per lookup.
+    expect(gates).toHaveLength(1);
   });
 
   it('keeps serving the last good value, marked stale, when the refresh fails, and logs each failure once', async () => {
@@ -123,6 +148,8 @@ describe('RefreshingCache', () => {
     await c.get('k', 'label-k', load);
     const fetchedAt = now;
     now += TTL + 1;
+    await c.get('k', 'label-k', load);
+    await settle();
     expect(await c.get('k', 'label-k', load)).toEqual({ ok: true, value: 'v1', fetchedAt, stale: 'GET /x: HTTP 500' });
     // Within the backoff the remote is not asked again, and nothing more is logged.
     now += 1_000;
@@ -161,23 +188,14 @@ describe('RefreshingCache', () => {
     const c = cache();
     await c.get('k', 'k', load);
     now += TTL + 1;
+    await c.get('k', 'k', load);
+    await settle();
     expect(await c.get('k', 'k', load)).toMatchObject({ value: 'v1', stale: 'GET /x: HTTP 429' });
     now += 30_000;
     expect(await c.get('k', 'k', load)).toMatchObject({ value: 'v1', stale: 'GET /x: HTTP 429' });
     expect(calls).toHaveLength(2);
     now += 30_001;
-    expect(value(await c.get('k', 'k', load))).toBe('v2');
-  });
-
-  it('uses the stale value when the refresh of an expired value is slow, and takes the refresh when it lands', async () => {
-    let release!: (v: string) => void;
-    const slow = new Promise<string>((resolve) => (release = resolve));
-    const { load } = loader('v1', slow);
-    const c = cache({ refreshWaitMs: 20 });
     await c.get('k', 'k', load);
-    now += TTL + 1;
-    expect(await c.get('k', 'k', load)).toMatchObject({ value: 'v1', stale: 'refresh still waiting after 20 ms' });
-    release('v2');
     await settle();
     expect(value(await c.get('k', 'k', load))).toBe('v2');
   });

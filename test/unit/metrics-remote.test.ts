@@ -44,6 +44,9 @@ test('Hub calls are counted by outcome, cache lookups by result', async () => {
   now += TTL + 1;
   hub.fail('settings', { kind: 'status', status: 503 });
   await source.policyFor(mike);
+  // The refresh runs behind that lookup.
+  const unavailable = async () => sample(await metrics.exposition(), 'image_access_remote_requests_total{remote="hub",outcome="unavailable"}');
+  while ((await unavailable()) === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
 
   const text = await metrics.exposition();
   const okCalls = sample(text, 'image_access_remote_requests_total{remote="hub",outcome="ok"}');

@@ -86,7 +86,6 @@ describe.each(PROTOTYPE_KEYS)('the name %s, again', (key) => {
       maxEntries: 10,
       ttlMs: 60_000,
       staleMaxMs: 60_000,
-      refreshWaitMs: 10,
       failureBackoffMs: 1_000,
       clock: () => 0,
       random: () => 0,

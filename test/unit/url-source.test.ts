@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isUnavailable, type PolicyUnavailable, type PolicyView } from '../../src/policy/source';
+import { isUnavailable } from '../../src/policy/source';
 import { UrlPolicySource, type UrlSourceOptions } from '../../src/policy/url-source';
 import { captureLog, type CapturedLog } from '../hub/log-capture';
+import { afterRefresh, view } from '../policy-refresh';
 
 const TTL = 60_000;
 const QUERY_TOKEN = 'company-policy-token-XYZ';
@@ -71,11 +72,6 @@ const source = (overrides: Partial<UrlSourceOptions> = {}) =>
     ...overrides,
   });
 
-function view(result: PolicyView | PolicyUnavailable): PolicyView {
-  if (isUnavailable(result)) throw new Error(`expected a policy, got: ${result.unavailable}`);
-  return result;
-}
-
 describe('UrlPolicySource', () => {
   it('serves the policy document from the URL, with its badge catalogue, naming the URL without its query', async () => {
     const s = source();
@@ -104,14 +100,14 @@ describe('UrlPolicySource', () => {
     await s.policyFor();
     expect(server.requests).toStrictEqual([undefined]);
     now += TTL;
-    const renewed = view(await s.policyFor());
+    const renewed = await afterRefresh(() => s.policyFor());
     expect(server.requests).toStrictEqual([undefined, '"v1"']);
     expect(renewed.fetchedAt).toBe(now);
     expect(renewed.stale).toBeUndefined();
     // The 304 keeps the ETag too: the policy keeps its version, and the next revalidation sends it again.
     expect(renewed.version).toBe('"v1"');
     now += TTL + 1;
-    expect(view(await s.policyFor()).version).toBe('"v1"');
+    expect((await afterRefresh(() => s.policyFor())).version).toBe('"v1"');
     expect(server.requests).toStrictEqual([undefined, '"v1"', '"v1"']);
   });
 
@@ -121,7 +117,7 @@ describe('UrlPolicySource', () => {
     server.document = doc(false);
     server.etag = '"v2"';
     now += TTL + 1;
-    expect(view(await s.policyFor()).policy.restrictedImages.enabled).toBe(false);
+    expect((await afterRefresh(() => s.policyFor())).policy.restrictedImages.enabled).toBe(false);
   });
 
   it('keeps the last good policy when the endpoint fails or serves a bad document, and says so', async () => {
@@ -129,12 +125,12 @@ describe('UrlPolicySource', () => {
     await s.warm();
     server.status = 503;
     now += TTL + 1;
-    expect(view(await s.policyFor()).stale).toMatch(/HTTP 503/);
+    expect((await afterRefresh(() => s.policyFor())).stale).toMatch(/HTTP 503/);
     server.status = 200;
     server.etag = '"v3"';
     server.document = '{"organization": "acme", "restricted_images": {"enabled": "maybe"}}';
     now += 10_000;
-    const kept = view(await s.policyFor());
+    const kept = await afterRefresh(() => s.policyFor());
     expect(kept.stale).toMatch(/invalid policy document: restricted_images.enabled/);
     expect(kept.policy.restrictedImages.enabled).toBe(true);
     // A typo is refused the same way: the last good policy stays in force.
