@@ -7,7 +7,8 @@
  *   (stale-while-revalidate): a lookup never waits for the refresh of a value it has. When the refresh fails the value
  *   keeps being served until it is `staleMaxMs` old (stale-if-error); only a key never fetched (or no longer usable)
  *   waits for its fetch;
- * - after a failure asks again no sooner than a backoff, or the server's Retry-After when longer.
+ * - after a failure asks again no sooner than a backoff, or the server's Retry-After when longer (a Retry-After or
+ *   repeated failures also hold back every other key of the same remote: RemoteGate).
  * Time comes from the injected clock, so tests need no waiting except for `firstFetchWaitMs`, a real timer.
  */
 import { LRUCache } from 'lru-cache';
@@ -16,6 +17,7 @@ import type { OutboundAgents } from '../network/agents';
 import type { RemoteObserver } from '../observability/events';
 import { within } from './deadline';
 import { RemoteError } from './http-client';
+import { HeldBack } from './remote-gate';
 
 export interface CacheOptions {
   /** For logs: `hub membership`, `policy url`, ... */
@@ -187,6 +189,8 @@ export class RefreshingCache<V> {
     const previous = this.entries.get(key);
     const good = this.usable(previous, now);
     this.entries.set(key, { ...(good ? { good } : {}), failure: { error, retryNotBefore } });
+    // A call held back for its whole remote was logged once, by the RemoteGate: not again for every key.
+    if (error instanceof HeldBack) return;
     const fields = { cache: this.options.name, key: label, error: error.message, retryInMs: retryNotBefore - now };
     if (good) {
       this.options.logger.warn('refresh failed; using the last good value', {

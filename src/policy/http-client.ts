@@ -6,6 +6,7 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { z } from 'zod';
 import type { OutboundAgents } from '../network/agents';
+import type { RemoteGate } from './remote-gate';
 
 /** Larger than any policy document or Hub page the plugin reads. */
 export const MAX_REPLY_BYTES = 1024 * 1024;
@@ -35,6 +36,11 @@ export interface RemoteReply {
   readonly status: number;
   readonly text: string;
   header(name: string): string | undefined;
+  /**
+   * Reports a 2xx reply once its body has been read: `ok`, or `bad-reply` when it did not parse (parseReply and
+   * statusFailure do this). Other replies are reported by `send`; later calls do nothing.
+   */
+  settle(outcome: 'ok' | 'bad-reply'): void;
 }
 
 export interface RemoteRequest {
@@ -76,7 +82,8 @@ export type CallOutcome = 'ok' | 'not-modified' | RemoteFailure;
 export type CallReport = (outcome: CallOutcome, seconds: number) => void;
 
 /** Sends one request; a reply of any status resolves, only transport failures reject (with RemoteError). */
-export async function send(http: AxiosInstance, request: RemoteRequest, timeoutMs: number, report?: CallReport): Promise<RemoteReply> {
+export async function send(http: AxiosInstance, request: RemoteRequest, timeoutMs: number, report?: CallReport, gate?: RemoteGate): Promise<RemoteReply> {
+  gate?.admit(request.what);
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
   let response: AxiosResponse<unknown>;
@@ -92,8 +99,11 @@ export async function send(http: AxiosInstance, request: RemoteRequest, timeoutM
   } catch (error) {
     const failure = transportFailure(request.what, error, timeoutMs);
     report?.(failure.kind, elapsed());
+    gate?.failed(failure);
     throw failure;
   }
+  const seconds = elapsed();
+  let unsettled = response.status < 300;
   const reply: RemoteReply = {
     status: response.status,
     text: typeof response.data === 'string' ? response.data : '',
@@ -101,8 +111,19 @@ export async function send(http: AxiosInstance, request: RemoteRequest, timeoutM
       const value: unknown = response.headers[name.toLowerCase()];
       return typeof value === 'string' ? value : undefined;
     },
+    settle: (outcome) => {
+      if (unsettled) report?.(outcome, seconds);
+      unsettled = false;
+    },
   };
-  report?.(reply.status === 304 ? 'not-modified' : reply.status < 300 ? 'ok' : statusFailure(request.what, reply).kind, elapsed());
+  if (reply.status < 300) {
+    gate?.answered();
+  } else {
+    const failure = reply.status === 304 ? undefined : statusFailure(request.what, reply);
+    report?.(failure?.kind ?? 'not-modified', seconds);
+    if (failure === undefined) gate?.answered();
+    else gate?.failed(failure);
+  }
   return reply;
 }
 
@@ -126,6 +147,7 @@ export function retryAfterMs(value: string | undefined, now: number): number | u
 
 /** The RemoteError for a reply whose status is not what the caller wanted. */
 export function statusFailure(what: string, reply: RemoteReply): RemoteError {
+  reply.settle('bad-reply');
   const message = `${what}: HTTP ${reply.status}`;
   switch (reply.status) {
     case 401:
@@ -148,9 +170,11 @@ export function parseReply<T>(what: string, reply: RemoteReply, schema: z.ZodTyp
   try {
     data = JSON.parse(reply.text);
   } catch {
+    reply.settle('bad-reply');
     throw new RemoteError('bad-reply', `${what}: reply is not JSON`);
   }
   const parsed = schema.safeParse(data);
+  reply.settle(parsed.success ? 'ok' : 'bad-reply');
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { HubCredential } from '../identity/identity';
 import type { OutboundAgents } from '../network/agents';
 import { createHttp, parseReply, RemoteError, send, statusFailure, type CallReport, type RemoteReply, type RemoteRequest } from './http-client';
+import type { RemoteGate } from './remote-gate';
 import { BADGES, restrictedImagesSchema, toRestrictedImages, type Badge, type RestrictedImages } from './policy';
 
 /** An organisation the signed-in user belongs to, and their role in it (`owner`, `member`, `editor`, ...). */
@@ -37,6 +38,8 @@ export class HubClient {
     private readonly timeoutMs: number,
     private readonly report?: CallReport,
     agents?: OutboundAgents,
+    /** Holds back every call to the Hub after a Retry-After or repeated failures. */
+    private readonly gate?: RemoteGate,
   ) {
     this.http = createHttp(timeoutMs, agents);
   }
@@ -99,7 +102,7 @@ export class HubClient {
   }
 
   private send(request: RemoteRequest): Promise<RemoteReply> {
-    return send(this.http, request, this.timeoutMs, this.report);
+    return send(this.http, request, this.timeoutMs, this.report, this.gate);
   }
 
   /** A `next` link elsewhere would receive the user's bearer token: refuse it. */

@@ -2,7 +2,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { SignedInUser } from '../identity/identity';
 import type { OrganizationResolver } from '../identity/organization';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type Found, type RemoteSourceOptions } from './cache';
-import { RemoteError } from './http-client';
+import { RemoteError, type CallOutcome } from './http-client';
+import { RemoteGate } from './remote-gate';
 import { HubClient, type HubOrgMembership } from './hub-client';
 import type { Badge, RestrictedImages } from './policy';
 import type { Membership, PolicySource, PolicyUnavailable, PolicyView } from './source';
@@ -41,7 +42,9 @@ export class HubPolicySource implements PolicySource {
   constructor(private readonly options: HubSourceOptions) {
     this.describe = `hub:${options.hubUrl}`;
     const observer = options.observer;
-    this.client = new HubClient(options.hubUrl, options.decisionTimeoutMs, observer && ((outcome, seconds) => observer.remoteCall('hub', outcome, seconds)), options.agents);
+    const report = observer && ((outcome: CallOutcome, seconds: number) => observer.remoteCall('hub', outcome, seconds));
+    const gate = new RemoteGate({ name: 'Docker Hub', clock: options.clock, logger: options.logger });
+    this.client = new HubClient(options.hubUrl, options.decisionTimeoutMs, report, options.agents, gate);
     const common = (name: string, ttlMs: number, staleMaxMs: number): CacheOptions =>
       remoteCacheOptions(options, { name, maxEntries: MAX_ENTRIES, ttlMs, staleMaxMs });
     const tokenTtl = Math.min(options.ttlMs, TOKEN_TTL_MS);

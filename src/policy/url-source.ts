@@ -2,6 +2,7 @@ import type { AxiosInstance } from 'axios';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type RemoteSourceOptions } from './cache';
 import { catalogueBadge } from './file-source';
 import { createHttp, loggableUrl, RemoteError, send, statusFailure } from './http-client';
+import { RemoteGate } from './remote-gate';
 import { parsePolicyText, type OrgPolicy } from './policy';
 import type { PolicySource, PolicyUnavailable, PolicyView } from './source';
 
@@ -36,6 +37,7 @@ export class UrlPolicySource implements PolicySource {
   readonly describe: string;
   private readonly http: AxiosInstance;
   private readonly cache: RefreshingCache<FetchedPolicy>;
+  private readonly gate: RemoteGate;
   private warmTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: UrlSourceOptions) {
@@ -43,6 +45,7 @@ export class UrlPolicySource implements PolicySource {
     this.describe = `url:${loggableUrl(options.url)}`;
     this.http = createHttp(options.decisionTimeoutMs, options.agents);
     this.cache = new RefreshingCache(policyUrlCacheOptions(options));
+    this.gate = new RemoteGate({ name: `the policy URL ${loggableUrl(options.url)}`, clock: options.clock, logger: options.logger });
   }
 
   /** Fetches the policy ahead of the first pull, so that pull need not wait. */
@@ -86,10 +89,12 @@ export class UrlPolicySource implements PolicySource {
       { method: 'GET', url: this.options.url, what, headers: current?.etag ? { 'If-None-Match': current.etag } : {} },
       this.options.decisionTimeoutMs,
       (outcome, seconds) => this.options.observer?.remoteCall('policy-url', outcome, seconds),
+      this.gate,
     );
     if (reply.status === 304 && current) return current;
     if (reply.status !== 200) throw statusFailure(what, reply);
     const parsed = parsePolicyText(reply.text);
+    reply.settle(parsed.ok ? 'ok' : 'bad-reply');
     if (!parsed.ok) throw new RemoteError('bad-reply', `${what}: ${parsed.error}`);
     const etag = reply.header('etag');
     return etag === undefined ? { policy: parsed.policy } : { policy: parsed.policy, etag };

@@ -143,6 +143,21 @@ describe('UrlPolicySource', () => {
     expect(log.text()).not.toContain(QUERY_TOKEN);
   });
 
+  it('holds back the policy URL after failures in a row, longer than the retry of one failure, one log line per hold', async () => {
+    server.status = 503;
+    const s = source();
+    for (let attempt = 0; attempt < 4; attempt++) {
+      await s.warm();
+      now += 5_000;
+    }
+    // Failures 1-3 came 5 s apart (the retry after one failure); the third started a hold, the fourth doubled it.
+    expect(server.requests).toHaveLength(4);
+    await s.warm();
+    expect(server.requests).toHaveLength(4);
+    expect(log.find('warn', `the policy URL ${server.url.split('?')[0]} held back: no call to it until the hold ends`)).toHaveLength(2);
+    expect(log.text()).not.toContain(QUERY_TOKEN);
+  });
+
   it('follows no redirect: a 302 is a failure, and its target is never asked', async () => {
     const elsewhere = await startPolicyServer(doc(true));
     const redirecting = createServer((_req, res) => res.writeHead(302, { Location: elsewhere.url }).end());
