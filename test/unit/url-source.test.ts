@@ -136,7 +136,7 @@ describe('UrlPolicySource', () => {
     // A typo is refused the same way: the last good policy stays in force.
     server.document = '{"organization": "acme", "restricted_images": {"enabled": false, "allow_oficial_images": false}}';
     now += 10_000;
-    const typo = view(await s.policyFor());
+    const typo = await afterRefresh(() => s.policyFor());
     expect(typo.stale).toMatch(/unknown key "allow_oficial_images" in restricted_images \(did you mean "allow_official_images"\?\)/);
     expect(typo.policy.restrictedImages.enabled).toBe(true);
     expect(log.find('warn', 'refresh failed; using the last good value')).toHaveLength(3);
