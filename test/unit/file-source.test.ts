@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileSource, PolicyFileError } from '../../src/policy/file-source';
+import { fileSource, MAX_POLICY_FILE_BYTES, PolicyFileError } from '../../src/policy/file-source';
 import { parsePolicyText } from '../../src/policy/policy';
 import { isUnavailable, type PolicySource, type PolicyView } from '../../src/policy/source';
 import { captureLog, type CapturedLog } from '../hub/log-capture';
@@ -92,4 +92,46 @@ test('a policy document that leaves out the allow_* switches allows both, as Doc
       badges: new Map(),
     },
   });
+});
+
+/**
+ * A policy file larger than MAX_POLICY_FILE_BYTES is refused without being read: at start (a clear error, at once)
+ * and on a change (the last good policy stays). Oversized files are sparse here: 100 MB that take no disk.
+ */
+const POLICY = doc(true);
+const TOO_LARGE = `is larger than ${MAX_POLICY_FILE_BYTES} bytes (the limit for a policy file); refused`;
+
+test('the limit is 1 MiB, as for a policy URL reply', () => {
+  expect(MAX_POLICY_FILE_BYTES).toBe(1024 * 1024);
+});
+
+test('a file up to the limit is read; one byte more is refused at start with a clear error', () => {
+  writeFileSync(path, POLICY.padEnd(MAX_POLICY_FILE_BYTES, ' '));
+  source = fileSource(path, log.logger, () => 0);
+  source.close();
+  writeFileSync(path, POLICY.padEnd(MAX_POLICY_FILE_BYTES + 1, ' '));
+  expect(() => fileSource(path, log.logger, () => 0)).toThrow(new PolicyFileError(`${path} ${TOO_LARGE}`));
+});
+
+test('a 100 MB file is refused at start', () => {
+  writeFileSync(path, POLICY);
+  truncateSync(path, 100 * 1024 * 1024);
+  expect(() => fileSource(path, log.logger, () => 0)).toThrow(TOO_LARGE);
+});
+
+test('a change to a 100 MB file keeps the last good policy, marked stale, and logs why', async () => {
+  writeFileSync(path, POLICY);
+  source = fileSource(path, log.logger, () => 0);
+  const first = await view();
+  // fs.watchFile takes its first look at the file asynchronously: an edit before it would be its starting point.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  truncateSync(path, 100 * 1024 * 1024);
+  const deadline = Date.now() + 10_000;
+  while ((await view()).stale === undefined && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  const kept = await view();
+  expect(kept.stale).toBe(`${path} ${TOO_LARGE}`);
+  expect(kept.policy).toEqual(first.policy);
+  expect(log.find('error', 'policy file change rejected; keeping the last good policy')).toEqual([
+    expect.objectContaining({ path, error: `${path} ${TOO_LARGE}` }),
+  ]);
 });
