@@ -37,7 +37,6 @@ export function cachingHostResolver(options: HostResolverOptions): HostResolver 
     maxEntries: 1_000,
     ttlMs: RESOLUTION_TTL_MS,
     staleMaxMs: RESOLUTION_TTL_MS,
-    refreshWaitMs: LOOKUP_WAIT_MS,
     firstFetchWaitMs: LOOKUP_WAIT_MS,
     failureBackoffMs: 1_000,
     clock: options.clock,
