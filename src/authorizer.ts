@@ -10,6 +10,7 @@ import {
   type Decision,
   type Identity,
 } from './decision/decide';
+import { denialMessage } from './decision/denial';
 import { SIGNED_OUT, type IdentityResolver } from './identity/identity';
 import { signInRequired, type SignInEnforcement } from './identity/organization';
 import type { DecisionEvent, DecisionObserver } from './observability/events';
@@ -55,6 +56,8 @@ export interface AuthorizerDeps {
   readonly hubMirrors?: readonly string[];
   /** Where dockerd will connect for a registry host name; absent: hosts are told apart by spelling alone. */
   readonly hostResolver?: HostResolver;
+  /** IMAGE_ACCESS_ADMIN_CONTACT: whom a denied developer asks, when the policy names nobody. */
+  readonly adminContact?: string;
 }
 
 /** Names resolve to nothing: only IP literals and spellings are compared. */
@@ -75,16 +78,21 @@ interface Judgement {
   readonly policyVersion?: string;
   readonly policyStale?: string;
   readonly organization?: string;
+  /** The policy's admin contact, for the denial message. */
+  readonly adminContact?: string;
 }
 
-/** What a decision log line records of the policy in force. */
-function policyContext(view: PolicyView): Pick<Judgement, 'policySource' | 'policyFetchedAt' | 'policyVersion' | 'policyStale' | 'organization'> {
+/** What a decision log line and a denial message take from the policy in force. */
+function policyContext(
+  view: PolicyView,
+): Pick<Judgement, 'policySource' | 'policyFetchedAt' | 'policyVersion' | 'policyStale' | 'organization' | 'adminContact'> {
   return {
     policySource: view.source,
     policyFetchedAt: view.fetchedAt,
     ...(view.version === undefined ? {} : { policyVersion: view.version }),
     ...(view.stale === undefined ? {} : { policyStale: view.stale }),
     organization: view.policy.organization,
+    ...(view.policy.adminContact === undefined ? {} : { adminContact: view.policy.adminContact }),
   };
 }
 
@@ -307,6 +315,8 @@ export class Authorizer {
         this.deps.logger.error('decision observer failed', { error: String(error) });
       }
     }
-    return decision.allow || warnOnly ? ALLOW : deny(decision.message);
+    if (decision.allow || warnOnly) return ALLOW;
+    const contact = judgement.adminContact ?? this.deps.adminContact;
+    return deny(denialMessage(decision, { ...(judgement.identity === undefined ? {} : { identity: judgement.identity }), ...(contact === undefined ? {} : { contact }) }));
   }
 }

@@ -113,6 +113,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
     signIn: { mode: settings.requireSignIn, organization },
     hubMirrors: [...settings.hubMirrors, ...daemonMirrors(settings.daemonJson, logger)],
     hostResolver: cachingHostResolver({ logger, clock }),
+    ...(settings.adminContact === undefined ? {} : { adminContact: settings.adminContact }),
     clock,
     observers: options.observers ?? [],
   });

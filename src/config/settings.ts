@@ -4,6 +4,7 @@
  */
 
 import { parseProxyUrl } from '../network/proxy';
+import { MAX_CONTACT_CHARS, ONE_LINE } from '../policy/policy';
 import { parseHubMirrors } from '../reference/reference';
 
 export type FailMode = 'closed' | 'open';
@@ -49,6 +50,7 @@ export interface Settings {
   readonly hubMirrors: readonly string[];
   readonly daemonJson: string | undefined;
   readonly failMode: FailMode;
+  readonly adminContact: string | undefined;
   readonly cacheTtlMs: number;
   readonly staleMaxMs: number;
   readonly decisionTimeoutMs: number;
@@ -127,6 +129,13 @@ export function parseBoolean(raw: string): boolean | Error {
   if (['true', '1', 'yes', 'on'].includes(value)) return true;
   if (['false', '0', 'no', 'off'].includes(value)) return false;
   return new Error('must be true or false');
+}
+
+/** One short line, repeated in every denial. */
+function parseContact(raw: string): string | undefined | Error {
+  const contact = raw.trim();
+  if (contact === '') return undefined;
+  return contact.length <= MAX_CONTACT_CHARS && ONE_LINE.test(contact) ? contact : new Error(`must be one line of at most ${MAX_CONTACT_CHARS} characters`);
 }
 
 function absolutePath(raw: string): string | Error {
@@ -303,6 +312,13 @@ export const SETTINGS = [
     default: '/etc/docker/daemon.json',
     parse: optionalAbsolutePath,
   } satisfies SettingSpec<'daemonJson'>,
+  {
+    key: 'adminContact',
+    env: 'IMAGE_ACCESS_ADMIN_CONTACT',
+    description: "Whom a denied developer should ask (e.g. #docker-help or docker-admins@example.com), when the policy has no admin_contact",
+    default: '',
+    parse: parseContact,
+  } satisfies SettingSpec<'adminContact'>,
   {
     key: 'failMode',
     env: 'IMAGE_ACCESS_FAIL_MODE',

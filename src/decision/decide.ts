@@ -11,6 +11,8 @@ export interface Identity {
   readonly username?: string;
   /** Where the username came from, for logs and explanations (`registry-auth`, `tls`, `docker-config`, `provisioned`; `none`). */
   readonly source: string;
+  /** Where the plugin looked, in words: the file or header that named the user, or every place asked when nobody. */
+  readonly lookedIn?: string;
 }
 
 /** Which rule settled the decision; stable names for logs, metrics and tests. */

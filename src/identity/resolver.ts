@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Logger } from '../audit/logger';
 import type { IdentitySourceName } from '../config/settings';
 import type { AuthZRequest } from '../protocol/wire';
@@ -33,21 +34,39 @@ function buildSource(name: IdentitySourceName, options: IdentityOptions): Identi
   }
 }
 
+/** Where a source looks, in words for a denial message: a place, never what it found there. */
+function placeOf(name: IdentitySourceName, options: IdentityOptions): string {
+  switch (name) {
+    case 'registry-auth':
+      return 'the X-Registry-Auth header';
+    case 'tls':
+      return 'the TLS client certificate';
+    case 'docker-config':
+      return join(options.dockerConfig, 'config.json');
+    case 'provisioned':
+      return 'IMAGE_ACCESS_USER';
+  }
+}
+
 /** Asks the configured sources in order; the first that knows who is pulling wins, and nobody knowing is signed out. */
 export function identityResolver(options: IdentityOptions): IdentityResolver {
-  const sources = options.sources.map((name) => buildSource(name, options)).filter((source) => source !== undefined);
+  const sources = options.sources.flatMap((name) => {
+    const source = buildSource(name, options);
+    return source === undefined ? [] : [{ source, place: placeOf(name, options) }];
+  });
+  const everywhere = sources.map(({ place }) => place).join(', ') || 'no identity source';
   return {
     async identify(request: AuthZRequest): Promise<SignedInUser> {
-      for (const source of sources) {
+      for (const { source, place } of sources) {
         try {
           const user = await source.lookup(request);
-          if (user !== undefined) return user;
+          if (user !== undefined) return { ...user, lookedIn: place };
         } catch (error) {
           // Sources do not throw; if one does, the next one still gets its turn.
           options.logger.error('identity source failed', { source: source.name, error: (error as Error).name });
         }
       }
-      return SIGNED_OUT;
+      return { ...SIGNED_OUT, lookedIn: everywhere };
     },
   };
 }

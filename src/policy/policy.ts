@@ -29,6 +29,8 @@ export interface OrgPolicy {
   readonly repositoryAllowlist?: readonly RepositoryPattern[];
   /** When set, only images from these registry hosts may be pulled (Docker Hub is `docker.io` and must be listed). */
   readonly registryAllowlist?: readonly string[];
+  /** Whom a denied developer asks (a channel, an address): shown in every denial. */
+  readonly adminContact?: string;
   /** The embedded demo policy (`make run`): every denial and status says so. */
   readonly demo?: true;
 }
@@ -61,6 +63,10 @@ function normalisedList<T>(parse: (entry: string) => EntryParseResult<T>) {
   });
 }
 
+/** A contact is repeated in every denial: one short line. */
+export const MAX_CONTACT_CHARS = 200;
+export const ONE_LINE = /^[^\u0000-\u001f\u007f]*$/;
+
 /**
  * A policy document (file or URL) is written by hand: a key it does not know is a typo that would change enforcement
  * silently (`allow_oficial_images`, `badge`), so it is refused.
@@ -73,6 +79,7 @@ export const policyDocumentSchema = z
     badges: z.record(z.enum(BADGES)).default({}),
     repository_allowlist: normalisedList(parseRepositoryPattern).optional(),
     registry_allowlist: normalisedList(parseRegistryHost).optional(),
+    admin_contact: z.string().trim().min(1).max(MAX_CONTACT_CHARS).regex(ONE_LINE, 'must be one line of text').optional(),
   })
   .strict();
 
@@ -150,6 +157,7 @@ export function parsePolicyDocument(data: unknown): PolicyParseResult {
       badges,
       ...(doc.repository_allowlist === undefined ? {} : { repositoryAllowlist: doc.repository_allowlist }),
       ...(doc.registry_allowlist === undefined ? {} : { registryAllowlist: doc.registry_allowlist }),
+      ...(doc.admin_contact === undefined ? {} : { adminContact: doc.admin_contact }),
     },
   };
 }

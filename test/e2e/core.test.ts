@@ -7,7 +7,7 @@ import { LEGACY_SPEC_DIR, startEngine, type Engine } from '../harness';
  */
 jest.setTimeout(300_000);
 
-const SETTINGS = { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off' };
+const SETTINGS = { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off', IMAGE_ACCESS_ADMIN_CONTACT: '#docker-help on chat' };
 
 describe('image-access in front of a real Docker engine (builtin policy, organization acme)', () => {
   let engine: Engine | undefined;
@@ -38,6 +38,10 @@ describe('image-access in front of a real Docker engine (builtin policy, organiz
     );
     expect(result.stderr).toContain('Ask an owner of "acme"');
     expect(result.stderr).toContain("Note: this is image-access's embedded demo policy, for `make run` and demos only");
+    // The rule, who the plugin saw and where it looked, and whom to ask.
+    expect(result.stderr).toMatch(
+      /\[image-access: rule category-not-allowed; nobody is signed in \(looked in the X-Registry-Auth header, the TLS client certificate, \/\S+\/config\.json\)\. Help: #docker-help on chat\]/,
+    );
     const images = await docker('images', '--format', '{{.Repository}}:{{.Tag}}');
     expect(images.stdout).not.toContain('someone/app');
   });

@@ -89,6 +89,8 @@ describe('image-access with only IMAGE_ACCESS_ORG set: the live Docker Hub polic
       `authorization denied by plugin ${engine!.plugin!.name}: Image Access Management: docker.io/someone/app:1.0 is a community image`,
     );
     expect(denied.stderr).not.toContain('demo');
+    expect(denied.stderr).toContain(`signed in as mike (found by docker-config in ${join(signInDir!, 'config.json')})`);
+    expect(denied.stderr).not.toContain(MEMBER_PASSWORD);
     expect((await pull('alpine')).code).toBe(0);
     expect((await pull('bitnami/redis')).code).toBe(0);
     expect(hub!.requests('settings')).toBeGreaterThan(0);

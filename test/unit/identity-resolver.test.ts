@@ -30,30 +30,34 @@ describe('identityResolver', () => {
     const request = authzRequest(header, 'CertUser');
     const everyone = { signedInAs: 'cfg', user: 'fleet' };
     await expect(resolver(ALL, everyone).resolver.identify(request)).resolves.toMatchObject({ username: 'hdr', source: 'registry-auth' });
-    await expect(resolver(['tls', 'registry-auth'], everyone).resolver.identify(request)).resolves.toEqual({ username: 'certuser', source: 'tls' });
+    await expect(resolver(['tls', 'registry-auth'], everyone).resolver.identify(request)).resolves.toEqual({ username: 'certuser', source: 'tls', lookedIn: 'the TLS client certificate' });
     await expect(resolver(['docker-config', 'tls'], everyone).resolver.identify(request)).resolves.toMatchObject({ username: 'cfg', source: 'docker-config' });
-    await expect(resolver(['provisioned', 'docker-config'], everyone).resolver.identify(request)).resolves.toEqual({ username: 'fleet', source: 'provisioned' });
+    await expect(resolver(['provisioned', 'docker-config'], everyone).resolver.identify(request)).resolves.toEqual({ username: 'fleet', source: 'provisioned', lookedIn: 'IMAGE_ACCESS_USER' });
   });
 
   test('sources that know nothing are passed over, in order', async () => {
     const { resolver: r } = resolver(ALL, { signedInAs: 'cfg', user: 'fleet' });
-    await expect(r.identify(authzRequest())).resolves.toMatchObject({ username: 'cfg', source: 'docker-config' });
+    await expect(r.identify(authzRequest())).resolves.toMatchObject({ username: 'cfg', source: 'docker-config', lookedIn: expect.stringMatching(/\/config\.json$/) });
     const { resolver: fleetOnly } = resolver(ALL, { user: 'fleet' });
-    await expect(fleetOnly.identify(authzRequest())).resolves.toEqual({ username: 'fleet', source: 'provisioned' });
+    await expect(fleetOnly.identify(authzRequest())).resolves.toEqual({ username: 'fleet', source: 'provisioned', lookedIn: 'IMAGE_ACCESS_USER' });
   });
 
   test('a source left out of the list is never asked', async () => {
     const { resolver: r } = resolver(['docker-config'], { user: 'fleet' });
-    await expect(r.identify(authzRequest(header, 'certuser'))).resolves.toEqual({ source: 'none' });
+    const user = await r.identify(authzRequest(header, 'certuser'));
+    expect(user).toEqual({ source: 'none', lookedIn: expect.stringMatching(/^\/.*\/config\.json$/) });
   });
 
   test('nobody anywhere: signed out', async () => {
-    await expect(resolver(ALL).resolver.identify(authzRequest())).resolves.toEqual({ source: 'none' });
+    // Every place asked is named, in order: the denial message tells the developer where a sign-in was looked for.
+    const user = await resolver(ALL).resolver.identify(authzRequest());
+    expect(user.source).toBe('none');
+    expect(user.lookedIn).toMatch(/^the X-Registry-Auth header, the TLS client certificate, \/.*\/config\.json$/);
   });
 
   test("a signed-out header (e30=) is the client's own word and ends the search", async () => {
     const { resolver: r } = resolver(ALL, { signedInAs: 'cfg', user: 'fleet' });
-    await expect(r.identify(authzRequest({ 'x-registry-auth': 'e30=' }))).resolves.toEqual({ source: 'registry-auth' });
+    await expect(r.identify(authzRequest({ 'x-registry-auth': 'e30=' }))).resolves.toEqual({ source: 'registry-auth', lookedIn: 'the X-Registry-Auth header' });
   });
 
   test('a header for another registry defers to the machine sign-in', async () => {

@@ -21,7 +21,7 @@ describe('a policy document with an unknown key is refused, naming the key and t
 
   test('a key like none of them lists the known keys', () => {
     expect(error({ ...BASE, colour: 'blue' })).toBe(
-      'invalid policy document: unknown key "colour" (known keys: organization, restricted_images, owners, badges, repository_allowlist, registry_allowlist)',
+      'invalid policy document: unknown key "colour" (known keys: organization, restricted_images, owners, badges, repository_allowlist, registry_allowlist, admin_contact)',
     );
   });
 
