@@ -1,10 +1,11 @@
 /**
  * The audit log: one JSON line per image decision, for a SIEM to collect. Size-bounded: when the next line would
  * take the file past `maxBytes`, it becomes FILE.1 (FILE.1 becomes FILE.2, ...) and only `keepFiles` of those are
- * kept. Writes are synchronous appends: a decision's line is on disk before the daemon hears the verdict, and a
- * write failure is logged, never thrown, so auditing cannot block a pull.
+ * kept. Writes are synchronous appends: a decision's line is written (to the page cache; no fsync) before the daemon
+ * hears the verdict, each record whole or not at all, and a write failure is logged, never thrown, so auditing cannot
+ * block a pull. Records that could not be written are counted and reported once the file is writable again.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DecisionEvent, DecisionObserver } from '../observability/events';
 import type { Logger } from './logger';
@@ -44,18 +45,22 @@ export function auditLine(event: DecisionEvent, host: string): string {
 
 /** Lines in an audit file may name users and images: readable by root and its group (a log shipper), nobody else. */
 const FILE_MODE = 0o640;
+const NEWLINE = 0x0a;
 const DIRECTORY_MODE = 0o750;
 
 export class AuditLog implements DecisionObserver {
   private fd: number | undefined;
   private size = 0;
-  /** One error line per failure streak, not one per pull. */
-  private failing = false;
+  /** Records not written since the log stopped being writable; one error line per failure streak, not one per pull. */
+  private lost = 0;
+  private failingSince: number | undefined;
+  /** A failed write whose fragment could not be cut off: the next record starts on a line of its own. */
+  private brokenTail = false;
 
   constructor(private readonly options: AuditLogOptions) {}
 
   decided(event: DecisionEvent): void {
-    this.append(auditLine(event, this.options.host));
+    this.append(auditLine(event, this.options.host), event.time);
   }
 
   close(): void {
@@ -63,31 +68,74 @@ export class AuditLog implements DecisionObserver {
     this.fd = undefined;
   }
 
-  private append(line: string): void {
-    const bytes = Buffer.from(line, 'utf8');
+  private append(line: string, time: number): void {
     try {
       if (this.fd === undefined) this.open();
-      if (this.size > 0 && this.size + bytes.length > this.options.maxBytes) this.rotate();
-      this.size += writeSync(this.fd!, bytes);
-      if (this.failing) this.options.logger.info('audit log writable again', { path: this.options.path });
-      this.failing = false;
+      if (this.size > 0 && this.size + Buffer.byteLength(line) > this.options.maxBytes) this.rotate();
+      this.writeWhole(Buffer.from(this.brokenTail ? `\n${line}` : line, 'utf8'));
+      this.brokenTail = false;
+      if (this.failingSince !== undefined) {
+        this.options.logger.warn('audit log writable again; records were lost while it was not', {
+          path: this.options.path,
+          lostRecords: this.lost,
+          since: new Date(this.failingSince).toISOString(),
+        });
+      }
+      this.failingSince = undefined;
+      this.lost = 0;
     } catch (error) {
       this.close();
-      if (!this.failing) {
+      if (this.failingSince === undefined) {
         this.options.logger.error('cannot write the audit log; decisions go unaudited until it is writable', {
           path: this.options.path,
           error: (error as NodeJS.ErrnoException).code ?? String(error),
         });
       }
-      this.failing = true;
+      this.failingSince ??= time;
+      this.lost++;
+    }
+  }
+
+  /**
+   * Appends the whole record or nothing: a full disk takes part of a write (a short write, then ENOSPC), and the
+   * fragment is cut off again, so the file never holds half a record for the next one to be glued onto.
+   */
+  private writeWhole(bytes: Buffer): void {
+    const fd = this.fd!;
+    let written = 0;
+    try {
+      while (written < bytes.length) {
+        const wrote = writeSync(fd, bytes, written);
+        if (wrote === 0) throw Object.assign(new Error('no progress writing the audit log'), { code: 'EIO' });
+        written += wrote;
+      }
+    } catch (error) {
+      if (written > 0) this.cutOff(fd, written);
+      throw error;
+    }
+    this.size += written;
+  }
+
+  /** Removes the last `bytes` of the file: an append (O_APPEND) put them there. */
+  private cutOff(fd: number, bytes: number): void {
+    try {
+      ftruncateSync(fd, fstatSync(fd).size - bytes);
+    } catch {
+      this.brokenTail = true;
     }
   }
 
   private open(): void {
     // A first start on a bare host (or a managed plugin's fresh state directory) has no directory for the file yet.
     mkdirSync(dirname(this.options.path), { recursive: true, mode: DIRECTORY_MODE });
-    this.fd = openSync(this.options.path, 'a', FILE_MODE);
+    this.fd = openSync(this.options.path, 'a+', FILE_MODE);
     this.size = fstatSync(this.fd).size;
+    // A fragment left by an earlier failure that could not be cut off: never glue a record onto it.
+    if (this.size > 0) {
+      const last = Buffer.alloc(1);
+      readSync(this.fd, last, 0, 1, this.size - 1);
+      if (last[0] !== NEWLINE) this.brokenTail = true;
+    }
   }
 
   private rotate(): void {

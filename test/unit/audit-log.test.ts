@@ -151,7 +151,9 @@ describe('AuditLog file', () => {
     log.decided({ ...EVENT, decision: 'warn' });
     log.close();
     expect(lines(path).map((line) => line.decision)).toEqual(['warn']);
-    expect(captured.find('info', 'audit log writable again')).toHaveLength(1);
+    expect(captured.find('warn', 'audit log writable again; records were lost while it was not')).toEqual([
+      expect.objectContaining({ path, lostRecords: 2, since: '2026-01-02T03:04:05.678Z' }),
+    ]);
   });
 });
 
