@@ -4,6 +4,7 @@ import { loadSettings, settingsHelp, SettingsError } from './config/settings';
 import { CHECK_USAGE, runCheck } from './commands/check';
 import type { CommandIo } from './commands/command-io';
 import { runStatus, STATUS_USAGE } from './commands/status';
+import { runValidate, VALIDATE_USAGE } from './commands/validate';
 import { INSTALL_USAGE, runInstallCommand } from './install/commands';
 import { startPlugin } from './run';
 import { VERSION } from './version';
@@ -15,6 +16,7 @@ Usage:
 ${INSTALL_USAGE}
 ${CHECK_USAGE}
 ${STATUS_USAGE}
+${VALIDATE_USAGE}
   image-access --help | --version
 
 Every option is also an environment variable (the managed plugin is configured with \`docker plugin set\`):
@@ -35,14 +37,14 @@ async function main(argv: readonly string[]): Promise<number> {
     await runInstallCommand(command, rest, { out: (line) => process.stdout.write(`${line}\n`), now: () => new Date() });
     return 0;
   }
-  if (command === 'check' || command === 'status') {
+  if (command === 'check' || command === 'status' || command === 'validate') {
     const io: CommandIo = {
       env: process.env,
       out: (text) => process.stdout.write(text),
       err: (text) => process.stderr.write(text),
       clock: () => Date.now(),
     };
-    return command === 'check' ? runCheck(rest, io) : runStatus(rest, io);
+    return command === 'check' ? runCheck(rest, io) : command === 'status' ? runStatus(rest, io) : runValidate(rest, io);
   }
   if (command !== 'run') {
     process.stderr.write(`image-access: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);

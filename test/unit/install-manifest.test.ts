@@ -58,3 +58,13 @@ describe('README settings table', () => {
     expect(table?.[1]).toBe(settingsMarkdown());
   });
 });
+
+describe('README table of contents', () => {
+  test('links every ## and ### section, in order (add a line under **Contents** when you add a section)', () => {
+    const readme = readFileSync(join(__dirname, '../../README.md'), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+    const slug = (title: string) => title.toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
+    const headings = [...readme.matchAll(/^(##|###) (.+)$/gm)].map(([, level, title]) => `${level === '##' ? '' : '  '}- [${title}](#${slug(title!)})`);
+    const contents = /\*\*Contents\*\*\n\n((?:\s*- .*\n)+)/.exec(readme);
+    expect(contents?.[1]?.trimEnd().split('\n')).toEqual(headings);
+  });
+});
