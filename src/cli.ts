@@ -34,7 +34,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const [command, ...rest] = argv[0]?.startsWith('-') === false ? argv : ['run', ...argv];
   if (command === 'install' || command === 'uninstall') {
-    await runInstallCommand(command, rest, { out: (line) => process.stdout.write(`${line}\n`), now: () => new Date() });
+    await runInstallCommand(command, rest, { out: (line) => process.stdout.write(`${line}\n`), now: () => new Date(), env: process.env });
     return 0;
   }
   if (command === 'check' || command === 'status' || command === 'validate') {

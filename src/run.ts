@@ -8,7 +8,7 @@ import { organizationResolver, type OrganizationResolver } from './identity/orga
 import { identityResolver } from './identity/resolver';
 import { outboundAgents, type OutboundAgents } from './network/agents';
 import { daemonRegistryMirrors, parseDaemonConfig } from './install/daemon-config';
-import { readDaemonJson } from './install/daemon-json-file';
+import { readOptionalFile } from './install/daemon-json-file';
 import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './observability/events';
 import { createObservability } from './observability/observability';
 import { DEMO_NOTICE } from './policy/default-policy';
@@ -128,7 +128,7 @@ function daemonMirrors(path: string | undefined, logger: Logger): readonly strin
   if (path === undefined) return [];
   let text: string | undefined;
   try {
-    text = readDaemonJson(path);
+    text = readOptionalFile(path);
   } catch (error) {
     logger.warn('daemon.json not read; its registry mirrors are not known', { path, error: (error as NodeJS.ErrnoException).code ?? String(error) });
     return [];

@@ -179,19 +179,28 @@ function integerBetween(min: number, max: number) {
 }
 
 /**
+ * `127.0.0.1:PORT`, `localhost:PORT` or `[::1]:PORT` (any 127/8 address): a TCP listener this machine alone can reach,
+ * for listeners that have no authentication.
+ */
+export function parseLoopbackHostPort(raw: string): { readonly host: string; readonly port: number } | Error {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(raw);
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65535) return new Error('must be HOST:PORT on loopback (e.g. 127.0.0.1:9323)');
+  const host = match[1]! === 'localhost' ? '127.0.0.1' : match[1]!.replace(/^\[(.*)\]$/, '$1');
+  const loopback = host === '::1' || /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(host);
+  if (!loopback) return new Error('must be a loopback address (127.0.0.1, localhost or [::1]): the listener has no authentication');
+  return { host, port };
+}
+
+/**
  * `127.0.0.1:9323`, `localhost:9323`, `[::1]:9323` or an absolute unix socket path. Loopback only: the listener
  * has no authentication, and what it tells (the policy, who is signed in) is for this machine's tooling.
  */
 function parseAdminListen(raw: string): AdminListen | undefined | Error {
   if (raw === '') return undefined;
   if (raw.startsWith('/')) return { kind: 'unix', path: raw };
-  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(raw);
-  const port = Number(match?.[2]);
-  if (!match || port < 1 || port > 65535) return new Error('must be HOST:PORT on loopback (e.g. 127.0.0.1:9323) or an absolute unix socket path');
-  const host = match[1]! === 'localhost' ? '127.0.0.1' : match[1]!.replace(/^\[(.*)\]$/, '$1');
-  const loopback = host === '::1' || /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(host);
-  if (!loopback) return new Error('must be a loopback address (127.0.0.1, localhost or [::1]): the listener has no authentication');
-  return { kind: 'tcp', host, port };
+  const tcp = parseLoopbackHostPort(raw);
+  return tcp instanceof Error ? new Error(`${tcp.message}; or an absolute unix socket path`) : { kind: 'tcp', ...tcp };
 }
 
 export const SETTINGS = [

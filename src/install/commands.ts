@@ -1,16 +1,21 @@
 import { parseArgs } from 'node:util';
-import { addAuthorizationPlugin, parseDaemonConfig, removeAuthorizationPlugin, renderDaemonConfig, type ConfigEdit, type DaemonConfig } from './daemon-config';
-import { readDaemonJson, writeDaemonJson } from './daemon-json-file';
+import { addAuthorizationPlugin, removeAuthorizationPlugin, renderDaemonConfig, type ConfigEdit, type DaemonConfig } from './daemon-config';
+import { readDaemonConfig, writeDaemonJson } from './daemon-json-file';
 import { daemonPid, reloadDaemon } from './daemon-reload';
+import { GATEWAY_INSTALL_USAGE, runGatewayInstallCommand, wantsGateway } from './gateway-commands';
+import { InstallError, type InstallIo } from './install-io';
 import { probeAuthzPlugin } from './plugin-probe';
-import { locatePlugin, type PluginInspector } from './plugin-socket';
+import { locatePlugin } from './plugin-socket';
+
+export { InstallError, type InstallIo } from './install-io';
 
 export const INSTALL_USAGE = `  image-access install   [--name NAME] [--socket PATH] [--daemon-json PATH] [--reload [--pidfile PATH]]
   image-access uninstall [--name NAME] [--daemon-json PATH] [--reload [--pidfile PATH]]
       add/remove plugin NAME (default image-access) in daemon.json's authorization-plugins (default
       /etc/docker/daemon.json), keeping a backup; install first checks that the plugin answers on its socket
       (default: a managed plugin's, from docker plugin inspect NAME, else /run/docker/plugins/NAME.sock);
-      --reload sends SIGHUP to dockerd (pid from --pidfile, default /var/run/docker.pid)`;
+      --reload sends SIGHUP to dockerd (pid from --pidfile, default /var/run/docker.pid)
+${GATEWAY_INSTALL_USAGE}`;
 
 const OPTIONS = {
   name: { type: 'string', default: 'image-access' },
@@ -22,24 +27,14 @@ const OPTIONS = {
 
 const PROBE_TIMEOUT_MS = 5000;
 
-/** What the install commands get from the process: where their report goes, and the time for the backup name. */
-export interface InstallIo {
-  readonly out: (line: string) => void;
-  readonly now: () => Date;
-  /** Asks dockerd about a managed plugin when no --socket is given (default: the docker CLI). */
-  readonly inspectPlugin?: PluginInspector;
-}
-
-export class InstallError extends Error {}
-
 type Command = 'install' | 'uninstall';
 
 /** `image-access install|uninstall`: edits daemon.json for a host-process (legacy) or managed plugin. */
 export async function runInstallCommand(command: Command, args: readonly string[], io: InstallIo): Promise<void> {
+  if (wantsGateway(args)) return runGatewayInstallCommand(command, args, io);
   const { values } = parseOptions(args);
   const daemonJson = values['daemon-json'];
-  const parsed = parseDaemonConfig(readDaemonJson(daemonJson));
-  if (!parsed.ok) throw new InstallError(`refusing to edit ${daemonJson}: ${parsed.error}. Fix it by hand first; dockerd cannot start with it either.`);
+  const config = readDaemonConfig(daemonJson);
   // Resolve the pid before touching anything, so a wrong --pidfile changes nothing.
   const pid = values.reload ? daemonPid(values.pidfile) : undefined;
   if (typeof pid === 'string') throw new InstallError(`cannot reload dockerd: ${pid}`);
@@ -50,7 +45,7 @@ export async function runInstallCommand(command: Command, args: readonly string[
     const problem = await probeAuthzPlugin(socket, PROBE_TIMEOUT_MS);
     if (problem) throw new InstallError(`plugin ${values.name} does not answer on ${socket} (${problem}); start it before installing, daemon.json left unchanged`);
   }
-  const edit = command === 'install' ? addAuthorizationPlugin(parsed.config, values.name) : removeAuthorizationPlugin(parsed.config, values.name);
+  const edit = command === 'install' ? addAuthorizationPlugin(config, values.name) : removeAuthorizationPlugin(config, values.name);
   applyEdit(edit, daemonJson, values.name, command, io);
 
   if (pid === undefined) {

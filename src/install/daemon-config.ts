@@ -21,7 +21,7 @@ export interface ConfigEdit {
   readonly changed: boolean;
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 const isStringList = (value: unknown): value is string[] =>
@@ -71,6 +71,9 @@ export function removeAuthorizationPlugin(config: DaemonConfig, name: string): C
 /** The file's text: other keys untouched and in order; an emptied chain drops its key rather than leaving `[]`. */
 export function renderDaemonConfig(config: DaemonConfig): string {
   const { [config.key]: _previous, ...others } = config.document;
-  const document = config.plugins.length === 0 ? others : { ...config.document, [config.key]: config.plugins };
+  return renderDaemonJson(config.plugins.length === 0 ? others : { ...config.document, [config.key]: config.plugins });
+}
+
+export function renderDaemonJson(document: Readonly<Record<string, unknown>>): string {
   return `${JSON.stringify(document, null, 2)}\n`;
 }

@@ -1,14 +1,23 @@
 import { closeSync, constants, copyFileSync, fsyncSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { parseDaemonConfig, type DaemonConfig } from './daemon-config';
+import { InstallError } from './install-io';
 
-/** daemon.json's text, or undefined when there is no such file yet. */
-export function readDaemonJson(path: string): string | undefined {
+/** A file's text (daemon.json, a drop-in), or undefined when there is no such file yet. */
+export function readOptionalFile(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+}
+
+/** daemon.json parsed for editing; one dockerd could not read either is refused, never rewritten. */
+export function readDaemonConfig(path: string): DaemonConfig {
+  const parsed = parseDaemonConfig(readOptionalFile(path));
+  if (!parsed.ok) throw new InstallError(`refusing to edit ${path}: ${parsed.error}. Fix it by hand first; dockerd cannot start with it either.`);
+  return parsed.config;
 }
 
 /** `2025-11-25T23:05:00.123Z` -> `20251125T230500Z`: sortable and safe in a file name. */
@@ -47,8 +56,8 @@ function pruneBackups(path: string): void {
 }
 
 /**
- * Replaces daemon.json atomically (a daemon starting mid-write never reads half a file), keeping its mode, after
- * copying the previous version beside it. Returns the backup's path, or undefined when there was no previous file.
+ * Replaces daemon.json atomically, keeping its mode, after copying the previous version beside it. Returns the
+ * backup's path, or undefined when there was no previous file.
  */
 export function writeDaemonJson(linkOrPath: string, text: string, now: Date): string | undefined {
   const previous = statSync(linkOrPath, { throwIfNoEntry: false });
@@ -64,8 +73,14 @@ export function writeDaemonJson(linkOrPath: string, text: string, now: Date): st
     backup = copyToFreeName(path, `${path}.bak-${compactTimestamp(now)}`);
     pruneBackups(path);
   }
+  replaceFile(path, text, previous ? previous.mode & 0o7777 : 0o644);
+  return backup;
+}
+
+/** Writes `path` through a temporary file renamed over it: a daemon starting mid-write never reads half a file. */
+export function replaceFile(path: string, text: string, mode: number): void {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(temp, 'w', previous ? previous.mode & 0o7777 : 0o644);
+  const fd = openSync(temp, 'w', mode);
   try {
     writeSync(fd, text);
     fsyncSync(fd);
@@ -76,5 +91,4 @@ export function writeDaemonJson(linkOrPath: string, text: string, now: Date): st
   }
   closeSync(fd);
   renameSync(temp, path);
-  return backup;
 }
