@@ -1,7 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createLogger, type Logger } from './audit/logger';
-import { Authorizer } from './authorizer';
+import { Authorizer, type AuthorizerDeps } from './authorizer';
+import { explainPull, type Explanation, type NotJudged } from './commands/explain';
 import { SettingsError, type Settings } from './config/settings';
 import type { IdentityResolver } from './identity/identity';
 import { organizationResolver, type OrganizationResolver } from './identity/organization';
@@ -86,6 +87,8 @@ export interface PluginCore {
   readonly authorizer: Authorizer;
   readonly policySource: PolicySource;
   readonly identity: IdentityResolver;
+  /** `docker pull IMAGE` judged and explained, seen by no observer: `image-access check`, `GET /check`. */
+  explain(image: string, user?: string): Promise<Explanation | NotJudged>;
   close(): void;
 }
 
@@ -93,7 +96,7 @@ export interface CoreOptions {
   readonly observers?: readonly DecisionObserver[];
   /** Told of the policy source's remote calls and cache lookups: the metrics. */
   readonly remote?: RemoteObserver;
-  /** Replaces the configured identity sources: `image-access check --user`. */
+  /** Replaces the configured identity sources. */
   readonly identity?: IdentityResolver;
 }
 
@@ -102,7 +105,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
   const organization = organizationResolver({ org: settings.org, registryJson: settings.registryJson, logger });
   const policySource = createPolicySource(settings, logger, clock, organization, options.remote);
   const identity = options.identity ?? createIdentityResolver(settings, logger, clock);
-  const authorizer = new Authorizer({
+  const deps: AuthorizerDeps = {
     policySource,
     identity,
     logger,
@@ -116,8 +119,14 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
     ...(settings.adminContact === undefined ? {} : { adminContact: settings.adminContact }),
     clock,
     observers: options.observers ?? [],
-  });
-  return { authorizer, policySource, identity, close: () => policySource.close() };
+  };
+  return {
+    authorizer: new Authorizer(deps),
+    policySource,
+    identity,
+    explain: (image, user) => explainPull(deps, image, user),
+    close: () => policySource.close(),
+  };
 }
 
 /**

@@ -8,9 +8,9 @@ import { flagName, loadSettings, type AdminListen } from '../config/settings';
 import { parseStatusReport, type StatusReport } from '../observability/status-report';
 import { EXIT_ERROR, EXIT_NOT_OK, EXIT_OK, guarded, type CommandIo } from './command-io';
 
-export const STATUS_USAGE = `  image-access status [options]
+export const STATUS_USAGE = `  image-access status [--json] [options]
       ask the running plugin, over its admin listener (IMAGE_ACCESS_METRICS), for the policy in force, identity,
-      last refresh and decision counters; exit 0 healthy, 1 no policy in force, 2 not reachable`;
+      last refresh and decision counters (--json: as JSON); exit 0 healthy, 1 no policy in force, 2 not reachable`;
 
 const TIMEOUT_MS = 5000;
 const MAX_REPLY_BYTES = 64 * 1024;
@@ -59,7 +59,8 @@ export function runStatus(args: readonly string[], io: CommandIo): Promise<numbe
 }
 
 async function status(args: readonly string[], io: CommandIo): Promise<number> {
-  const settings = loadSettings(io.env, args);
+  const json = args.includes('--json');
+  const settings = loadSettings(io.env, args.filter((arg) => arg !== '--json'));
   if (settings.metrics === undefined) {
     io.err(`image-access status: asks the running plugin over its admin listener; set IMAGE_ACCESS_METRICS (or ${flagName('IMAGE_ACCESS_METRICS')}) to the address the plugin listens on\n`);
     return EXIT_ERROR;
@@ -77,6 +78,6 @@ async function status(args: readonly string[], io: CommandIo): Promise<number> {
     io.err(`image-access status: ${where} did not answer like image-access (HTTP ${reply.status})\n`);
     return EXIT_ERROR;
   }
-  io.out(formatStatus(report));
+  io.out(json ? `${JSON.stringify(report)}\n` : formatStatus(report));
   return report.policy.ok ? EXIT_OK : EXIT_NOT_OK;
 }

@@ -1,13 +1,17 @@
 /**
  * The optional admin listener (IMAGE_ACCESS_METRICS), apart from the plugin socket so that scrapers and fleet tooling
  * never queue behind the daemon's calls: `GET /metrics` (Prometheus text), `GET /healthz` (200 while a policy is in
- * force, else 503) and `GET /status` (what `image-access status` prints). Read-only; loopback or a 0600 unix socket.
+ * force, else 503), `GET /status` (what `image-access status` prints) and `GET /check?image=` (what `image-access
+ * check` prints). Read-only; loopback or a 0600 unix socket.
  */
 import express, { type Request, type Response } from 'express';
+import { z } from 'zod';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from '../audit/logger';
 import type { AdminListen, EnforcementMode, FailMode } from '../config/settings';
 import { listenOnUnixSocket } from '../protocol/socket';
+import type { Explanation, NotJudged } from '../commands/explain';
+import { optionalUsername } from '../identity/identity';
 import type { PluginMetrics } from './metrics';
 import { healthReport, type PolicyStatus } from './policy-status';
 import type { StatusReport } from './status-report';
@@ -15,6 +19,8 @@ import type { StatusReport } from './status-report';
 export interface AdminDeps {
   readonly metrics: PluginMetrics;
   readonly policyStatus: () => Promise<PolicyStatus>;
+  /** `GET /check?image=IMAGE[&user=U]`: what the daemon would answer for `docker pull IMAGE` now. */
+  readonly explain: (image: string, user?: string) => Promise<Explanation | NotJudged>;
   readonly clock: () => number;
   readonly version: string;
   readonly mode: EnforcementMode;
@@ -22,6 +28,9 @@ export interface AdminDeps {
   readonly startedAt: number;
   readonly logger: Logger;
 }
+
+/** One image, one optional user: a repeated parameter (an array) is refused rather than guessed at. */
+const checkQuery = z.object({ image: z.string().min(1).max(4096), user: z.string().max(255).optional() });
 
 export function createAdminApp(deps: AdminDeps): express.Express {
   const app = express();
@@ -63,8 +72,26 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     res.json(report);
   }));
 
+  app.get('/check', (req: Request, res: Response) => {
+    const query = checkQuery.safeParse(req.query);
+    if (!query.success) {
+      res.status(400).json({ error: 'expected ?image=IMAGE, and optionally &user=DOCKER_ID' });
+      return;
+    }
+    const user = optionalUsername(query.data.user);
+    if (user instanceof Error) {
+      res.status(400).json({ error: user.message });
+      return;
+    }
+    answer(async (reply) => {
+      const explained = await deps.explain(query.data.image, user);
+      if ('notJudged' in explained) reply.status(422).json({ error: explained.notJudged });
+      else reply.json(explained);
+    })(req, res);
+  });
+
   app.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: 'not found: try /metrics, /healthz or /status' });
+    res.status(404).json({ error: 'not found: try /metrics, /healthz, /status or /check?image=IMAGE' });
   });
   return app;
 }

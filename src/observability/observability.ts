@@ -16,6 +16,7 @@ import { closeServer, releaseSocketPath } from '../protocol/socket';
 import { VERSION } from '../version';
 import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './events';
 import type { PluginMetrics } from './metrics';
+import type { AdminDeps } from './admin-server';
 import { policyStatusProbe, type PolicyStatus } from './policy-status';
 
 /** `/healthz` must answer a fleet poller promptly, whatever the policy source is doing. */
@@ -25,7 +26,7 @@ export interface Observability {
   readonly observers: readonly DecisionObserver[];
   readonly remote: RemoteObserver;
   /** Starts the admin listener, if configured, once the policy source and identity resolver exist. */
-  start(parts: { readonly policySource: PolicySource; readonly identity: IdentityResolver }): Promise<void>;
+  start(parts: { readonly policySource: PolicySource; readonly identity: IdentityResolver; readonly explain: AdminDeps['explain'] }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -46,12 +47,12 @@ export function createObservability(settings: Settings, logger: Logger, clock: (
   return {
     observers: [audit, metrics].filter((observer): observer is AuditLog | PluginMetrics => observer !== undefined),
     remote: metrics ?? IGNORE_REMOTE,
-    async start({ policySource, identity }) {
+    async start({ policySource, identity, explain }) {
       probe = policyStatusProbe({ policySource, identity, timeoutMs: PROBE_TIMEOUT_MS, clock });
       if (settings.metrics === undefined || metrics === undefined) return;
       // Required here, not at the top: it loads express, a large part of start-up for a plugin without an admin listener.
       const { startAdminServer } = require('./admin-server') as typeof import('./admin-server');
-      const deps = { metrics, policyStatus, clock, version: VERSION, mode: settings.mode, failMode: settings.failMode, startedAt, logger };
+      const deps = { metrics, policyStatus, explain, clock, version: VERSION, mode: settings.mode, failMode: settings.failMode, startedAt, logger };
       try {
         server = await startAdminServer(settings.metrics, deps);
       } catch (error) {

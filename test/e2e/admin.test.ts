@@ -141,12 +141,33 @@ describe('fleet admin features in front of a real Docker engine', () => {
 
     it('check --user explains as that Docker ID; a bad option is exit 2', async () => {
       expect((await cli(['check', 'someone/app:1.0', '--user', 'bob'], settings)).stdout).toContain('user:     bob [check --user]');
-      const bad = await cli(['check', 'alpine', '--mode', 'loud'], settings);
+      const bad = await cli(['check', 'alpine', '--offline', '--mode', 'loud'], settings);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toContain('IMAGE_ACCESS_MODE');
     });
 
-    it('the real denial is audited and counted', async () => {
+    it("check answers as the running plugin, whatever the shell's own settings; --offline judges with the shell's", async () => {
+      // This shell would judge in warn mode with another organization's demo: the plugin's answer is enforce, acme.
+      const shell = { IMAGE_ACCESS_METRICS: adminSocket, IMAGE_ACCESS_MODE: 'warn', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off', IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'someone', IMAGE_ACCESS_REGISTRY_JSON: '', IMAGE_ACCESS_DOCKER_CONFIG: dir };
+      const asked = await cli(['check', 'someone/app:1.0', '--json'], shell);
+      expect(asked.code).toBe(1);
+      expect(JSON.parse(asked.stdout)).toMatchObject({ allow: false, decision: { decision: 'deny', mode: 'enforce', organization: 'acme', rule: 'category-not-allowed' } });
+      const offline = await cli(['check', 'someone/app:1.0', '--offline'], shell);
+      expect(offline.code).toBe(0);
+      expect(offline.stdout).toContain('rule:     own-organization');
+      // Settings flags are the shell's business only offline.
+      const refused = await cli(['check', 'alpine', '--policy', 'hub'], shell);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('--policy applies only with --offline');
+    });
+
+    it('status --json is the /status document', async () => {
+      const status = await cli(['status', '--json', '--metrics', adminSocket], {});
+      expect(status.code).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({ mode: 'enforce', policy: { ok: true, policySource: 'builtin', organization: 'acme' } });
+    });
+
+    it('the real denial is audited and counted (checks are neither)', async () => {
       expect(auditRecords(auditLog).slice(-2)).toEqual([
         expect.objectContaining({ image: 'docker.io/someone/app:1.0', decision: 'deny', mode: 'enforce' }),
         expect.objectContaining({ image: 'docker.io/acme/app:latest', decision: 'allow', rule: 'own-organization' }),

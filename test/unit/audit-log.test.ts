@@ -7,7 +7,7 @@ import { AuditLog, auditLine } from '../../src/audit/audit-log';
 import type { DecisionEvent } from '../../src/observability/events';
 import { createObservability } from '../../src/observability/observability';
 import { createPluginCore } from '../../src/run';
-import { pullRequest } from '../../src/commands/check';
+import { pullRequest } from '../../src/commands/explain';
 import { captureLog } from '../hub/log-capture';
 
 let dir: string;

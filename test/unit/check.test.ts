@@ -23,16 +23,16 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `image-access check ARGS` in-process, with nothing from this machine's Docker sign-in or registry.json. */
+/** Runs `image-access check --offline ARGS` in-process, with nothing from this machine's Docker sign-in or registry.json. */
 async function check(...args: string[]) {
   const out: string[] = [];
   const err: string[] = [];
   const env = { IMAGE_ACCESS_POLICY: policy, IMAGE_ACCESS_DOCKER_CONFIG: dir, IMAGE_ACCESS_REGISTRY_JSON: '' };
-  const code = await runCheck(args, { env, out: (t) => out.push(t), err: (t) => err.push(t), clock: () => NOW });
+  const code = await runCheck(['--offline', ...args], { env, out: (t) => out.push(t), err: (t) => err.push(t), clock: () => NOW });
   return { code, out: out.join(''), err: err.join('') };
 }
 
-describe('image-access check', () => {
+describe('image-access check --offline', () => {
   test('a community image as a member: denied, exit 1, with category, rule, policy and the message', async () => {
     const result = await check('someone/app:1.0', '--user', 'bob');
     expect(result.code).toBe(1);
@@ -65,6 +65,12 @@ describe('image-access check', () => {
     expect(result.out).toContain(`rule:     ${rule}`);
   });
 
+  test('--json: the decision as JSON, the same exit code', async () => {
+    const result = await check('someone/app:1.0', '--user', 'bob', '--json');
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.out)).toMatchObject({ allow: false, decision: { rule: 'category-not-allowed', user: 'bob', organization: 'acme' } });
+  });
+
   test('settings flags apply: warn mode reports a would-be denial and exits 0', async () => {
     const result = await check('someone/app', '--user', 'bob', '--mode', 'warn');
     expect(result.code).toBe(0);
@@ -95,9 +101,10 @@ describe('image-access check', () => {
 
 describe('splitArguments', () => {
   test('separates the image from flags with and without =', () => {
-    expect(splitArguments(['--user', 'bob', 'alpine', '--mode=warn', '--policy', '/p'])).toEqual({
+    expect(splitArguments(['--user', 'bob', 'alpine', '--json', '--mode=warn', '--offline', '--policy', '/p'])).toEqual({
       positional: ['alpine'],
       flags: ['--user', 'bob', '--mode=warn', '--policy', '/p'],
+      switches: new Set(['--json', '--offline']),
     });
   });
 });

@@ -19,7 +19,7 @@ test('a busy admin socket is logged, not fatal', async () => {
   const observability = createObservability(loadSettings({ IMAGE_ACCESS_METRICS: path }, []), log.logger, () => Date.now());
   try {
     await expect(
-      observability.start({ policySource: staticSource(defaultPolicy(), 'builtin', 0), identity: { identify: () => Promise.resolve(SIGNED_OUT) } }),
+      observability.start({ policySource: staticSource(defaultPolicy(), 'builtin', 0), identity: { identify: () => Promise.resolve(SIGNED_OUT) }, explain: () => Promise.resolve({ notJudged: 'unused' }) }),
     ).resolves.toBeUndefined();
     expect(log.find('error', 'admin listener not started; /metrics, /healthz and status are unavailable')).toEqual([
       expect.objectContaining({ error: expect.stringContaining('another process is already serving') }),

@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/audit/logger';
+import { runCheck } from '../../src/commands/check';
+import type { Explanation, NotJudged } from '../../src/commands/explain';
 import { fetchFromAdmin, runStatus } from '../../src/commands/status';
 import { loadSettings, SettingsError, type AdminListen } from '../../src/config/settings';
 import { startAdminServer } from '../../src/observability/admin-server';
@@ -131,7 +133,7 @@ describe('IMAGE_ACCESS_METRICS', () => {
 describe('admin listener on loopback TCP', () => {
   test('serves /healthz on the port it is given, and `status` finds it by the same setting', async () => {
     const metrics = new PluginMetrics(() => Promise.resolve(FRESH), () => NOW);
-    const deps = { metrics, policyStatus: () => Promise.resolve(FRESH), clock: () => NOW, version: '1', mode: 'enforce' as const, failMode: 'open' as const, startedAt: NOW, logger: silentLogger() };
+    const deps = { metrics, policyStatus: () => Promise.resolve(FRESH), explain: () => Promise.resolve({ notJudged: 'unused' }), clock: () => NOW, version: '1', mode: 'enforce' as const, failMode: 'open' as const, startedAt: NOW, logger: silentLogger() };
     // Another process may take a free port before we bind it: try a few.
     let server: Server | undefined;
     let listen: AdminListen | undefined;
@@ -159,6 +161,8 @@ describe('admin listener and `image-access status`', () => {
   let listen: AdminListen;
   let status: PolicyStatus;
   let metrics: PluginMetrics;
+  let explained: Explanation | NotJudged;
+  const asked: Array<[string, string | undefined]> = [];
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ia-admin-'));
@@ -168,6 +172,10 @@ describe('admin listener and `image-access status`', () => {
     server = await startAdminServer(listen, {
       metrics,
       policyStatus: () => Promise.resolve(status),
+      explain: (image, user) => {
+        asked.push([image, user]);
+        return Promise.resolve(explained);
+      },
       clock: () => NOW,
       version: '9.9.9',
       mode: 'warn',
@@ -226,6 +234,72 @@ describe('admin listener and `image-access status`', () => {
         note: null,
       },
       decisions: { allow: 0, deny: 0, warn: 1 },
+    });
+  });
+
+  test('`status --json` prints the report as JSON', async () => {
+    const run = io();
+    expect(await runStatus(['--json'], run.io)).toBe(0);
+    expect(statusReportSchema.parse(JSON.parse(run.out.join('')))).toMatchObject({ version: '9.9.9', policy: { policySource: 'file:/etc/ia/policy.json' } });
+  });
+
+  describe('`check` asks the running plugin (GET /check)', () => {
+    const DENIED: Explanation = {
+      allow: false,
+      message: 'Image Access Management: docker.io/someone/app:1.0 is a community image [image-access: rule category-not-allowed]',
+      decision: { ...EVENT, time: NOW, image: 'docker.io/someone/app:1.0', decision: 'deny', mode: 'enforce', policySource: 'hub', organization: 'acme' },
+    };
+    beforeEach(() => {
+      explained = DENIED;
+      asked.length = 0;
+    });
+
+    test("prints the plugin's decision, exit 1 for a denial; --user is passed on", async () => {
+      const run = io();
+      expect(await runCheck(['someone/app:1.0', '--user', 'Bob'], run.io)).toBe(1);
+      expect(asked).toEqual([['someone/app:1.0', 'bob']]);
+      const text = run.out.join('');
+      expect(text).toContain('DENIED: docker.io/someone/app:1.0');
+      expect(text).toContain('policy:   hub (organization acme)');
+      expect(text).toContain(`the developer would read: ${DENIED.message}`);
+    });
+
+    test('--json prints the decision as JSON; an allowed image exits 0', async () => {
+      explained = { allow: true, message: '', decision: { ...DENIED.decision, decision: 'allow', rule: 'official-allowed' } };
+      const run = io();
+      expect(await runCheck(['alpine', '--json'], run.io)).toBe(0);
+      expect(JSON.parse(run.out.join(''))).toEqual(explained);
+      expect(asked).toEqual([['alpine', undefined]]);
+    });
+
+    test('not a pull the plugin judges: exit 2 with its reason', async () => {
+      explained = { notJudged: 'image-access: an empty image name' };
+      const run = io();
+      expect(await runCheck([' '], run.io)).toBe(2);
+      expect(run.err.join('')).toContain('is not an image pull the plugin judges: image-access: an empty image name');
+    });
+
+    test('a settings flag other than --user is refused without --offline: the plugin judges with its own', async () => {
+      const run = io();
+      expect(await runCheck(['alpine', '--mode', 'warn'], run.io)).toBe(2);
+      expect(run.err.join('')).toContain('--mode applies only with --offline');
+      expect(asked).toEqual([]);
+    });
+
+    test('no listener configured or none answering: exit 2, pointing at --offline', async () => {
+      const unset = io();
+      expect(await runCheck(['alpine'], { ...unset.io, env: {} })).toBe(2);
+      expect(unset.err.join('')).toMatch(/IMAGE_ACCESS_METRICS.*--offline/);
+      const nobody = io();
+      expect(await runCheck(['alpine', `--metrics=${join(dir, 'nobody.sock')}`], nobody.io)).toBe(2);
+      expect(nobody.err.join('')).toMatch(/no plugin answers on .*nobody\.sock.*--offline/);
+    });
+
+    test('GET /check refuses a missing image, a repeated one and a bad user', async () => {
+      expect((await fetchFromAdmin(listen, '/check')).status).toBe(400);
+      expect((await fetchFromAdmin(listen, '/check?image=a&image=b')).status).toBe(400);
+      expect((await fetchFromAdmin(listen, `/check?image=a&user=${encodeURIComponent('a\u0001b')}`)).status).toBe(400);
+      expect(asked).toEqual([]);
     });
   });
 

@@ -125,7 +125,7 @@ describe('which organization a configuration enforces', () => {
   async function check(env: Record<string, string>, ...args: string[]) {
     const out: string[] = [];
     const io = { env: { IMAGE_ACCESS_DOCKER_CONFIG: dir, IMAGE_ACCESS_REGISTRY_JSON: '', IMAGE_ACCESS_DAEMON_JSON: '', ...env }, out: (t: string) => out.push(t), err: (t: string) => out.push(t), clock: () => 0 };
-    const code = await runCheck(args, io);
+    const code = await runCheck(['--offline', ...args], io);
     return { code, out: out.join('') };
   }
 
