@@ -17,7 +17,7 @@ import type { DecisionEvent, DecisionObserver } from './observability/events';
 import { within } from './policy/deadline';
 import type { PolicySource, PolicyView } from './policy/source';
 import { isUnavailable } from './policy/source';
-import type { AuthZReply, AuthZRequest } from './protocol/wire';
+import { bareRequest, type AuthZHead, type AuthZReply, type AuthZRequest } from './protocol/wire';
 import { activityAllowedBySetting, decideRestricted, type RestrictedActivity } from './decision/restricted';
 import { mayNamePlugin } from './recognition/plugins';
 import { recognize } from './recognition/recognize';
@@ -104,6 +104,11 @@ export class Authorizer {
   constructor(private readonly deps: AuthorizerDeps) {
     this.hubMirrors = [...new Set((deps.hubMirrors ?? []).map(registryHostKey))];
     this.hosts = deps.hostResolver ?? SPELLING_ONLY;
+  }
+
+  /** A request recognised as passthrough from its method and URI alone is passthrough whatever its body and headers. */
+  needsBody({ method, uri }: AuthZHead): boolean {
+    return recognize(bareRequest(method, uri)).kind !== 'passthrough';
   }
 
   async authorizeRequest(request: AuthZRequest): Promise<AuthZReply> {

@@ -2,13 +2,31 @@ import type { Express, NextFunction, Request, Response } from 'express';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../audit/logger';
 import { trackReplies } from './socket';
-import { ACTIVATE_REPLY, parseAuthZRequest, type AuthZReply, type AuthZRequest } from './wire';
+import { ACTIVATE_REPLY, parseAuthZHead, parseAuthZRequest, type AuthZHead, type AuthZReply, type AuthZRequest } from './wire';
 
-/** Larger than any body the daemon sends (4 MiB of request body, base64-encoded, plus headers). */
-export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** The most request body dockerd forwards: 4 MiB from 26.1 (1 MiB on 20.10), sent base64-encoded. */
+const FORWARDED_BODY_MAX = 4 * 1024 * 1024;
+/** Go's http.Server DefaultMaxHeaderBytes: the request line and headers dockerd accepts from a client. */
+const CLIENT_HEADER_MAX = 1024 * 1024;
+/** A header byte can take six in JSON (`<` is `\u003c`). */
+const JSON_ESCAPE_MAX = 6;
+
+/**
+ * Larger than any AuthZReq the daemon sends: its largest forwarded body in base64, its largest headers and URI with
+ * every byte escaped, and room for the rest. A 3.9 MB body with a 1 MB header of `<` (11 MB) exceeded the 8 MiB of old.
+ */
+export const MAX_BODY_BYTES = Math.ceil(FORWARDED_BODY_MAX / 3) * 4 + JSON_ESCAPE_MAX * (CLIENT_HEADER_MAX + 4096) + 64 * 1024;
+
+/** From this size on, an AuthZReq's method and URI are read first, and its body kept only if its route needs it. */
+export const READ_HEAD_FIRST_BYTES = 256 * 1024;
 
 export interface AuthZHandler {
   authorizeRequest(request: AuthZRequest): Promise<AuthZReply>;
+  /**
+   * Whether a request's verdict may depend on more than its method and URI. When it does not, a large request is
+   * allowed without its body (or headers) being kept or parsed; absent: every body is read.
+   */
+  needsBody?(head: AuthZHead): boolean;
 }
 
 const ALLOW: AuthZReply = { Allow: true, Msg: '' };
@@ -105,22 +123,46 @@ class UnreadableBody extends Error {
   }
 }
 
+/** A request read whole, or one whose head showed its body does not matter (read off and dropped). */
+type ReadRequest = { readonly body: Buffer } | { readonly head: AuthZHead };
+
 /**
  * The whole body, up to MAX_BODY_BYTES. A larger one is still read off to its end before it is refused, as express's
- * body parser does, so the client is never cut off mid-write and the connection stays usable.
+ * body parser does, so the client is never cut off mid-write and the connection stays usable. With `needsBody`, a
+ * body past READ_HEAD_FIRST_BYTES is looked into for its method and URI (each time it has doubled) and, when they say
+ * the rest does not matter, the rest is dropped as it arrives: a 4 MiB `containers/create` costs no memory and no
+ * parsing, whatever its size.
  */
-function readBody(req: IncomingMessage): Promise<Buffer> {
+function readBody(req: IncomingMessage, needsBody?: (head: AuthZHead) => boolean): Promise<ReadRequest> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
-    let tooLarge = Number(req.headers['content-length']) > MAX_BODY_BYTES;
+    let headLookedAt = needsBody === undefined ? Infinity : READ_HEAD_FIRST_BYTES / 2;
+    let head: AuthZHead | undefined;
+    let tooLarge = false;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      tooLarge ||= size > MAX_BODY_BYTES;
-      if (tooLarge) chunks.length = 0;
-      else chunks.push(chunk);
+      if (head !== undefined || tooLarge) return;
+      chunks.push(chunk);
+      if (size >= 2 * headLookedAt) {
+        headLookedAt = size;
+        const found = parseAuthZHead(Buffer.concat(chunks).toString('utf8'));
+        if (found !== undefined && !needsBody!(found)) {
+          head = found;
+          chunks = [];
+          return;
+        }
+      }
+      if (size > MAX_BODY_BYTES) {
+        tooLarge = true;
+        chunks = [];
+      }
     });
-    req.on('end', () => (tooLarge ? reject(new UnreadableBody('request entity too large', true)) : resolve(Buffer.concat(chunks))));
+    req.on('end', () => {
+      if (head !== undefined) resolve({ head });
+      else if (tooLarge) reject(new UnreadableBody('request entity too large', true));
+      else resolve({ body: Buffer.concat(chunks) });
+    });
     req.on('error', (error) => reject(new UnreadableBody(error.message, false)));
     req.on('close', () => req.complete || reject(new UnreadableBody('request aborted', false)));
   });
@@ -145,8 +187,13 @@ function serveFast(req: IncomingMessage, res: ServerResponse, path: string, hand
     req.on('end', () => sendJson(res, ALLOW));
     return;
   }
-  readBody(req).then(
-    async (body) => sendJson(res, path === '/Plugin.Activate' ? ACTIVATE_REPLY : await authorizeBody(handler, logger, body.toString('utf8'))),
+  const needsBody = path === '/AuthZPlugin.AuthZReq' ? handler.needsBody?.bind(handler) : undefined;
+  readBody(req, needsBody).then(
+    async (read) => {
+      if (path === '/Plugin.Activate') return sendJson(res, ACTIVATE_REPLY);
+      if ('head' in read) return sendJson(res, ALLOW);
+      return sendJson(res, await authorizeBody(handler, logger, read.body.toString('utf8')));
+    },
     (error: UnreadableBody) => {
       logger.warn('unreadable plugin request', { path, error: error.message });
       sendJson(res, unreadableReply(path, error.tooLarge));

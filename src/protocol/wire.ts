@@ -27,6 +27,51 @@ export function bareRequest(requestMethod: string, requestUri: string): AuthZReq
   return { user: '', userAuthNMethod: '', requestMethod, requestUri, requestBody: '', requestHeaders: {}, responseStatusCode: 0 };
 }
 
+/** What an AuthZReq is about, read from the start of its body: enough to tell whether its body matters. */
+export interface AuthZHead {
+  readonly method: string;
+  readonly uri: string;
+}
+
+const HEAD_STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+const HEAD_SPACE = /[ \t\n\r]*/y;
+/** dockerd marshals its AuthZRequest struct in field order, once each: these lead, before RequestBody and the headers. */
+const HEAD_FIELDS = new Set(['user', 'userauthnmethod', 'requestmethod', 'requesturi']);
+
+/**
+ * The method and URI of an AuthZReq from the first part of its body, without reading the rest (a RequestBody of
+ * megabytes, headers of megabytes once escaped). dockerd writes `{"User":...,"UserAuthNMethod":...,"RequestMethod":
+ * ...,"RequestUri":...,"RequestBody":...`: undefined for anything else, or when `prefix` ends before both are read.
+ */
+export function parseAuthZHead(prefix: string): AuthZHead | undefined {
+  const fields = new Map<string, string>();
+  let at = 0;
+  const next = (pattern: RegExp): string | undefined => {
+    pattern.lastIndex = at;
+    const found = pattern.exec(prefix);
+    if (found === null) return undefined;
+    at += found[0].length;
+    return found[0];
+  };
+  next(HEAD_SPACE);
+  if (prefix[at++] !== '{') return undefined;
+  while (!(fields.has('requestmethod') && fields.has('requesturi'))) {
+    next(HEAD_SPACE);
+    const key = next(HEAD_STRING);
+    if (key === undefined) return undefined;
+    const name = (JSON.parse(key) as string).toLowerCase();
+    next(HEAD_SPACE);
+    if (!HEAD_FIELDS.has(name) || fields.has(name) || prefix[at++] !== ':') return undefined;
+    next(HEAD_SPACE);
+    const value = next(HEAD_STRING);
+    if (value === undefined) return undefined;
+    fields.set(name, JSON.parse(value) as string);
+    next(HEAD_SPACE);
+    if (prefix[at++] !== ',') return undefined;
+  }
+  return { method: fields.get('requestmethod')!, uri: fields.get('requesturi')! };
+}
+
 export const ACTIVATE_REPLY = { Implements: ['authz'] } as const;
 
 export type WireParseResult = { ok: true; request: AuthZRequest } | { ok: false; error: string };

@@ -102,7 +102,8 @@ class Parser {
   private string(): string {
     const token = this.match(STRING);
     if (token === undefined) throw new JsonSyntaxError(`expected a string at ${this.at}`);
-    return JSON.parse(token) as string;
+    // Most strings have no escape: slicing them is several times cheaper than JSON.parse (a 1 MiB spec is mostly strings).
+    return token.includes('\\') ? (JSON.parse(token) as string) : token.slice(1, -1);
   }
 
   private expect(char: string): void {

@@ -87,6 +87,44 @@ describe('plugin server over its unix socket', () => {
     });
   });
 
+  /** As dockerd marshals its AuthZRequest: fields in struct order, headers JSON-escaped (`<` is six bytes). */
+  const daemonRequest = (method: string, uri: string, body: Buffer, headers: Record<string, string>) =>
+    `{"User":"","UserAuthNMethod":"","RequestMethod":"${method}","RequestUri":${JSON.stringify(uri)},"RequestBody":"${body.toString('base64')}",` +
+    `"RequestHeaders":${JSON.stringify(headers).replace(/</g, '\\u003c')},"RequestPeerCertificates":null,"ResponseStatusCode":0}`;
+
+  test('the largest request dockerd 26.1 sends gets its verdict: a 3.9 MB containers/create with a 1 MB header of "<"', async () => {
+    const body = Buffer.alloc(3_900_000, '{');
+    const request = daemonRequest('POST', '/v1.45/containers/create', body, { 'Content-Type': 'application/json', 'X-Big': '<'.repeat(1_000_000) });
+    expect(request.length).toBeGreaterThan(8 * 1024 * 1024);
+    expect(request.length).toBeLessThan(MAX_BODY_BYTES);
+    expect(await post(socket, '/AuthZPlugin.AuthZReq', request)).toEqual({ status: 200, json: { Allow: true, Msg: '' } });
+  });
+
+  test('past the limit, a route that brings no image is decided from its method and URI; an image route is refused', async () => {
+    const body = Buffer.alloc(Math.ceil((MAX_BODY_BYTES * 3) / 4), ' ');
+    const create = daemonRequest('POST', '/v1.45/containers/create', body, { 'Content-Type': 'application/json' });
+    expect(create.length).toBeGreaterThan(MAX_BODY_BYTES);
+    expect(await post(socket, '/AuthZPlugin.AuthZReq', create)).toEqual({ status: 200, json: { Allow: true, Msg: '' } });
+    const service = daemonRequest('POST', '/v1.45/services/create', body, { 'Content-Type': 'application/json' });
+    expect(await post(socket, '/AuthZPlugin.AuthZReq', service)).toEqual({ status: 200, json: { Allow: false, Msg: expect.stringContaining('request larger than') } });
+  });
+
+  test('a large image route is read whole and judged: a 1 MiB service spec naming a community image is denied', async () => {
+    const env = Array.from({ length: 20_000 }, (_, i) => `VAR_${i}=${'x'.repeat(40)}`);
+    const spec = Buffer.from(JSON.stringify({ Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'someone/app:1.0', Env: env } } }));
+    expect(spec.length).toBeGreaterThan(1024 * 1024);
+    const request = daemonRequest('POST', '/v1.45/services/create', spec, { 'Content-Type': 'application/json' });
+    expect((await post(socket, '/AuthZPlugin.AuthZReq', request)).json).toEqual({ Allow: false, Msg: expect.stringContaining('docker.io/someone/app:1.0 is a community image') });
+  });
+
+  test('a large body whose head is not as dockerd writes it (another order, a repeated key) is read whole', async () => {
+    const padding = 'A'.repeat(600_000);
+    const reordered = `{"RequestBody":"${padding}","RequestMethod":"POST","RequestUri":"/v1.41/images/create?fromImage=someone%2Fapp%3A1.0"}`;
+    expect((await post(socket, '/AuthZPlugin.AuthZReq', reordered)).json).toEqual({ Allow: false, Msg: expect.stringContaining('community image') });
+    const repeated = `{"RequestMethod":"GET","RequestMethod":"POST","RequestUri":"/v1.41/images/create?fromImage=someone%2Fapp%3A1.0","RequestBody":"${padding}"}`;
+    expect((await post(socket, '/AuthZPlugin.AuthZReq', repeated)).json).toEqual({ Allow: false, Msg: expect.stringContaining('community image') });
+  });
+
   test('unknown endpoints are 404 with an error', async () => {
     expect(await post(socket, '/VolumeDriver.Create', '{}')).toEqual({
       status: 404,

@@ -1,0 +1,15 @@
+const { parseAuthZRequest } = require('../dist/protocol/wire');
+const { recognize } = require('../dist/recognition/recognize');
+const env = Array.from({ length: 20000 }, (_, i) => `VAR_${i}=${'x'.repeat(40)}`);
+const spec = JSON.stringify({ Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'someone/app:1.0', Env: env } } });
+console.log('spec bytes', spec.length);
+const body = JSON.stringify({ RequestMethod: 'POST', RequestUri: '/v1.41/services/create', RequestBody: Buffer.from(spec).toString('base64'), RequestHeaders: { 'Content-Type': 'application/json' } });
+const time = (name, f, n = 20) => { f(); const t = process.hrtime.bigint(); for (let i = 0; i < n; i++) f(); console.log(name, Number(process.hrtime.bigint() - t) / 1e6 / n, 'ms'); };
+time('parseAuthZRequest', () => parseAuthZRequest(body));
+const req = parseAuthZRequest(body).request;
+time('recognize', () => recognize(req));
+time('JSON.parse spec', () => JSON.parse(Buffer.from(req.requestBody, 'base64').toString()));
+const { parseJsonKeepingDuplicates, decodeRequestBody } = require('../dist/recognition/json-body');
+time('decode', () => decodeRequestBody(req.requestBody));
+const text = decodeRequestBody(req.requestBody);
+time('parseKeeping', () => parseJsonKeepingDuplicates(text));
