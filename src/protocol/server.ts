@@ -1,5 +1,7 @@
 import type { Express, NextFunction, Request, Response } from 'express';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { shownValue } from '../recognition/uri';
 import type { Logger } from '../audit/logger';
 import { trackReplies } from './socket';
 import { ACTIVATE_REPLY, parseAuthZHead, parseAuthZRequest, type AuthZHead, type AuthZReply, type AuthZRequest } from './wire';
@@ -77,7 +79,7 @@ export function createPluginApp(handler: AuthZHandler, logger: Logger): Express 
 
   app.use((error: Error & { type?: string }, req: Request, res: Response, _next: NextFunction) => {
     logger.warn('unreadable plugin request', { path: req.path, error: error.message });
-    res.status(200).json(unreadableReply(req.path, error.type === 'entity.too.large'));
+    res.status(200).json(unreadableReply(req.path, error.type === 'entity.too.large' ? TOO_LARGE : 'unreadable request body'));
   });
   return app;
 }
@@ -102,11 +104,15 @@ async function authorizeBody(handler: AuthZHandler, logger: Logger, body: string
   }
 }
 
-/** A body that could not be read: Activate needs none, the response phase is still allowed, a request is denied saying why. */
-function unreadableReply(path: string, tooLarge: boolean): AuthZReply | typeof ACTIVATE_REPLY {
+const TOO_LARGE = `request larger than ${MAX_BODY_BYTES} bytes`;
+
+/**
+ * A call that could not be read (`why`): Activate needs nothing, the response phase is still allowed, a request is
+ * denied saying why.
+ */
+function unreadableReply(path: string, why: string): AuthZReply | typeof ACTIVATE_REPLY {
   if (path === '/Plugin.Activate') return ACTIVATE_REPLY;
   if (path === '/AuthZPlugin.AuthZRes') return ALLOW;
-  const why = tooLarge ? `request larger than ${MAX_BODY_BYTES} bytes` : 'unreadable request body';
   return { Allow: false, Msg: `image-access: ${why}` };
 }
 
@@ -174,6 +180,35 @@ function sendJson(res: ServerResponse, value: unknown): void {
   res.end(body);
 }
 
+/** The same reply written straight to a socket, for a request Node's HTTP parser gave up on (no response object). */
+function writeRawJson(socket: Duplex, value: unknown): void {
+  const body = JSON.stringify(value);
+  socket.end(
+    `HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Connection: close\r\n\r\n${body}`,
+  );
+}
+
+/** Why Node's HTTP parser gave up on a request, in words for the denial. */
+function clientErrorReason(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 'request headers too large';
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 'request not received in full in time';
+    default:
+      return `malformed HTTP request (${error.code ?? 'unreadable'})`;
+  }
+}
+
+/** Node's own replies, kept for paths that are not the plugin's. */
+const PLAIN_STATUS: Readonly<Record<string, string>> = Object.assign(Object.create(null) as Record<string, string>, {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+});
+
+const REQUEST_LINE = /^[A-Z]+ (\S+) HTTP\/1\.[01]\r?\n/;
+
 const FAST_PATHS = new Set(['/Plugin.Activate', '/AuthZPlugin.AuthZReq', '/AuthZPlugin.AuthZRes']);
 
 /**
@@ -196,26 +231,57 @@ function serveFast(req: IncomingMessage, res: ServerResponse, path: string, hand
     },
     (error: UnreadableBody) => {
       logger.warn('unreadable plugin request', { path, error: error.message });
-      sendJson(res, unreadableReply(path, error.tooLarge));
+      sendJson(res, unreadableReply(path, error.tooLarge ? TOO_LARGE : 'unreadable request body'));
     },
   );
 }
 
-export function createPluginServer(handler: AuthZHandler, logger: Logger): Server {
+/** How long a sender may take over a request's head, and over the whole request; how often that is checked. */
+export interface ServerTimeouts {
+  readonly headersMs: number;
+  readonly requestMs: number;
+  readonly checkEveryMs: number;
+}
+
+const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 10_000, requestMs: 30_000, checkEveryMs: 5_000 };
+
+/**
+ * Every request on an AuthZ path gets the AuthZ reply where HTTP lets one be sent: a denial saying why for another
+ * method, headers too large, a broken chunked body, a sender that stalls (Node's own replies were 404, 431, 400, 408).
+ */
+export function createPluginServer(handler: AuthZHandler, logger: Logger, timeouts: ServerTimeouts = DEFAULT_TIMEOUTS): Server {
   let app: Express | undefined;
-  const server = createServer((req, res) => {
+  /** The AuthZ path each connection's request in progress is for, for a parse error that comes after its head. */
+  const pathOf = new WeakMap<Duplex, string>();
+  const server = createServer({ connectionsCheckingInterval: timeouts.checkEveryMs }, (req, res) => {
     const path = req.url ?? '';
+    if (FAST_PATHS.has(path)) {
+      pathOf.set(req.socket, path);
+      res.once('finish', () => pathOf.delete(req.socket));
+    }
     if (req.method === 'POST' && FAST_PATHS.has(path) && req.headers['content-encoding'] === undefined) {
       serveFast(req, res, path, handler, logger);
+    } else if (FAST_PATHS.has(path) && req.method !== 'POST') {
+      req.resume();
+      logger.warn('plugin call with another method refused', { path, method: req.method });
+      req.on('end', () => sendJson(res, unreadableReply(path, `a plugin call is a POST, not ${shownValue(req.method ?? '')}`)));
     } else {
       (app ??= createPluginApp(handler, logger))(req, res);
     }
   });
+  server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
+    const path = pathOf.get(socket) ?? REQUEST_LINE.exec(error.rawPacket?.toString('latin1') ?? '')?.[1];
+    const reply = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+    if (!socket.writable || reply?.headersSent) return void socket.destroy();
+    logger.warn('unreadable plugin request', { path: path === undefined ? undefined : shownValue(path), error: error.code ?? error.message });
+    if (path !== undefined && FAST_PATHS.has(path)) writeRawJson(socket, unreadableReply(path, clientErrorReason(error)));
+    else socket.end(`HTTP/1.1 ${PLAIN_STATUS[error.code ?? ''] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
+  });
   // Never close an idle connection: the daemon (whose pool holds at most 2 idle ones) may be sending on it at that very
   // moment, and a call cut off that way comes back with an empty body (EMPTY_BODY_REPLY). Only the daemon closes them.
   server.keepAliveTimeout = 0;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  server.headersTimeout = timeouts.headersMs;
+  server.requestTimeout = timeouts.requestMs;
   trackReplies(server);
   return server;
 }

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/audit/logger';
@@ -7,6 +7,7 @@ import { loadSettings } from '../../src/config/settings';
 import { createPluginServer, MAX_BODY_BYTES } from '../../src/protocol/server';
 import { listenOnUnixSocket } from '../../src/protocol/socket';
 import { startPlugin, type RunningPlugin } from '../../src/run';
+import { rawHttpRequest } from '../harness/raw-http';
 import { captureLog } from '../hub/log-capture';
 
 function post(socketPath: string, path: string, body: string): Promise<{ status: number; json: unknown }> {
@@ -165,5 +166,63 @@ describe('a handler that throws', () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('direct requests to the plugin socket get the AuthZ reply where HTTP allows one', () => {
+  let dir: string;
+  let socket: string;
+  let server: Server;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ia-server-direct-'));
+    socket = join(dir, 'plugin.sock');
+    server = createPluginServer({ authorizeRequest: () => Promise.resolve({ Allow: true, Msg: '' }) }, silentLogger(), {
+      headersMs: 1_000,
+      requestMs: 1_500,
+      checkEveryMs: 200,
+    });
+    await listenOnUnixSocket(server, socket);
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The status and the JSON body of a reply written as raw HTTP. */
+  async function raw(head: string, body = '') {
+    const reply = await rawHttpRequest(socket, head, body, 10_000);
+    const json = reply.text.slice(reply.text.indexOf('\r\n\r\n') + 4);
+    return { status: reply.status, json: json === '' ? undefined : (JSON.parse(json) as unknown) };
+  }
+
+  test.each([
+    ['GET', '/AuthZPlugin.AuthZReq', { Allow: false, Msg: 'image-access: a plugin call is a POST, not GET' }],
+    ['PUT', '/AuthZPlugin.AuthZReq', { Allow: false, Msg: 'image-access: a plugin call is a POST, not PUT' }],
+    ['GET', '/AuthZPlugin.AuthZRes', { Allow: true, Msg: '' }],
+    ['GET', '/Plugin.Activate', { Implements: ['authz'] }],
+  ])('%s %s', async (method, path, json) => {
+    expect(await raw(`${method} ${path} HTTP/1.1\nHost: x\n`)).toEqual({ status: 200, json });
+  });
+
+  test('headers too large for Node: a denial saying so (was 431)', async () => {
+    const reply = await raw(`POST /AuthZPlugin.AuthZReq HTTP/1.1\nHost: x\nX-Big: ${'a'.repeat(20_000)}\nContent-Length: 2\n`, '{}');
+    expect(reply).toEqual({ status: 200, json: { Allow: false, Msg: 'image-access: request headers too large' } });
+  });
+
+  test('a broken chunked body: a denial saying so (was 400)', async () => {
+    const reply = await raw('POST /AuthZPlugin.AuthZReq HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n', 'zz\r\n{}\r\n0\r\n\r\n');
+    expect(reply).toEqual({ status: 200, json: { Allow: false, Msg: 'image-access: malformed HTTP request (HPE_INVALID_CHUNK_SIZE)' } });
+  });
+
+  test('a sender that stalls mid-body: a denial once the request timeout passes (was 408)', async () => {
+    const reply = await raw('POST /AuthZPlugin.AuthZReq HTTP/1.1\nHost: x\nContent-Length: 100\n', '{"RequestMethod":');
+    expect(reply).toEqual({ status: 200, json: { Allow: false, Msg: 'image-access: request not received in full in time' } });
+  });
+
+  test('another path keeps plain HTTP errors', async () => {
+    expect((await raw(`POST /VolumeDriver.Create HTTP/1.1\nHost: x\nX-Big: ${'a'.repeat(20_000)}\n`)).status).toBe(431);
   });
 });
