@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { chunkedBody, rawHttpRequest, startEngine, type Engine } from '../harness';
 
 /**
- * Attempts to get a denied Docker Hub image onto the host, or to stall the plugin, through what the real engine
- * (dockerd 20.10) accepts but the plugin might read differently. Each case is sent as raw HTTP on the daemon socket
+ * Attempts to get a denied Docker Hub image onto the host, or to stall the plugin, through what the real engines
+ * (dockerd 20.10 and 26.1) accept but the plugin might read differently. Each case is sent as raw HTTP on the daemon socket
  * (or with the docker CLI), so the headers and body are exactly what the engine parses.
  * Policy: the embedded one, organization "acme": someoss/tool and someone/app are community images, denied.
  */

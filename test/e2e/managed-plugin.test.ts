@@ -315,7 +315,7 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     expect(whileEnabled.code).not.toBe(0);
     expect(whileEnabled.stderr).toContain('cannot set on an active plugin');
 
-    // Measured behaviour of dockerd 20.10: disabling an authz plugin in use is allowed and stops enforcement at once.
+    // Measured behaviour of dockerd 20.10 and 26.1: disabling an authz plugin in use is allowed and stops enforcement at once.
     expect(await outcome('plugin', 'disable', ref)).toEqual(succeeded);
     expect(await pull('someone/app:1.0')).toEqual(succeeded);
     expect(await outcome('plugin', 'set', ref, 'IMAGE_ACCESS_ORG=someone', `IMAGE_ACCESS_POLICY=${join(dir, 'policy-someone.json')}`)).toEqual(succeeded);

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { httpRequest, startEngine, type DockerResult, type Engine } from '../harness';
 
 /**
- * Every way around the policy that this engine (dockerd 20.10) supports, tried with the real docker CLI, or with the
- * raw Engine API where the CLI cannot reach the route offline. Policy: the embedded one, organization "acme", and a
- * policy file naming olivia its owner for the owner cases.
+ * Every way around the policy that the engines (dockerd 20.10 and 26.1) support, tried with the real docker CLI, or
+ * with the raw Engine API where the CLI cannot reach the route offline. Policy: the embedded one, organization
+ * "acme", and a policy file naming olivia its owner for the owner cases.
  */
 jest.setTimeout(600_000);
 
