@@ -16,6 +16,7 @@ import { DEMO_NOTICE } from './policy/default-policy';
 import { fileSource } from './policy/file-source';
 import { autoSource, demoSource, forConfiguredOrganization } from './policy/organization-sources';
 import type { RemoteSourceOptions } from './policy/cache';
+import { HubBadges, hubClient, withHubBadges } from './policy/hub-badges';
 import { HubPolicySource } from './policy/hub-source';
 import { UrlPolicySource } from './policy/url-source';
 import type { PolicySource } from './policy/source';
@@ -57,7 +58,14 @@ export function createPolicySource(
   observer: RemoteObserver = IGNORE_REMOTE,
 ): PolicySource {
   const location = settings.policy;
-  const hub = () => new HubPolicySource({ ...remoteSourceOptions(settings, logger, clock, observer), hubUrl: settings.hubUrl, organization });
+  // Only remote sources need the outbound agents (and a CA bundle that can be read).
+  const remote = () => remoteSourceOptions(settings, logger, clock, observer);
+  const hub = () => new HubPolicySource({ ...remote(), hubUrl: settings.hubUrl, organization });
+  // A document's badges are learnt from the Hub; the demo stays offline (`make run`) with its own catalogue.
+  const learnBadges = (source: PolicySource) => {
+    const options = remote();
+    return withHubBadges(source, new HubBadges(hubClient(settings.hubUrl, options), options, Math.floor(settings.decisionTimeoutMs / 2)));
+  };
   switch (location.kind) {
     case 'auto':
       logger.info('IMAGE_ACCESS_POLICY not set: the configured organization\'s policy is read from Docker Hub; with no organization configured, the embedded demo policy applies', {
@@ -68,13 +76,13 @@ export function createPolicySource(
       logger.warn(`embedded demo policy in force: ${DEMO_NOTICE}`);
       return demoSource(organization, clock());
     case 'file':
-      return forConfiguredOrganization(fileSource(location.path, logger, clock), organization);
+      return forConfiguredOrganization(learnBadges(fileSource(location.path, logger, clock)), organization);
     case 'hub':
       return hub();
     case 'url': {
-      const source = new UrlPolicySource({ ...remoteSourceOptions(settings, logger, clock, observer), url: location.url });
+      const source = new UrlPolicySource({ ...remote(), url: location.url });
       source.warmSoon();
-      return forConfiguredOrganization(source, organization);
+      return forConfiguredOrganization(learnBadges(source), organization);
     }
   }
 }

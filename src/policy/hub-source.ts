@@ -2,9 +2,9 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { SignedInUser } from '../identity/identity';
 import type { OrganizationResolver } from '../identity/organization';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type Found, type RemoteSourceOptions } from './cache';
-import { RemoteError, type CallOutcome } from './http-client';
-import { RemoteGate } from './remote-gate';
-import { HubClient, type HubOrgMembership } from './hub-client';
+import { HubBadges, hubClient } from './hub-badges';
+import { RemoteError } from './http-client';
+import type { HubClient, HubOrgMembership } from './hub-client';
 import type { Badge, RestrictedImages } from './policy';
 import type { Membership, PolicySource, PolicyUnavailable, PolicyView } from './source';
 
@@ -35,16 +35,13 @@ export class HubPolicySource implements PolicySource {
   private readonly tokens: RefreshingCache<string>;
   private readonly memberships: RefreshingCache<readonly HubOrgMembership[]>;
   private readonly settings: RefreshingCache<RestrictedImages>;
-  private readonly badges: RefreshingCache<Badge | undefined>;
+  private readonly badges: HubBadges;
   /** Keys derived from a secret are HMACs under a key that lives and dies with the process. */
   private readonly keySecret = randomBytes(32);
 
   constructor(private readonly options: HubSourceOptions) {
     this.describe = `hub:${options.hubUrl}`;
-    const observer = options.observer;
-    const report = observer && ((outcome: CallOutcome, seconds: number) => observer.remoteCall('hub', outcome, seconds));
-    const gate = new RemoteGate({ name: 'Docker Hub', clock: options.clock, logger: options.logger });
-    this.client = new HubClient(options.hubUrl, options.decisionTimeoutMs, report, options.agents, gate);
+    this.client = hubClient(options.hubUrl, options);
     const common = (name: string, ttlMs: number, staleMaxMs: number): CacheOptions =>
       remoteCacheOptions(options, { name, maxEntries: MAX_ENTRIES, ttlMs, staleMaxMs });
     const tokenTtl = Math.min(options.ttlMs, TOKEN_TTL_MS);
@@ -54,8 +51,7 @@ export class HubPolicySource implements PolicySource {
     this.settings = new RefreshingCache(common('hub org settings', options.ttlMs, options.staleMaxMs));
     // A badge not known in time counts as community, rather than holding up a decision whose policy is in hand. Up to
     // four first fetches (token, membership, settings, badge) may wait in one decision: the badge gets a quarter of it.
-    const badgeWaitMs = Math.max(1, Math.floor(options.decisionTimeoutMs / 4));
-    this.badges = new RefreshingCache({ ...common('hub badge', options.ttlMs, options.staleMaxMs), firstFetchWaitMs: badgeWaitMs });
+    this.badges = new HubBadges(this.client, options, Math.floor(options.decisionTimeoutMs / 4));
   }
 
   async policyFor(user: SignedInUser): Promise<PolicyView | PolicyUnavailable> {
@@ -87,10 +83,8 @@ export class HubPolicySource implements PolicySource {
     return this.view(organization, settings, membership, username, orgs);
   }
 
-  async badgeOf(namespace: string): Promise<Badge | undefined> {
-    const badge = await this.badges.get(namespace, `badge of ${namespace}`, () => this.client.namespaceBadge(namespace));
-    // Unknown (Hub unreachable and nothing cached) counts as community: the cache has logged why.
-    return badge.ok ? badge.value : undefined;
+  badgeOf(namespace: string): Promise<Badge | undefined> {
+    return this.badges.badgeOf(namespace);
   }
 
   close(): void {

@@ -56,6 +56,7 @@ describe('image-access with only IMAGE_ACCESS_ORG set: the live Docker Hub polic
           settings: { enabled: true, allowOfficialImages: true, allowVerifiedPublishers: true },
         },
         { orgname: 'bitnami', badge: 'verified_publisher' },
+        { orgname: 'someoss', badge: 'open_source' },
       ],
     });
     signInDir = mkdtempSync(join(tmpdir(), 'ia-hub-signin-'));
@@ -143,5 +144,20 @@ describe('image-access with only IMAGE_ACCESS_ORG set: the live Docker Hub polic
     ];
     expect(hub!.issuedTokens().length).toBeGreaterThan(0);
     for (const secret of secrets) expect(log).not.toContain(secret);
+  });
+
+  it('a policy file without badges learns them from the Hub: a Verified Publisher is allowed, Sponsored OSS is not', async () => {
+    const policy = join(signInDir!, 'policy.json');
+    writeFileSync(policy, JSON.stringify({ organization: 'acme', restricted_images: { enabled: true, allow_official_images: true, allow_verified_publishers: true } }));
+    await engine!.plugin!.restart({
+      env: { IMAGE_ACCESS_POLICY: policy, IMAGE_ACCESS_HUB_URL: hub!.url, IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_DOCKER_CONFIG: signInDir! },
+    });
+    hub!.resetCounts();
+    await engine!.docker(['rmi', 'bitnami/redis']);
+    expect((await pull('bitnami/redis')).code).toBe(0);
+    expect(hub!.requests('namespace')).toBe(1);
+    const oss = await pull('someoss/tool');
+    expect(oss.code).not.toBe(0);
+    expect(oss.stderr).toContain('docker.io/someoss/tool:latest is a Sponsored Open Source image');
   });
 });

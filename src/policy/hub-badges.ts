@@ -1,0 +1,47 @@
+/**
+ * Docker Hub namespace badges (Verified Publisher, Sponsored OSS) as Docker Hub itself states them
+ * (`GET /v2/orgs/{namespace}/`), cached: for the Hub policy, and for file and URL policies so that nobody types badges
+ * by hand. A policy document's own `badges` override the Hub's and answer when the Hub cannot.
+ */
+import { RefreshingCache, remoteCacheOptions, type RemoteSourceOptions } from './cache';
+import type { CallOutcome } from './http-client';
+import { HubClient } from './hub-client';
+import type { Badge } from './policy';
+import { RemoteGate } from './remote-gate';
+import type { PolicySource } from './source';
+
+const MAX_ENTRIES = 10_000;
+
+/** A Hub client for `hubUrl` with the source's timeouts, agents, metrics and one gate for all its calls. */
+export function hubClient(hubUrl: string, options: RemoteSourceOptions): HubClient {
+  const observer = options.observer;
+  const report = observer && ((outcome: CallOutcome, seconds: number) => observer.remoteCall('hub', outcome, seconds));
+  const gate = new RemoteGate({ name: 'Docker Hub', clock: options.clock, logger: options.logger });
+  return new HubClient(hubUrl, options.decisionTimeoutMs, report, options.agents, gate);
+}
+
+export class HubBadges {
+  private readonly cache: RefreshingCache<Badge | undefined>;
+
+  /** `waitMs`: how long a decision waits for a badge not yet known; past it the namespace counts as community. */
+  constructor(private readonly client: HubClient, options: RemoteSourceOptions, waitMs: number) {
+    const common = remoteCacheOptions(options, { name: 'hub badge', maxEntries: MAX_ENTRIES });
+    this.cache = new RefreshingCache({ ...common, firstFetchWaitMs: Math.max(1, waitMs) });
+  }
+
+  async badgeOf(namespace: string): Promise<Badge | undefined> {
+    const badge = await this.cache.get(namespace, `badge of ${namespace}`, () => this.client.namespaceBadge(namespace));
+    // Unknown (Hub unreachable and nothing cached) counts as community: the cache has logged why.
+    return badge.ok ? badge.value : undefined;
+  }
+}
+
+/** A file or URL policy whose badges are learnt from Docker Hub; the document's `badges` first. */
+export function withHubBadges(inner: PolicySource, hub: HubBadges): PolicySource {
+  return {
+    describe: inner.describe,
+    policyFor: (user) => inner.policyFor(user),
+    badgeOf: async (namespace, view) => view.policy.badges.get(namespace) ?? hub.badgeOf(namespace),
+    close: () => inner.close(),
+  };
+}
