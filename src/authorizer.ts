@@ -5,6 +5,7 @@ import {
   decide,
   decideInvalidReference,
   decideUnresolvedRegistry,
+  decideRegistryConnection,
   decideWithoutPolicy,
   refuseWithoutSignIn,
   type Decision,
@@ -13,7 +14,7 @@ import {
 import { denialMessage } from './decision/denial';
 import { SIGNED_OUT, type IdentityResolver } from './identity/identity';
 import { signInRequired, type SignInEnforcement } from './identity/organization';
-import type { DecisionEvent, DecisionObserver } from './observability/events';
+import type { DecisionEvent, DecisionObserver, DecisionRoute } from './observability/events';
 import { within } from './policy/deadline';
 import type { PolicySource, PolicyView } from './policy/source';
 import { isUnavailable } from './policy/source';
@@ -80,6 +81,8 @@ interface Judgement {
   readonly organization?: string;
   /** The policy's admin contact, for the denial message. */
   readonly adminContact?: string;
+  /** How the image was seen: absent for the AuthZ API. */
+  readonly via?: DecisionRoute;
 }
 
 /** What a decision log line and a denial message take from the policy in force. */
@@ -140,6 +143,38 @@ export class Authorizer {
         return remote === undefined ? ALLOW : this.authorizeImages(request, [remote]);
       }
     }
+  }
+
+  /**
+   * An image dockerd fetches from Docker Hub through the registry gateway (a pull, a build's FROM, ...), judged
+   * exactly as a pull of it. With `reportAllowed` false an allowed fetch is not logged or audited (a blob: the
+   * manifest fetch before it was); a denial always is.
+   */
+  async authorizeFetch(image: ImageReference, requestUri: string, reportAllowed = true): Promise<AuthZReply> {
+    const started = this.deps.clock();
+    const judgement = await this.judgeImage(bareRequest('GET', requestUri), image);
+    return this.conclude({ ...judgement, via: 'gateway' }, started, reportAllowed);
+  }
+
+  /** A registry name the gateway saw that dockerd's parser would refuse: denied, the name shown without user info. */
+  refuseFetch(name: string, problem: string): AuthZReply {
+    return this.conclude({ ...this.judgeInvalid(name, problem), via: 'gateway' }, this.deps.clock());
+  }
+
+  /**
+   * A connection through the registry gateway that it tunnels unseen (`host:port` as dockerd asked for it;
+   * `registryHost` the registry it belongs to): Registry Access Management only. Only refusals are reported.
+   */
+  async authorizeConnection(host: string, registryHost: string): Promise<AuthZReply> {
+    const started = this.deps.clock();
+    const judging = (async (): Promise<Judgement> => {
+      const identity = await this.deps.identity.identify(bareRequest('CONNECT', host));
+      const view = await this.deps.policySource.policyFor(identity);
+      if (isUnavailable(view)) return { image: host, identity, decision: decideRegistryConnection(host, registryHost, undefined) };
+      return { image: host, identity, ...policyContext(view), decision: decideRegistryConnection(host, registryHost, view.policy) };
+    })();
+    const judgement = await this.withinDeadline(host, judging, () => decideRegistryConnection(host, registryHost, undefined));
+    return this.conclude({ ...judgement, via: 'gateway' }, started, false);
   }
 
   /** Image references from a service spec or a plugin install: each judged like a pull; the first denial answers. */
@@ -290,8 +325,9 @@ export class Authorizer {
     return { required: signInRequired(this.deps.signIn.mode, organization), organization };
   }
 
-  private conclude(judgement: Judgement, started: number): AuthZReply {
+  private conclude(judgement: Judgement, started: number, reportAllowed = true): AuthZReply {
     const { decision } = judgement;
+    if (decision.allow && !reportAllowed) return ALLOW;
     const warnOnly = !decision.allow && this.deps.mode === 'warn';
     const now = this.deps.clock();
     const event: DecisionEvent = {
@@ -309,6 +345,7 @@ export class Authorizer {
       policyVersion: judgement.policyVersion,
       policyStale: judgement.policyStale,
       mode: this.deps.mode,
+      ...(judgement.via === undefined ? {} : { via: judgement.via }),
       latencyMs: now - started,
     };
     // A would-be denial in warn mode is what a rollout watches for: it stands out at warn level.

@@ -39,6 +39,7 @@ export function auditLine(event: DecisionEvent, host: string): string {
     policyVersion: event.policyVersion ?? null,
     policyStale: event.policyStale,
     mode: event.mode,
+    via: event.via ?? 'authz',
     latencyMs: Math.round(event.latencyMs * 1000) / 1000,
   })}\n`;
 }

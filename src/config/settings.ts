@@ -12,10 +12,14 @@ export type EnforcementMode = 'enforce' | 'warn';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 /** `split`: info and debug on stdout, warn and error on stderr (dockerd logs a managed plugin's stdout at level=info, its stderr at level=error). */
 export type LogStreams = 'stderr' | 'split';
+/** A TCP address on this machine's loopback: the only place listeners without authentication may serve. */
+export interface LoopbackAddress {
+  readonly kind: 'tcp';
+  readonly host: string;
+  readonly port: number;
+}
 /** The admin listener (/metrics, /healthz, /status): a loopback TCP address or a unix socket. */
-export type AdminListen =
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
-  | { readonly kind: 'unix'; readonly path: string };
+export type AdminListen = LoopbackAddress | { readonly kind: 'unix'; readonly path: string };
 /** Where the signed-in user may be learnt from; asked in the configured order, the first that knows wins. */
 export const IDENTITY_SOURCES = ['registry-auth', 'tls', 'docker-config', 'provisioned'] as const;
 export type IdentitySourceName = (typeof IDENTITY_SOURCES)[number];
@@ -66,6 +70,8 @@ export interface Settings {
   readonly auditMaxBytes: number;
   readonly auditFiles: number;
   readonly metrics: AdminListen | undefined;
+  readonly gateway: LoopbackAddress | undefined;
+  readonly hubRegistry: string;
 }
 
 interface SettingSpec<K extends keyof Settings> {
@@ -201,6 +207,23 @@ function parseAdminListen(raw: string): AdminListen | undefined | Error {
   if (raw.startsWith('/')) return { kind: 'unix', path: raw };
   const tcp = parseLoopbackHostPort(raw);
   return tcp instanceof Error ? new Error(`${tcp.message}; or an absolute unix socket path`) : { kind: 'tcp', ...tcp };
+}
+
+/** The registry gateway: loopback only, since anyone who reaches it can pull through it as this machine. */
+function parseGateway(raw: string): LoopbackAddress | undefined | Error {
+  if (raw === '') return undefined;
+  const tcp = parseLoopbackHostPort(raw);
+  return tcp instanceof Error ? tcp : { kind: 'tcp', ...tcp };
+}
+
+/** An origin (`https://registry-1.docker.io`), no path: plain http only to loopback, as for policy URLs. */
+function parseRegistryOrigin(raw: string): string | Error {
+  const url = parseHttpsUrl(raw);
+  if (url instanceof Error) return url;
+  if (url.pathname !== '/' || url.search !== '' || url.username !== '' || url.password !== '') {
+    return new Error('must be a registry origin such as https://registry-1.docker.io, without path, query or credentials');
+  }
+  return url.origin;
 }
 
 export const SETTINGS = [
@@ -446,6 +469,21 @@ export const SETTINGS = [
     default: '',
     parse: parseAdminListen,
   } satisfies SettingSpec<'metrics'>,
+  {
+    key: 'gateway',
+    env: 'IMAGE_ACCESS_GATEWAY',
+    description:
+      "Registry gateway: loopback HOST:PORT of an HTTPS proxy for dockerd that judges every Docker Hub manifest and blob fetch, builds' included (empty: off)",
+    default: '',
+    parse: parseGateway,
+  } satisfies SettingSpec<'gateway'>,
+  {
+    key: 'hubRegistry',
+    env: 'IMAGE_ACCESS_HUB_REGISTRY',
+    description: "Where the registry gateway forwards allowed Docker Hub registry requests: Docker Hub's registry, or the mirror it fronts",
+    default: 'https://registry-1.docker.io',
+    parse: parseRegistryOrigin,
+  } satisfies SettingSpec<'hubRegistry'>,
 ] as const;
 
 /** `IMAGE_ACCESS_CACHE_TTL` -> `--cache-ttl` */

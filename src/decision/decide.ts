@@ -1,5 +1,5 @@
 import { registryAllowlisted, repositoryAllowlisted, type SameRegistry } from '../policy/allowlist';
-import { formatReference, isDockerHub, type ImageReference } from '../reference/reference';
+import { DOCKER_HUB, formatReference, isDockerHub, registryHostKey, type ImageReference } from '../reference/reference';
 import { DEMO_NOTICE } from '../policy/default-policy';
 import type { OrgPolicy } from '../policy/policy';
 import type { Membership } from '../policy/source';
@@ -222,5 +222,29 @@ export function decideWithoutPolicy(image: ImageReference, cause: string, failMo
     message:
       `Image Access Management: cannot check ${formatReference(image)} because the organization policy is unavailable ` +
       `(${cause}). Docker Hub pulls are blocked until it can be fetched; try again shortly or contact your Docker administrator.`,
+  };
+}
+
+/**
+ * A connection the registry gateway tunnels without looking inside (any host but Docker Hub's registry): Registry
+ * Access Management alone applies, to `registryHost` as dockerd dials it. Docker Hub's own auth and blob hosts count
+ * as docker.io, so Hub pulls work exactly when docker.io is allowed.
+ */
+export function decideRegistryConnection(host: string, registryHost: string, policy: OrgPolicy | undefined): Decision {
+  // No policy to be had: registries other than Docker Hub are unaffected, as for pulls; Hub fetches are judged inside.
+  const allowlist = policy?.registryAllowlist;
+  if (allowlist === undefined || allowlist.some((entry) => registryHostKey(entry) === registryHostKey(registryHost))) {
+    return allow('outside_hub', 'outside-hub', `connection to ${host} is not a Docker Hub image fetch`);
+  }
+  const org = policy!.organization;
+  const shown = registryHost === DOCKER_HUB ? `${host} (Docker Hub)` : host;
+  return {
+    allow: false,
+    category: 'outside_hub',
+    rule: 'registry-not-allowed',
+    reason: `registry ${shown} is not in the registry allowlist of organization "${org}"`,
+    message:
+      `Registry Access Management: dockerd may not connect to ${shown}: organization "${org}" only allows pulls from ` +
+      `${allowlist.join(', ') || 'no registry'}. Ask an owner of "${org}" to allow it.`,
   };
 }

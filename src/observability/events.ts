@@ -10,6 +10,9 @@ import type { CallOutcome } from '../policy/http-client';
 /** `warn`: the policy denies the image, but warn mode let it through. */
 export type DecisionResult = 'allow' | 'deny' | 'warn';
 
+/** How the judged image reached the plugin: the registry gateway; absent for the AuthZ API. */
+export type DecisionRoute = 'gateway';
+
 /** One image judged by the Authorizer: a line of the audit log, a sample for the metrics. */
 export interface DecisionEvent {
   /** Epoch milliseconds. */
@@ -30,6 +33,7 @@ export interface DecisionEvent {
   /** Why the policy in force is an older one, when its refresh failed. */
   readonly policyStale?: string;
   readonly mode: EnforcementMode;
+  readonly via?: DecisionRoute;
   readonly latencyMs: number;
 }
 

@@ -52,8 +52,13 @@ describe('audit line', () => {
       policyFetchedAt: '2026-01-02T03:00:00.000Z',
       policyVersion: '"v7"',
       mode: 'enforce',
+      via: 'authz',
       latencyMs: 0.412,
     });
+  });
+
+  test('says when the registry gateway saw the image', () => {
+    expect(JSON.parse(auditLine({ ...EVENT, via: 'gateway' }, 'h'))).toMatchObject({ image: 'docker.io/someone/app:1.0', via: 'gateway' });
   });
 
   test('is exactly one line', () => {
