@@ -34,7 +34,7 @@ export interface GatewayOptions {
   readonly upstream: string;
   readonly judge: GatewayJudge;
   /** The TLS identity the gateway shows dockerd for an intercepted Docker Hub host. */
-  readonly serverContextFor: (host: string) => SecureContext;
+  readonly serverContextFor: (host: string) => Promise<SecureContext>;
   /** dockerd's registry mirrors: a CONNECT to one is refused, so that dockerd falls back to Docker Hub through here. */
   readonly mirrors: HubMirrors;
   readonly logger: Logger;
@@ -174,11 +174,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (target === undefined) return refuseConnect(socket, 400, 'image-access registry gateway: CONNECT needs host:port');
     const route = connectRoute(target, options.mirrors);
     if (route.kind === 'intercept') {
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length > 0) socket.unshift(head);
-      const tls = new TLSSocket(socket, { isServer: true, secureContext: options.serverContextFor(route.host), ALPNProtocols: ['http/1.1'] });
-      tls.on('error', (error) => logger.debug('registry gateway: TLS error from client', { host: route.host, error: error.message }));
-      intercepted.emit('connection', tls);
+      options.serverContextFor(route.host).then(
+        (secureContext) => {
+          socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+          if (head.length > 0) socket.unshift(head);
+          const tls = new TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: ['http/1.1'] });
+          tls.on('error', (error) => logger.debug('registry gateway: TLS error from client', { host: route.host, error: error.message }));
+          intercepted.emit('connection', tls);
+        },
+        (error: unknown) => {
+          logger.error('registry gateway: no certificate for an intercepted host', { host: route.host, error: String(error) });
+          refuseConnect(socket, 500, 'image-access registry gateway has no certificate; see its log');
+        },
+      );
       return;
     }
     if (route.kind === 'mirror') {
