@@ -23,7 +23,7 @@ import type { PolicySource } from './policy/source';
 import { createPluginServer } from './protocol/server';
 import { closeServer, listenOnUnixSocket, releaseSocketPath } from './protocol/socket';
 import { cachingHostResolver } from './reference/host-resolver';
-import { parseHubMirrors } from './reference/reference';
+import { parseHubMirrors, registryHostKey } from './reference/reference';
 
 function remoteSourceOptions(settings: Settings, logger: Logger, clock: () => number, observer: RemoteObserver): RemoteSourceOptions {
   const { cacheTtlMs: ttlMs, staleMaxMs, decisionTimeoutMs } = settings;
@@ -93,6 +93,8 @@ export function createIdentityResolver(settings: Settings, logger: Logger, clock
 
 export interface PluginCore {
   readonly authorizer: Authorizer;
+  /** The registry mirrors judged as Docker Hub: IMAGE_ACCESS_HUB_MIRRORS and dockerd's own. */
+  readonly hubMirrors: ReadonlySet<string>;
   readonly policySource: PolicySource;
   readonly identity: IdentityResolver;
   /** `docker pull IMAGE` judged and explained, seen by no observer: `image-access check`, `GET /check`. */
@@ -113,6 +115,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
   const organization = organizationResolver({ org: settings.org, registryJson: settings.registryJson, logger });
   const policySource = createPolicySource(settings, logger, clock, organization, options.remote);
   const identity = options.identity ?? createIdentityResolver(settings, logger, clock);
+  const mirrors = [...settings.hubMirrors, ...daemonMirrors(settings.daemonJson, logger)];
   const deps: AuthorizerDeps = {
     policySource,
     identity,
@@ -122,7 +125,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
     routes: settings,
     decisionTimeoutMs: settings.decisionTimeoutMs,
     signIn: { mode: settings.requireSignIn, organization },
-    hubMirrors: [...settings.hubMirrors, ...daemonMirrors(settings.daemonJson, logger)],
+    hubMirrors: mirrors,
     hostResolver: cachingHostResolver({ logger, clock }),
     ...(settings.adminContact === undefined ? {} : { adminContact: settings.adminContact }),
     clock,
@@ -130,6 +133,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
   };
   return {
     authorizer: new Authorizer(deps),
+    hubMirrors: new Set(mirrors.map(registryHostKey)),
     policySource,
     identity,
     explain: (image, user) => explainPull(deps, image, user),
@@ -178,6 +182,11 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
   const { policySource } = core;
   const server = createPluginServer(core.authorizer, logger);
   await observability.start(core);
+  // Required only when on: the gateway's X.509 library is a share of start-up.
+  const gateway =
+    settings.gateway === undefined
+      ? undefined
+      : await (require('./gateway/start') as typeof import('./gateway/start')).startRegistryGateway(settings, core.authorizer, core.hubMirrors, logger, clock);
   await listenOnUnixSocket(server, settings.socket);
   const socketInode = statSync(settings.socket).ino;
   logger.info('image-access listening', { socket: settings.socket, policy: policySource.describe, mode: settings.mode });
@@ -186,9 +195,10 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
     stop: async () => {
       // Stop accepting first (the daemon's next calls wait for the next process and arrive whole), answer what is in
       // flight with the policy source and the audit log still open, then close those.
+      const gatewayStopped = gateway?.stop();
       const closed = closeServer(server, settings.decisionTimeoutMs + STOP_MARGIN_MS);
       releaseSocketPath(settings.socket, socketInode);
-      await closed;
+      await Promise.all([closed, gatewayStopped]);
       core.close();
       await observability.stop();
     },

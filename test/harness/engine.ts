@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import { startDaemon, type Daemon, type DaemonOptions } from './daemon';
 import type { DockerOptions, DockerResult } from './docker-cli';
 import { startPlugin, type PluginOptions, type PluginProcess } from './plugin';
 import { startRegistry, type Registry } from './registry';
 import { DEFAULT_HUB_IMAGES, seedImages } from './seed';
 import { makeTempDir, removeTempDir } from './tempdir';
+import { freePort } from './wait';
 
 export interface EngineOptions {
   /** Hub paths to seed into the stand-in Hub (default DEFAULT_HUB_IMAGES). */
@@ -12,6 +14,13 @@ export interface EngineOptions {
   readonly plugin?: PluginOptions | false;
   /** More dockerd options; `mirror` is set to the stand-in Hub, the plugin is prepended to `authorizationPlugins`. */
   readonly daemon?: Omit<DaemonOptions, 'mirror'>;
+  /**
+   * Docker Hub through the plugin's registry gateway, as `image-access install --gateway` sets a host up: no registry
+   * mirror; the plugin gets IMAGE_ACCESS_GATEWAY on a free loopback port, IMAGE_ACCESS_HUB_REGISTRY = the stand-in Hub
+   * and IMAGE_ACCESS_STATE_DIR `<dir>/state`; dockerd gets HTTPS_PROXY = the gateway and SSL_CERT_DIR with the
+   * gateway CA, so it reaches "registry-1.docker.io" (the stand-in Hub) through the gateway only.
+   */
+  readonly gateway?: boolean;
 }
 
 /** A real engine on loopback: stand-in Hub registry, image-access plugin, dockerd, all under one temp dir. */
@@ -21,6 +30,8 @@ export interface Engine {
   readonly registry: Registry;
   /** Absent when started with `plugin: false`. */
   readonly plugin: PluginProcess | undefined;
+  /** `127.0.0.1:PORT` of the registry gateway, when started with `gateway: true`. */
+  readonly gateway: string | undefined;
   readonly daemon: Daemon;
   docker(args: readonly string[], options?: DockerOptions): Promise<DockerResult>;
   /** Stops the daemon, the plugin and the registry (only what this engine started), then removes the temp dir. */
@@ -47,11 +58,27 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     const registry = await startRegistry(dir);
     stops.push(() => registry.stop());
     await seedImages(registry, options.images ?? DEFAULT_HUB_IMAGES);
-    const plugin = options.plugin === false ? undefined : await startPlugin(dir, options.plugin ?? {});
+    const gateway = options.gateway === true ? `127.0.0.1:${await freePort()}` : undefined;
+    const stateDir = join(dir, 'state');
+    const pluginOptions = options.plugin === false ? undefined : options.plugin ?? {};
+    const plugin =
+      pluginOptions === undefined
+        ? undefined
+        : await startPlugin(dir, {
+            ...pluginOptions,
+            env: {
+              ...(gateway === undefined
+                ? {}
+                : { IMAGE_ACCESS_GATEWAY: gateway, IMAGE_ACCESS_HUB_REGISTRY: `http://${registry.address}`, IMAGE_ACCESS_STATE_DIR: stateDir }),
+              ...pluginOptions.env,
+            },
+          });
     if (plugin) stops.push(() => plugin.stop());
     const daemon = await startDaemon(dir, {
       ...options.daemon,
-      mirror: registry.address,
+      ...(gateway === undefined
+        ? { mirror: registry.address }
+        : { env: { HTTPS_PROXY: `http://${gateway}`, SSL_CERT_DIR: `/etc/ssl/certs:${join(stateDir, 'gateway-ca')}`, ...options.daemon?.env } }),
       authorizationPlugins: [...(plugin ? [plugin.name] : []), ...(options.daemon?.authorizationPlugins ?? [])],
     });
     stops.push(() => daemon.stop());
@@ -60,6 +87,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
       dir,
       registry,
       plugin,
+      gateway,
       daemon,
       docker: (args, dockerOptions) => daemon.docker(args, dockerOptions),
       stop: () => (stopped ??= stopAll(stops)),
