@@ -19,7 +19,7 @@ import { within } from './policy/deadline';
 import type { PolicySource, PolicyView } from './policy/source';
 import { isUnavailable } from './policy/source';
 import { bareRequest, type AuthZHead, type AuthZReply, type AuthZRequest } from './protocol/wire';
-import { activityAllowedBySetting, decideRestricted, type RestrictedActivity } from './decision/restricted';
+import { activityAllowedBySetting, decideRestricted, type RestrictedActivity, type RestrictedInput } from './decision/restricted';
 import { mayNamePlugin } from './recognition/plugins';
 import { recognize } from './recognition/recognize';
 import { shownValue, withoutUserInfo } from './recognition/uri';
@@ -59,6 +59,11 @@ export interface AuthorizerDeps {
   readonly hostResolver?: HostResolver;
   /** IMAGE_ACCESS_ADMIN_CONTACT: whom a denied developer asks, when the policy names nobody. */
   readonly adminContact?: string;
+  /**
+   * With the registry gateway on, dockerd's registry mirrors that it does not front: builders fetch FROM images
+   * through them unseen, so builds are refused (owners excepted) whatever IMAGE_ACCESS_ALLOW_BUILD says.
+   */
+  readonly mirrorsAroundGateway?: readonly string[];
 }
 
 /** Names resolve to nothing: only IP literals and spellings are compared. */
@@ -104,9 +109,19 @@ export class Authorizer {
   private readonly hubMirrors: readonly string[];
   private readonly hosts: HostResolver;
 
+  private readonly buildsUnchecked: RestrictedInput['unchecked'];
+
   constructor(private readonly deps: AuthorizerDeps) {
     this.hubMirrors = [...new Set((deps.hubMirrors ?? []).map(registryHostKey))];
     this.hosts = deps.hostResolver ?? SPELLING_ONLY;
+    const around = deps.mirrorsAroundGateway ?? [];
+    this.buildsUnchecked =
+      around.length === 0
+        ? undefined
+        : {
+            why: `builders fetch FROM images through the registry mirror ${around.join(', ')}, which the image-access registry gateway does not see`,
+            remedy: 'a Docker administrator can make the gateway front that mirror (README: registry mirrors)',
+          };
   }
 
   /** A request recognised as passthrough from its method and URI alone is passthrough whatever its body and headers. */
@@ -198,6 +213,7 @@ export class Authorizer {
       case 'plugin-create':
         return routes.allowLoad;
       case 'build':
+        return routes.allowBuild && this.buildsUnchecked === undefined;
       case 'commit':
         return routes.allowBuild;
       case 'plugin-change':
@@ -221,9 +237,11 @@ export class Authorizer {
   private async judgeActivityUnbounded(request: AuthZRequest, activity: RestrictedActivity, detail: string, image: string): Promise<Judgement> {
     const identity = await this.deps.identity.identify(request);
     const view = await this.deps.policySource.policyFor(identity);
-    if (isUnavailable(view)) return { image, identity, decision: decideRestricted({ activity, detail, identity, policy: view }) };
+    const unchecked = activity === 'build' && this.deps.routes.allowBuild ? this.buildsUnchecked : undefined;
+    const why = unchecked === undefined ? {} : { unchecked };
+    if (isUnavailable(view)) return { image, identity, decision: decideRestricted({ activity, detail, identity, policy: view, ...why }) };
     const membership = view.membership;
-    const decision = decideRestricted({ activity, detail, identity, policy: view.policy, ...(membership === undefined ? {} : { membership }) });
+    const decision = decideRestricted({ activity, detail, identity, policy: view.policy, ...why, ...(membership === undefined ? {} : { membership }) });
     return { image, identity, ...policyContext(view), decision };
   }
 

@@ -128,6 +128,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
     hubMirrors: mirrors,
     hostResolver: cachingHostResolver({ logger, clock }),
     ...(settings.adminContact === undefined ? {} : { adminContact: settings.adminContact }),
+    mirrorsAroundGateway: mirrorsAroundGateway(settings, mirrors, logger),
     clock,
     observers: options.observers ?? [],
   };
@@ -167,6 +168,24 @@ function daemonMirrors(path: string | undefined, logger: Logger): readonly strin
 
 /** Beyond the decision timeout, for reading a request and writing its reply when the process stops. */
 const STOP_MARGIN_MS = 1_000;
+
+/**
+ * dockerd's registry mirrors that the registry gateway does not front. dockerd reaches a mirror before Docker Hub,
+ * and a loopback or plain-http one directly (Go never proxies loopback), so what builders fetch through it is unseen.
+ */
+function mirrorsAroundGateway(settings: Settings, mirrors: readonly string[], logger: Logger): string[] {
+  if (settings.gateway === undefined) return [];
+  const { host, port } = settings.gateway;
+  const gateway = registryHostKey(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+  const around = [...new Set(mirrors.map(registryHostKey))].filter((mirror) => mirror !== gateway);
+  if (around.length > 0) {
+    logger.error('registry mirrors bypass the registry gateway: builds are refused for non-owners until the gateway fronts them', {
+      mirrors: around,
+      fix: `daemon.json "registry-mirrors": ["http://${gateway}"] and IMAGE_ACCESS_HUB_REGISTRY set to the mirror`,
+    });
+  }
+  return around;
+}
 
 export interface RunningPlugin {
   readonly server: Server;

@@ -53,6 +53,8 @@ export interface RestrictedInput {
   /** The organisation policy, or why none could be had. */
   readonly policy: OrgPolicy | { readonly unavailable: string };
   readonly membership?: Membership;
+  /** Why this host cannot check the activity, and what fixes it, when not the activity's usual reason and setting. */
+  readonly unchecked?: { readonly why: string; readonly remedy: string };
 }
 
 const isOwner = (identity: Identity, policy: OrgPolicy, membership: Membership | undefined): boolean =>
@@ -74,7 +76,7 @@ export function decideRestricted(input: RestrictedInput): Decision {
   return 'unavailable' in input.policy ? decideActivity(input) : withPolicyNotice(decideActivity(input), input.policy);
 }
 
-function decideActivity({ activity, detail, identity, policy, membership }: RestrictedInput): Decision {
+function decideActivity({ activity, detail, identity, policy, membership, unchecked }: RestrictedInput): Decision {
   const text = ACTIVITIES[activity];
   const rule = activity === 'plugin-change' ? 'plugin-protected' : 'activity-not-allowed';
   if ('unavailable' in policy) {
@@ -102,7 +104,7 @@ function decideActivity({ activity, detail, identity, policy, membership }: Rest
     rule,
     reason: `${activity} from ${detail} refused: ${who} is not an owner of "${org}"`,
     message:
-      `Image Access Management: ${text.doing} is not allowed on this host, because ${text.why}. Only owners of ` +
-      `organization "${org}" may do it; a Docker administrator can change this with ${text.setting}.`,
+      `Image Access Management: ${text.doing} is not allowed on this host, because ${unchecked?.why ?? text.why}. Only owners of ` +
+      `organization "${org}" may do it; ${unchecked?.remedy ?? `a Docker administrator can change this with ${text.setting}`}.`,
   };
 }

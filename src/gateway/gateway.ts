@@ -161,7 +161,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     registryError(res, 405, 'UNSUPPORTED', 'the image-access registry gateway proxies HTTPS (CONNECT) only; set it as HTTPS_PROXY, not HTTP_PROXY');
   });
   proxy.on('connection', track);
-  proxy.on('clientError', (_error, socket) => socket.destroy());
+  // An HTTP answer, not a dropped connection: BuildKit first tries a loopback mirror with TLS, and falls back to
+  // plain HTTP only when the server's reply is not TLS.
+  proxy.on('clientError', (_error, socket: Socket) => socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'));
 
   const refuseConnect = (socket: Socket, status: number, message: string) => {
     const body = `${message}\n`;

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildxBuild, classicBuild, compose, ENGINE, makeTempDir, removeTempDir, startEngine, waitUntil, writeBuildContext, type DockerResult, type Engine } from '../harness';
+import { buildxBuild, classicBuild, compose, ENGINE, makeTempDir, removeTempDir, startEngine, waitUntil, writeBuildContext, type DockerResult, type DockerRunner, type Engine } from '../harness';
 
 /**
  * The registry gateway on the real engine: dockerd reaches "Docker Hub" (the stand-in registry) only through the
@@ -22,7 +22,7 @@ describe(`registry gateway on dockerd ${ENGINE}`, () => {
   const fixtures = makeTempDir();
   const policyFile = join(fixtures, 'policy.json');
   const auditLog = join(fixtures, 'audit.log');
-  const docker = (args: readonly string[]) => engine!.docker(args);
+  const docker: DockerRunner = (args, options) => engine!.docker(args, options);
   let contexts = 0;
   const context = (dockerfile: string) => writeBuildContext(join(fixtures, `ctx-${++contexts}`), { Dockerfile: dockerfile, 'hello.txt': 'hi\n' });
   const audit = (): AuditRecord[] =>
@@ -89,6 +89,7 @@ describe(`registry gateway on dockerd ${ENGINE}`, () => {
     const before = audit().length;
     const built = await classicBuild(docker, context('FROM someone/app:1.0\nLABEL x=1\n'), { tag: 'acme/denied:classic' });
     expect(built.code).not.toBe(0);
+    expect(built.stdout).toContain('Sending build context to Docker daemon');
     expect(built.stderr).toContain(DENIED);
     expect(auditSince(before)).toContainEqual(
       expect.objectContaining({ image: 'docker.io/someone/app:1.0', decision: 'deny', rule: 'category-not-allowed', via: 'gateway', user: 'olivia' }),
@@ -151,5 +152,70 @@ describe(`registry gateway on dockerd ${ENGINE}`, () => {
     expect(auditSince(before)).toContainEqual(expect.objectContaining({ image: 'ghcr.io:443', decision: 'deny', rule: 'registry-not-allowed', via: 'gateway' }));
     // Docker Hub is on the list: its builds go on.
     expectOk(await buildxBuild(docker, context('FROM alpine\nLABEL x=1\n'), { tag: 'acme/ram:hub' }));
+  });
+});
+
+describe(`registry gateway and dockerd's registry mirrors, on dockerd ${ENGINE}`, () => {
+  const ENV = { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off' };
+  const fixtures = makeTempDir();
+  const context = (name: string, dockerfile: string) => writeBuildContext(join(fixtures, name), { Dockerfile: dockerfile });
+
+  afterAll(() => removeTempDir(fixtures));
+
+  describe('the gateway fronts the mirror (registry-mirrors: the gateway; it forwards to the mirror)', () => {
+    let engine: Engine | undefined;
+    const docker: DockerRunner = (args, options) => engine!.docker(args, options);
+
+    beforeAll(async () => {
+      engine = await startEngine({ gateway: true, gatewayMirror: 'fronted', plugin: { env: ENV } });
+    });
+
+    afterAll(async () => {
+      await engine?.stop();
+    });
+
+    it('builds FROM allowed images through the mirror, and refuses denied ones with both builders', async () => {
+      const ok = await buildxBuild(docker, context('front-ok', 'FROM alpine\nLABEL x=1\n'), { tag: 'acme/front:ok' });
+      expect({ code: ok.code, stderr: ok.stderr }).toMatchObject({ code: 0 });
+      const classic = await classicBuild(docker, context('front-denied', 'FROM someone/app:1.0\nLABEL x=1\n'), { tag: 'acme/front:denied' });
+      expect(classic.code).not.toBe(0);
+      expect(classic.stderr).toContain('image access restricted: Image Access Management: docker.io/someone/app:1.0 is a community image');
+      const buildkit = await buildxBuild(docker, context('front-denied-bk', 'FROM someone/app:1.0\nLABEL x=1\n'), { tag: 'acme/front:denied-bk' });
+      expect(buildkit.code).not.toBe(0);
+      expect(buildkit.stderr).toContain('image access restricted');
+      // Both asked the gateway as the mirror (origin-form), never the stand-in Hub directly.
+      const decisions = engine!.plugin!.logLines().filter((line) => line['message'] === 'image decision' && line['via'] === 'gateway');
+      expect(decisions.map((line) => [line['image'], line['decision']])).toEqual(
+        expect.arrayContaining([
+          ['docker.io/library/alpine:latest', 'allow'],
+          ['docker.io/someone/app:1.0', 'deny'],
+        ]),
+      );
+    });
+  });
+
+  describe('a mirror the gateway does not front', () => {
+    let engine: Engine | undefined;
+    const docker: DockerRunner = (args, options) => engine!.docker(args, options);
+
+    beforeAll(async () => {
+      engine = await startEngine({ gateway: true, gatewayMirror: 'around', plugin: { env: ENV } });
+    });
+
+    afterAll(async () => {
+      await engine?.stop();
+    });
+
+    it('refuses builds, saying which mirror gets past the gateway and what fixes it; pulls are judged as ever', async () => {
+      // The classic builder shows the refusal as it is (buildx, refused the engine's BuildKit, tries another builder).
+      const built = await classicBuild(docker, context('around', 'FROM alpine\nLABEL x=1\n'), { tag: 'acme/around:1' });
+      expect(built.code).not.toBe(0);
+      expect(built.stderr).toContain(
+        `Building images (docker build, BuildKit) is not allowed on this host, because builders fetch FROM images through the registry mirror ${engine!.registry.address.replace('127.0.0.1', 'localhost')}, which the image-access registry gateway does not see`,
+      );
+      expect((await docker(['pull', 'alpine'])).code).toBe(0);
+      expect((await docker(['pull', 'someone/app:1.0'])).code).not.toBe(0);
+      expect(engine!.plugin!.logText()).toContain('registry mirrors bypass the registry gateway');
+    });
   });
 });

@@ -21,6 +21,12 @@ export interface EngineOptions {
    * gateway CA, so it reaches "registry-1.docker.io" (the stand-in Hub) through the gateway only.
    */
   readonly gateway?: boolean;
+  /**
+   * With `gateway`, dockerd also has a registry mirror: `fronted` = the gateway itself (it forwards to the stand-in
+   * Hub), `around` = the stand-in Hub directly, told to the plugin as IMAGE_ACCESS_HUB_MIRRORS (builds get past the
+   * gateway that way).
+   */
+  readonly gatewayMirror?: 'fronted' | 'around';
 }
 
 /** A real engine on loopback: stand-in Hub registry, image-access plugin, dockerd, all under one temp dir. */
@@ -69,7 +75,12 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
             env: {
               ...(gateway === undefined
                 ? {}
-                : { IMAGE_ACCESS_GATEWAY: gateway, IMAGE_ACCESS_HUB_REGISTRY: `http://${registry.address}`, IMAGE_ACCESS_STATE_DIR: stateDir }),
+                : {
+                    IMAGE_ACCESS_GATEWAY: gateway,
+                    IMAGE_ACCESS_HUB_REGISTRY: `http://${registry.address}`,
+                    IMAGE_ACCESS_STATE_DIR: stateDir,
+                    ...(options.gatewayMirror === 'around' ? { IMAGE_ACCESS_HUB_MIRRORS: registry.address } : {}),
+                  }),
               ...pluginOptions.env,
             },
           });
@@ -78,7 +89,10 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
       ...options.daemon,
       ...(gateway === undefined
         ? { mirror: registry.address }
-        : { env: { HTTPS_PROXY: `http://${gateway}`, SSL_CERT_DIR: `/etc/ssl/certs:${join(stateDir, 'gateway-ca')}`, ...options.daemon?.env } }),
+        : {
+            env: { HTTPS_PROXY: `http://${gateway}`, SSL_CERT_DIR: `/etc/ssl/certs:${join(stateDir, 'gateway-ca')}`, ...options.daemon?.env },
+            ...(options.gatewayMirror === undefined ? {} : { mirror: options.gatewayMirror === 'fronted' ? gateway : registry.address }),
+          }),
       authorizationPlugins: [...(plugin ? [plugin.name] : []), ...(options.daemon?.authorizationPlugins ?? [])],
     });
     stops.push(() => daemon.stop());
