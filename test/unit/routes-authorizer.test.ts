@@ -37,7 +37,14 @@ function request(method: string, uri: string, body?: unknown): AuthZRequest {
 const DEFAULT_ROUTES: RouteSettings = { allowImport: false, allowLoad: false, allowBuild: true, protectPlugin: false, pluginName: 'image-access' };
 
 function authorizer(
-  options: { user?: string; routes?: Partial<RouteSettings>; policy?: PolicySource; mode?: 'enforce' | 'warn'; decisionTimeoutMs?: number } = {},
+  options: {
+    user?: string;
+    routes?: Partial<RouteSettings>;
+    policy?: PolicySource;
+    mode?: 'enforce' | 'warn';
+    decisionTimeoutMs?: number;
+    mirrorsAroundGateway?: readonly string[];
+  } = {},
 ) {
   const user: SignedInUser =
     options.user === undefined ? { source: 'none' } : { username: options.user, source: 'test', credential: { kind: 'password', secret: SECRET } };
@@ -53,6 +60,7 @@ function authorizer(
     clock: () => 0,
     routes: { ...DEFAULT_ROUTES, ...options.routes },
     ...(options.decisionTimeoutMs === undefined ? {} : { decisionTimeoutMs: options.decisionTimeoutMs }),
+    ...(options.mirrorsAroundGateway === undefined ? {} : { mirrorsAroundGateway: options.mirrorsAroundGateway }),
   });
   return { authz, lines: capture.lines };
 }
@@ -163,6 +171,22 @@ describe('routes whose content cannot be checked follow their setting', () => {
     expect(await allowed('/plugins/create?name=x')).toBe(false);
     expect(await allowed('/build')).toBe(true);
     expect(await allowed('/commit?container=x')).toBe(true);
+  });
+
+  test('with a registry mirror the gateway does not front, builds are refused whatever the setting, owners excepted', async () => {
+    const { authz } = authorizer({ user: 'dev', mirrorsAroundGateway: ['localhost:5000'] });
+    expect(await authz.authorizeRequest(request('POST', '/v1.41/build?t=x'))).toEqual({
+      Allow: false,
+      Msg:
+        'Image Access Management: Building images (docker build, BuildKit) is not allowed on this host, because builders fetch FROM ' +
+        'images through the registry mirror localhost:5000, which the image-access registry gateway does not see. Only owners of ' +
+        'organization "acme" may do it; a Docker administrator can make the gateway front that mirror (README: registry mirrors).',
+    });
+    expect((await authz.authorizeRequest(request('POST', '/commit?container=x'))).Allow).toBe(true);
+    expect((await authorizer({ user: 'olivia', mirrorsAroundGateway: ['localhost:5000'] }).authz.authorizeRequest(request('POST', '/build'))).Allow).toBe(true);
+    // IMAGE_ACCESS_ALLOW_BUILD=false keeps its own reason.
+    const off = await authorizer({ user: 'dev', routes: { allowBuild: false }, mirrorsAroundGateway: ['localhost:5000'] }).authz.authorizeRequest(request('POST', '/build'));
+    expect(off.Msg).toContain('IMAGE_ACCESS_ALLOW_BUILD');
   });
 
   test('warn mode lets it through and logs the would-be denial', async () => {
