@@ -20,6 +20,12 @@ import type { DecisionEvent } from '../../src/observability/events';
  * the real Authorizer judges, and a stand-in upstream registry records what reaches it.
  */
 
+/** An organisation's own policy: the embedded demo's rules, without its demo notice. */
+const acmePolicy = (): OrgPolicy => {
+  const { demo: _demo, ...policy } = defaultPolicy('acme');
+  return policy;
+};
+
 const TOKEN = 'Bearer registry-token-s3cr3t';
 const DIGEST = `sha256:${'b'.repeat(64)}`;
 
@@ -63,7 +69,7 @@ describe('registry gateway', () => {
   const decisions: DecisionEvent[] = [];
   const capture = new Capture();
   let gateway: RunningGateway;
-  let policy: OrgPolicy = defaultPolicy('acme');
+  let policy: OrgPolicy = acmePolicy();
 
   beforeAll(async () => {
     stateDir = mkdtempSync(join(tmpdir(), 'ia-gateway-'));
@@ -123,7 +129,7 @@ describe('registry gateway', () => {
   beforeEach(() => {
     seen.length = 0;
     decisions.length = 0;
-    policy = defaultPolicy('acme');
+    policy = acmePolicy();
   });
 
   /** A registry request as dockerd makes it: CONNECT, TLS trusting only the gateway CA, then HTTP/1.1. */
@@ -250,7 +256,7 @@ describe('registry gateway', () => {
     });
     socket.destroy();
     expect(echoed).toBe('hello');
-    policy = { ...defaultPolicy('acme'), registryAllowlist: ['docker.io'] };
+    policy = { ...acmePolicy(), registryAllowlist: ['docker.io'] };
     const refused = await connectThrough(gateway.port, `127.0.0.1:${echoPort}`);
     expect(refused.status).toBe(403);
     expect(refused.reason).toContain(`Registry Access Management: dockerd may not connect to 127.0.0.1:${echoPort}`);

@@ -3,7 +3,7 @@ import Transport from 'winston-transport';
 import { Authorizer, type RouteSettings } from '../../src/authorizer';
 import { activityAllowedBySetting, decideRestricted, type RestrictedActivity } from '../../src/decision/restricted';
 import type { IdentityResolver, SignedInUser } from '../../src/identity/identity';
-import { defaultPolicy } from '../../src/policy/default-policy';
+import { DEMO_NOTICE, defaultPolicy } from '../../src/policy/default-policy';
 import { staticSource } from '../../src/policy/file-source';
 import type { OrgPolicy } from '../../src/policy/policy';
 import type { PolicySource } from '../../src/policy/source';
@@ -180,7 +180,7 @@ describe('routes whose content cannot be checked follow their setting', () => {
       Msg:
         'Image Access Management: Building images (docker build, BuildKit) is not allowed on this host, because builders fetch FROM ' +
         'images through the registry mirror localhost:5000, which the image-access registry gateway does not see. Only owners of ' +
-        'organization "acme" may do it; a Docker administrator can make the gateway front that mirror (README: registry mirrors).',
+        `organization "acme" may do it; a Docker administrator can make the gateway front that mirror (README: registry mirrors). Note: ${DEMO_NOTICE}.`,
     });
     expect((await authz.authorizeRequest(request('POST', '/commit?container=x'))).Allow).toBe(true);
     expect((await authorizer({ user: 'olivia', mirrorsAroundGateway: ['localhost:5000'] }).authz.authorizeRequest(request('POST', '/build'))).Allow).toBe(true);
