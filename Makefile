@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` (plugin on the embedded default policy) and `make test`.
 SOCKET ?= /run/docker/plugins/image-access.sock
 
-.PHONY: build run test unit e2e test-deps typecheck plugin clean bench bench-fleet
+.PHONY: build run test unit e2e test-deps typecheck plugin clean bench bench-fleet bench-gateway
 
 # The dockerd versions the real-engine tests run on, each in turn (IA_ENGINE; `make e2e ENGINES=26.1` for one).
 ENGINES ?= 20.10 26.1
@@ -59,7 +59,14 @@ bench: build test-deps
 	@# The compiled src/ under bench/dist reads ../package.json for its version.
 	ln -sf ../../package.json bench/dist/package.json
 	node bench/dist/bench/main.js
+	node bench/dist/bench/gateway-transfer.js
 	@if [ -f bench/dist/bench/fleet-simulation.js ]; then node bench/dist/bench/fleet-simulation.js; fi
+
+# Only the registry gateway's cost on a large pull (real dockerds, about two minutes): bench/results/gateway.md.
+bench-gateway: build test-deps
+	npx tsc -p bench/tsconfig.json
+	ln -sf ../../package.json bench/dist/package.json
+	node bench/dist/bench/gateway-transfer.js
 
 # Only the fleet simulation (no daemon, about two minutes): what a policy server sees from 100,000 plugins.
 bench-fleet: node_modules

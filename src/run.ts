@@ -214,8 +214,9 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
     stop: async () => {
       // Stop accepting first (the daemon's next calls wait for the next process and arrive whole), answer what is in
       // flight with the policy source and the audit log still open, then close those.
-      const gatewayStopped = gateway?.stop();
-      const closed = closeServer(server, settings.decisionTimeoutMs + STOP_MARGIN_MS);
+      const graceMs = settings.decisionTimeoutMs + STOP_MARGIN_MS;
+      const gatewayStopped = gateway?.stop(graceMs);
+      const closed = closeServer(server, graceMs);
       releaseSocketPath(settings.socket, socketInode);
       await Promise.all([closed, gatewayStopped]);
       core.close();

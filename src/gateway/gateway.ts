@@ -43,7 +43,8 @@ export interface GatewayOptions {
 export interface RunningGateway {
   /** The bound address (port 0 in the options picks a free one). */
   readonly port: number;
-  stop(): Promise<void>;
+  /** Stops accepting at once; registry requests in flight may finish within `graceMs`, then every connection is closed. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /** Status phrases are one line of visible ASCII; BuildKit shows only the status line of its HEAD requests. */
@@ -145,7 +146,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
   };
 
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
   const handle = (clientOrigin: (req: IncomingMessage) => string) => (req: IncomingMessage, res: ServerResponse) => {
+    inFlight += 1;
+    res.once('close', () => {
+      inFlight -= 1;
+      if (inFlight === 0) drained?.();
+    });
     serveRegistry(req, res, clientOrigin(req)).catch((error: unknown) => {
       logger.error('registry gateway: request failed', { error: String(error) });
       registryError(res, 500, 'UNKNOWN', 'image access restricted: the image-access registry gateway failed; see its log');
@@ -239,8 +247,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const port = typeof address === 'object' && address !== null ? address.port : options.listen.port;
   return {
     port,
-    stop: async () => {
+    stop: async (graceMs = 0) => {
       const closed = new Promise<void>((resolve) => proxy.close(() => resolve()));
+      if (inFlight > 0 && graceMs > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          timer = setTimeout(resolve, graceMs);
+        });
+        clearTimeout(timer);
+      }
       for (const socket of sockets) socket.destroy();
       agent.destroy();
       await closed;

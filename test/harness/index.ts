@@ -46,7 +46,7 @@ export {
 } from './plugin';
 export { spawnTracked, type TrackedProcess, type SpawnOptions } from './processes';
 export { startRegistry, type Registry } from './registry';
-export { seedImages, writeBusyboxRootfsTar, DEFAULT_HUB_IMAGES } from './seed';
+export { seedImages, seedLargeImage, writeBusyboxRootfsTar, DEFAULT_HUB_IMAGES } from './seed';
 export { makeTempDir, removeTempDir } from './tempdir';
 export { rawHttpRequest, chunkedBody, type RawReply } from './raw-http';
 export { freePort, httpRequest, waitUntil, sleep, type HttpReply } from './wait';

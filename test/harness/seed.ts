@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,28 +98,46 @@ function splitImage(image: string): { repository: string; tag: string } {
   return { repository: match[1]!, tag: match[2]! };
 }
 
+/** Pushes one image of one layer straight through the registry API; `holder` already has the layer, to mount from. */
+async function pushImage(registry: Registry, image: string, { gzipped, digest, diffId }: Layer, holder?: string): Promise<void> {
+  const { repository, tag } = splitImage(image);
+  const config = imageConfig(image, diffId);
+  const configDigest = sha256(config);
+  await pushBlob(registry, repository, gzipped, digest, holder);
+  await pushBlob(registry, repository, config, configDigest);
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: configDigest },
+    layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: gzipped.length, digest }],
+  });
+  const put = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, {
+    method: 'PUT',
+    body: manifest,
+    headers: { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' },
+  });
+  if (put.status !== 201) throw new Error(`manifest ${image} refused: HTTP ${put.status} ${await put.text()}`);
+}
+
 /** Pushes each image straight through the registry API: no daemon needed (see README "Testing" for timings). */
 export async function seedImages(registry: Registry, images: readonly string[] = DEFAULT_HUB_IMAGES): Promise<void> {
-  const { gzipped, digest, diffId } = busyboxLayer();
   let holder: string | undefined;
   for (const image of images) {
-    const { repository, tag } = splitImage(image);
-    const config = imageConfig(image, diffId);
-    const configDigest = sha256(config);
-    await pushBlob(registry, repository, gzipped, digest, holder);
-    holder = repository;
-    await pushBlob(registry, repository, config, configDigest);
-    const manifest = JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: configDigest },
-      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: gzipped.length, digest }],
-    });
-    const put = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, {
-      method: 'PUT',
-      body: manifest,
-      headers: { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' },
-    });
-    if (put.status !== 201) throw new Error(`manifest ${image} refused: HTTP ${put.status} ${await put.text()}`);
+    await pushImage(registry, image, busyboxLayer(), holder);
+    holder = splitImage(image).repository;
+  }
+}
+
+/** An image whose one layer holds `bytes` of random data (gzip cannot shrink it): for transfer benchmarks. */
+export async function seedLargeImage(registry: Registry, image: string, bytes: number): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'ia-large-'));
+  try {
+    writeFileSync(join(root, 'random.bin'), randomBytes(bytes));
+    const tar = spawnSync('tar', ['--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-C', root, '-cf', '-', '.'], { maxBuffer: bytes + 1024 * 1024 });
+    if (tar.status !== 0) throw new Error(`tar failed: ${tar.stderr.toString()}`);
+    const gzipped = gzipSync(tar.stdout, { level: 1 });
+    await pushImage(registry, image, { tar: tar.stdout, gzipped, digest: sha256(gzipped), diffId: sha256(tar.stdout) });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 }

@@ -92,6 +92,7 @@ describe('registry gateway', () => {
         };
         return more();
       }
+      if (req.url?.endsWith('/manifests/slow')) return void setTimeout(() => res.writeHead(200).end('{"slow":true}'), 300);
       if (req.url?.endsWith('/manifests/moved')) return res.writeHead(307, { location: `http://127.0.0.1:${upstreamPort}/v2/library/alpine/manifests/latest` }).end();
       res.writeHead(200, { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json', 'docker-content-digest': DIGEST }).end('{"schemaVersion":2}');
     });
@@ -287,6 +288,31 @@ describe('registry gateway', () => {
     } finally {
       await down.stop();
     }
+  });
+
+  it('on stop, refuses new connections at once and lets a request in flight finish within the grace', async () => {
+    const draining = await startGateway({
+      listen: { kind: 'tcp', host: '127.0.0.1', port: 0 },
+      upstream: `http://127.0.0.1:${upstreamPort}`,
+      judge: { authorizeFetch: async () => ({ Allow: true, Msg: '' }), refuseFetch: () => ({ Allow: false, Msg: 'no' }), authorizeConnection: async () => ({ Allow: true, Msg: '' }) },
+      serverContextFor: (host) => ca.secureContextFor(host),
+      mirrors: new Set(),
+      logger: winston.createLogger({ silent: true, transports: [capture] }),
+    });
+    const reply = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: draining.port, path: '/v2/library/alpine/manifests/slow' }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stopped = draining.stop(5_000);
+    await expect(connectThrough(draining.port, 'registry-1.docker.io:443')).rejects.toThrow(/ECONNREFUSED/);
+    expect(await reply).toEqual({ status: 200, body: '{"slow":true}' });
+    await stopped;
   });
 
   it('never logs the registry credential', () => {
