@@ -14,14 +14,7 @@ import { basename, dirname, join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Logger } from '../audit/logger';
 import { gatewayCaFiles, type GatewayCaFiles } from './ca-files';
-
-/**
- * The only names the CA may sign for: Docker Hub's registry endpoints. dockerd fetches every docker.io image from
- * registry-1.docker.io; index.docker.io and registry.hub.docker.com serve the same repositories to an image that names
- * them (and the plugin judges them as Docker Hub), so the gateway must be able to open those too rather than tunnel
- * them unseen. Not docker.io: a dNSName constraint admits every subdomain, and auth.docker.io, where passwords go, is one.
- */
-export const GATEWAY_CA_HOSTS: readonly string[] = ['registry-1.docker.io', 'index.docker.io', 'registry.hub.docker.com'];
+import { HUB_REGISTRY_HOSTS } from './hub-hosts';
 
 export interface GatewayCa {
   /** The CA certificate (PEM), the one dockerd trusts. */
@@ -29,7 +22,7 @@ export interface GatewayCa {
   /** The directory holding that certificate alone: the entry for dockerd's SSL_CERT_DIR. */
   readonly certificateDirectory: string;
   /**
-   * A TLS server context for `host` (one of GATEWAY_CA_HOSTS, any case): a leaf certificate issued on first use,
+   * A TLS server context for `host` (one of HUB_REGISTRY_HOSTS, any case): a leaf certificate issued on first use,
    * cached and re-issued a day before it expires. Rejects for any other host.
    */
   secureContextFor(host: string): Promise<SecureContext>;
@@ -139,7 +132,7 @@ async function createCa(files: GatewayCaFiles, now: number): Promise<LoadedCa> {
 function nameConstraints(): x509.Extension {
   const subtree = (base: GeneralName) => new GeneralSubtree({ base });
   const value = new NameConstraints({
-    permittedSubtrees: new GeneralSubtrees(GATEWAY_CA_HOSTS.map((host) => subtree(new GeneralName({ dNSName: host })))),
+    permittedSubtrees: new GeneralSubtrees(HUB_REGISTRY_HOSTS.map((host) => subtree(new GeneralName({ dNSName: host })))),
     // A dNSName limit says nothing about IP SANs: exclude every address outright.
     excludedSubtrees: new GeneralSubtrees(['0.0.0.0/0', '::/0'].map((range) => subtree(new GeneralName({ iPAddress: range })))),
   });
@@ -210,8 +203,8 @@ function certificateProblem(certificate: x509.X509Certificate, key: KeyObject, n
   if (!basic?.ca) return 'is not a CA certificate';
   const limits = certificate.getExtension(id_ce_nameConstraints);
   const permitted = limits ? AsnConvert.parse(limits.value, NameConstraints).permittedSubtrees?.map((tree) => tree.base.dNSName) : undefined;
-  if (!limits?.critical || JSON.stringify(permitted) !== JSON.stringify(GATEWAY_CA_HOSTS)) {
-    return `is not limited to exactly ${GATEWAY_CA_HOSTS.join(', ')}`;
+  if (!limits?.critical || JSON.stringify(permitted) !== JSON.stringify(HUB_REGISTRY_HOSTS)) {
+    return `is not limited to exactly ${HUB_REGISTRY_HOSTS.join(', ')}`;
   }
   if (now < certificate.notBefore.getTime()) return `is not valid before ${certificate.notBefore.toISOString()} (is the clock right?)`;
   if (now >= certificate.notAfter.getTime()) return `expired on ${certificate.notAfter.toISOString()}`;
@@ -227,8 +220,8 @@ function leafIssuer(ca: LoadedCa, clock: () => number, logger: Logger): (host: s
   const leaves = new Map<string, Leaf>();
   return (requested) => {
     const host = requested.toLowerCase().replace(/\.$/, '');
-    if (!GATEWAY_CA_HOSTS.includes(host)) {
-      return Promise.reject(new GatewayCaError(`the gateway CA signs only for ${GATEWAY_CA_HOSTS.join(', ')}, not ${JSON.stringify(requested)}`));
+    if (!HUB_REGISTRY_HOSTS.includes(host)) {
+      return Promise.reject(new GatewayCaError(`the gateway CA signs only for ${HUB_REGISTRY_HOSTS.join(', ')}, not ${JSON.stringify(requested)}`));
     }
     const now = clock();
     const cached = leaves.get(host);

@@ -6,9 +6,11 @@
 import { DOCKER_HUB, registryHostKey, type HubMirrors } from '../reference/reference';
 
 /**
- * Docker Hub's registry API: registry-1.docker.io is what dockerd, the classic builder and BuildKit dial for docker.io
- * images; index.docker.io and registry.hub.docker.com serve the same API to anyone who names them. The gateway's CA
- * is constrained to these names.
+ * Docker Hub's registry API, intercepted, and the only names the gateway CA may sign for: dockerd, the classic
+ * builder and BuildKit fetch every docker.io image from registry-1.docker.io; index.docker.io and
+ * registry.hub.docker.com serve the same repositories to an image that names them (and the plugin judges them as
+ * Docker Hub), so they are opened too rather than tunnelled unseen. Not docker.io: a dNSName constraint admits every
+ * subdomain, and auth.docker.io, where passwords go, is one.
  */
 export const HUB_REGISTRY_HOSTS: readonly string[] = ['registry-1.docker.io', 'index.docker.io', 'registry.hub.docker.com'];
 

@@ -11,7 +11,8 @@ import { createServer as createNetServer } from 'node:net';
 import { connect, createSecureContext, TLSSocket, type PeerCertificate, type SecureContext } from 'node:tls';
 import { silentLogger } from '../../src/audit/logger';
 import { gatewayCaFiles } from '../../src/gateway/ca-files';
-import { GATEWAY_CA_HOSTS, GatewayCaError, loadOrCreateGatewayCa } from '../../src/gateway/certificate-authority';
+import { GatewayCaError, loadOrCreateGatewayCa } from '../../src/gateway/certificate-authority';
+import { HUB_REGISTRY_HOSTS } from '../../src/gateway/hub-hosts';
 import { captureLog } from '../hub/log-capture';
 
 const DAY_MS = 24 * 3600_000;
@@ -137,7 +138,7 @@ describe('registry gateway CA', () => {
 
   test('a TLS client trusting only the CA accepts the leaf for every Hub registry host', async () => {
     const ca = await load();
-    for (const host of GATEWAY_CA_HOSTS) {
+    for (const host of HUB_REGISTRY_HOSTS) {
       expect(await handshake(await ca.secureContextFor(host), ca.certificatePem, host)).toMatchObject({ authorized: true });
     }
     // Hosts arrive from CONNECT lines in any case, maybe with the root's dot.
