@@ -133,6 +133,17 @@ describe('registry gateway', () => {
     policy = acmePolicy();
   });
 
+  /** Another gateway that allows everything, to `upstream`: for what the shared one must not be put through. */
+  const allowingGateway = (upstream: string) =>
+    startGateway({
+      listen: { kind: 'tcp', host: '127.0.0.1', port: 0 },
+      upstream,
+      judge: { authorizeFetch: async () => ({ Allow: true, Msg: '' }), refuseFetch: () => ({ Allow: false, Msg: 'no' }), authorizeConnection: async () => ({ Allow: true, Msg: '' }) },
+      serverContextFor: (host) => ca.secureContextFor(host),
+      mirrors: new Set(),
+      logger: winston.createLogger({ silent: true, transports: [capture] }),
+    });
+
   /** A registry request as dockerd makes it: CONNECT, TLS trusting only the gateway CA, then HTTP/1.1. */
   async function viaGateway(method: string, path: string, host = 'registry-1.docker.io'): Promise<Reply> {
     const { status, socket } = await connectThrough(gateway.port, `${host}:443`);
@@ -265,14 +276,7 @@ describe('registry gateway', () => {
   });
 
   it('answers 502 with a registry error when upstream is down', async () => {
-    const down = await startGateway({
-      listen: { kind: 'tcp', host: '127.0.0.1', port: 0 },
-      upstream: 'http://127.0.0.1:9',
-      judge: { authorizeFetch: async () => ({ Allow: true, Msg: '' }), refuseFetch: () => ({ Allow: false, Msg: 'no' }), authorizeConnection: async () => ({ Allow: true, Msg: '' }) },
-      serverContextFor: (host) => ca.secureContextFor(host),
-      mirrors: new Set(),
-      logger: winston.createLogger({ silent: true, transports: [capture] }),
-    });
+    const down = await allowingGateway('http://127.0.0.1:9');
     try {
       const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = httpRequest({ host: '127.0.0.1', port: down.port, path: '/v2/library/alpine/manifests/latest' }, (res) => {
@@ -291,14 +295,7 @@ describe('registry gateway', () => {
   });
 
   it('on stop, refuses new connections at once and lets a request in flight finish within the grace', async () => {
-    const draining = await startGateway({
-      listen: { kind: 'tcp', host: '127.0.0.1', port: 0 },
-      upstream: `http://127.0.0.1:${upstreamPort}`,
-      judge: { authorizeFetch: async () => ({ Allow: true, Msg: '' }), refuseFetch: () => ({ Allow: false, Msg: 'no' }), authorizeConnection: async () => ({ Allow: true, Msg: '' }) },
-      serverContextFor: (host) => ca.secureContextFor(host),
-      mirrors: new Set(),
-      logger: winston.createLogger({ silent: true, transports: [capture] }),
-    });
+    const draining = await allowingGateway(`http://127.0.0.1:${upstreamPort}`);
     const reply = new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest({ host: '127.0.0.1', port: draining.port, path: '/v2/library/alpine/manifests/slow' }, (res) => {
         let body = '';
