@@ -186,7 +186,8 @@ export class Authorizer {
       const identity = await this.deps.identity.identify(bareRequest('CONNECT', host));
       const view = await this.deps.policySource.policyFor(identity);
       if (isUnavailable(view)) return { image: host, identity, decision: decideRegistryConnection(host, registryHost, undefined) };
-      return { image: host, identity, ...policyContext(view), decision: decideRegistryConnection(host, registryHost, view.policy) };
+      const sameRegistry = await this.registryMatcher({ domain: registryHost, path: '' }, view.policy.registryAllowlist);
+      return { image: host, identity, ...policyContext(view), decision: decideRegistryConnection(host, registryHost, view.policy, sameRegistry) };
     })();
     const judgement = await this.withinDeadline(host, judging, () => decideRegistryConnection(host, registryHost, undefined));
     return this.conclude({ ...judgement, via: 'gateway' }, started, false);

@@ -1,5 +1,5 @@
 import { registryAllowlisted, repositoryAllowlisted, type SameRegistry } from '../policy/allowlist';
-import { DOCKER_HUB, formatReference, isDockerHub, registryHostKey, type ImageReference } from '../reference/reference';
+import { DOCKER_HUB, formatReference, isDockerHub, type ImageReference } from '../reference/reference';
 import { DEMO_NOTICE } from '../policy/default-policy';
 import type { OrgPolicy } from '../policy/policy';
 import type { Membership } from '../policy/source';
@@ -228,12 +228,17 @@ export function decideWithoutPolicy(image: ImageReference, cause: string, failMo
 /**
  * A connection the registry gateway tunnels without looking inside (any host but Docker Hub's registry): Registry
  * Access Management alone applies, to `registryHost` as dockerd dials it. Docker Hub's own auth and blob hosts count
- * as docker.io, so Hub pulls work exactly when docker.io is allowed.
+ * as docker.io, so Hub pulls work exactly when docker.io is allowed. `sameRegistry` tells registries apart as for pulls.
  */
-export function decideRegistryConnection(host: string, registryHost: string, policy: OrgPolicy | undefined): Decision {
+export function decideRegistryConnection(
+  host: string,
+  registryHost: string,
+  policy: OrgPolicy | undefined,
+  sameRegistry?: SameRegistry,
+): Decision {
   // No policy to be had: registries other than Docker Hub are unaffected, as for pulls; Hub fetches are judged inside.
   const allowlist = policy?.registryAllowlist;
-  if (allowlist === undefined || allowlist.some((entry) => registryHostKey(entry) === registryHostKey(registryHost))) {
+  if (allowlist === undefined || registryAllowlisted({ domain: registryHost, path: '' }, allowlist, sameRegistry)) {
     return allow('outside_hub', 'outside-hub', `connection to ${host} is not a Docker Hub image fetch`);
   }
   const org = policy!.organization;

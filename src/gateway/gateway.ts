@@ -17,8 +17,8 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from '../audit/logger';
 import type { LoopbackAddress } from '../config/settings';
 import type { AuthZReply } from '../protocol/wire';
-import type { HubMirrors, ImageReference } from '../reference/reference';
-import { connectRoute, parseConnectTarget } from './hub-hosts';
+import type { ImageReference } from '../reference/reference';
+import { connectRoute, parseConnectTarget, type MirrorHosts } from './hub-hosts';
 import { parseRegistryRequest } from './registry-request';
 
 /** What the gateway asks of the Authorizer: the same judgement, audit and metrics as the AuthZ API's. */
@@ -36,7 +36,7 @@ export interface GatewayOptions {
   /** The TLS identity the gateway shows dockerd for an intercepted Docker Hub host. */
   readonly serverContextFor: (host: string) => Promise<SecureContext>;
   /** dockerd's registry mirrors: a CONNECT to one is refused, so that dockerd falls back to Docker Hub through here. */
-  readonly mirrors: HubMirrors;
+  readonly mirrors: MirrorHosts;
   readonly logger: Logger;
 }
 

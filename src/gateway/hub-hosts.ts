@@ -3,7 +3,10 @@
  * endpoints are intercepted (their TLS terminated, every request judged), Hub's token and blob-storage hosts are
  * tunnelled as Docker Hub, everything else is tunnelled as the registry it is.
  */
-import { DOCKER_HUB, registryHostKey, type HubMirrors } from '../reference/reference';
+import { DOCKER_HUB, registryHostKey } from '../reference/reference';
+
+/** dockerd's registry mirrors, as registryHostKey spells them. */
+export type MirrorHosts = ReadonlySet<string>;
 
 /**
  * Docker Hub's registry API, intercepted, and the only names the gateway CA may sign for: dockerd, the classic
@@ -38,7 +41,7 @@ export type ConnectRoute =
   /** Anything else, tunnelled unseen; `registry` is what Registry Access Management judges it as. */
   | { readonly kind: 'tunnel'; readonly registry: string };
 
-export function connectRoute(target: ConnectTarget, mirrors: HubMirrors): ConnectRoute {
+export function connectRoute(target: ConnectTarget, mirrors: MirrorHosts): ConnectRoute {
   const key = registryHostKey(`${target.host}:${target.port}`);
   if (HUB_REGISTRY_HOSTS.includes(key)) return { kind: 'intercept', host: key };
   if (mirrors.has(key)) return { kind: 'mirror', host: key };

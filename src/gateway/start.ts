@@ -4,14 +4,14 @@
  */
 import type { Logger } from '../audit/logger';
 import type { Settings } from '../config/settings';
-import type { HubMirrors } from '../reference/reference';
 import { loadOrCreateGatewayCa } from './certificate-authority';
 import { startGateway, type GatewayJudge, type RunningGateway } from './gateway';
+import type { MirrorHosts } from './hub-hosts';
 
 export async function startRegistryGateway(
   settings: Settings,
   judge: GatewayJudge,
-  mirrors: HubMirrors,
+  mirrors: MirrorHosts,
   logger: Logger,
   clock: () => number,
 ): Promise<RunningGateway | undefined> {
