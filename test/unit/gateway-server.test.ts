@@ -182,7 +182,8 @@ describe('registry gateway', () => {
     const reply = await viaGateway('HEAD', '/v2/someone/app/manifests/1.0');
     expect(reply.status).toBe(403);
     expect(reply.reason).toBe(
-      'image access restricted: Image Access Management: docker.io/someone/app:1.0 is a community image, and organization "acme" only allows Docker Official Images, Verified Publisher images and its own images. Ask an owner of "acme" to allow it, or use an allowed image.',
+      'image access restricted: Image Access Management: docker.io/someone/app:1.0 is a community image, and organization "acme" only allows Docker Official Images, Verified Publisher images and its own images. Ask an owner of "acme" to allow it, or use an allowed image. ' +
+        '[image-access: rule category-not-allowed; signed in as dev (found by provisioned). Help: ask your Docker administrator]',
     );
     expect(seen).toEqual([]);
     expect(decisions).toEqual([expect.objectContaining({ image: 'docker.io/someone/app:1.0', decision: 'deny', rule: 'category-not-allowed', via: 'gateway' })]);

@@ -180,7 +180,8 @@ describe('routes whose content cannot be checked follow their setting', () => {
       Msg:
         'Image Access Management: Building images (docker build, BuildKit) is not allowed on this host, because builders fetch FROM ' +
         'images through the registry mirror localhost:5000, which the image-access registry gateway does not see. Only owners of ' +
-        `organization "acme" may do it; a Docker administrator can make the gateway front that mirror (README: registry mirrors). Note: ${DEMO_NOTICE}.`,
+        `organization "acme" may do it; a Docker administrator can make the gateway front that mirror (README: registry mirrors). Note: ${DEMO_NOTICE}. ` +
+        '[image-access: rule activity-not-allowed; signed in as dev (found by test). Help: ask your Docker administrator]',
     });
     expect((await authz.authorizeRequest(request('POST', '/commit?container=x'))).Allow).toBe(true);
     expect((await authorizer({ user: 'olivia', mirrorsAroundGateway: ['localhost:5000'] }).authz.authorizeRequest(request('POST', '/build'))).Allow).toBe(true);
