@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { buildxBuild, classicBuild, compose, ENGINE, startEngine, writeBuildContext, type DockerResult, type Engine } from '../harness';
+import { buildxBuild, classicBuild, compose, ENGINE, startEngine, writeBuildContext, type DockerResult, type DockerRunner, type Engine } from '../harness';
 
 /**
  * The engine matrix's own check: the run's engine (IA_ENGINE) is the dockerd that answers, and on it both builders
@@ -13,7 +13,8 @@ const DOCKERFILE = 'FROM alpine\nLABEL org.example.built-by=BUILDER\nCOPY hello.
 
 describe(`builders and compose on dockerd ${ENGINE}`, () => {
   let engine: Engine | undefined;
-  const docker = (args: readonly string[]) => engine!.docker(args);
+  // Options too: classicBuild's DOCKER_BUILDKIT=0 travels in them (dropped, docker build is buildx).
+  const docker: DockerRunner = (args, options) => engine!.docker(args, options);
   const context = (builder: string) =>
     writeBuildContext(join(engine!.dir, `ctx-${builder}`), { Dockerfile: DOCKERFILE.replace('BUILDER', builder), 'hello.txt': 'hello\n' });
   const label = async (image: string) =>
@@ -41,7 +42,9 @@ describe(`builders and compose on dockerd ${ENGINE}`, () => {
   });
 
   it('DOCKER_BUILDKIT=0 docker build (classic builder) builds FROM alpine', async () => {
-    expectOk(await classicBuild(docker, context('classic'), { tag: 'acme/built:classic' }));
+    const built = await classicBuild(docker, context('classic'), { tag: 'acme/built:classic' });
+    expectOk(built);
+    expect(built.stdout).toContain('Sending build context to Docker daemon');
     expect(await label('acme/built:classic')).toBe('classic');
   });
 
