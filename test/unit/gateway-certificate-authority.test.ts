@@ -8,12 +8,13 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createNetServer } from 'node:net';
-import { connect, createSecureContext, TLSSocket, type PeerCertificate, type SecureContext } from 'node:tls';
+import { connect, TLSSocket, type PeerCertificate, type SecureContext } from 'node:tls';
 import { silentLogger } from '../../src/audit/logger';
 import { gatewayCaFiles } from '../../src/gateway/ca-files';
 import { GatewayCaError, loadOrCreateGatewayCa } from '../../src/gateway/certificate-authority';
 import { HUB_REGISTRY_HOSTS } from '../../src/gateway/hub-hosts';
 import { captureLog } from '../hub/log-capture';
+import { signWithStolenKey } from '../stolen-ca-key';
 
 const DAY_MS = 24 * 3600_000;
 const EC_KEY = { name: 'ECDSA', namedCurve: 'P-256' } as const;
@@ -46,36 +47,6 @@ function handshake(context: SecureContext, caPem: string | undefined, servername
       client.on('error', (error: NodeJS.ErrnoException) => finish({ authorized: false, error: `${error.code ?? ''} ${error.message}` }));
     });
   });
-}
-
-/** What a thief holding the key file could do: sign any certificate with it, outside our code's host check. */
-async function signWithStolenKey(stateDir: string, san: { type: 'dns' | 'ip'; value: string }) {
-  const files = gatewayCaFiles(stateDir);
-  const caCertificate = new x509.X509Certificate(readFileSync(files.certificate, 'utf8'));
-  const pem = readFileSync(files.key, 'utf8');
-  const der = x509.PemConverter.decodeFirst(pem);
-  const caKey = await webcrypto.subtle.importKey('pkcs8', der, EC_KEY, false, ['sign']);
-  const keys = await webcrypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify']);
-  const certificate = await x509.X509CertificateGenerator.create(
-    {
-      subject: `CN=${san.value}`,
-      issuer: caCertificate.subjectName,
-      notBefore: new Date(Date.now() - 3600_000),
-      notAfter: new Date(Date.now() + DAY_MS),
-      publicKey: keys.publicKey,
-      signingKey: caKey,
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-        new x509.SubjectAlternativeNameExtension([san]),
-      ],
-    },
-    webcrypto,
-  );
-  const keyPem = x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
-  return { certificatePem: certificate.toString('pem'), context: createSecureContext({ key: keyPem, cert: certificate.toString('pem') }) };
 }
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
