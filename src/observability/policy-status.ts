@@ -4,6 +4,7 @@
  * beyond the refreshes that pulls would cause anyway.
  */
 import type { IdentityResolver } from '../identity/identity';
+import { REFRESHING } from '../policy/cache';
 import { within } from '../policy/deadline';
 import { isUnavailable, type PolicySource } from '../policy/source';
 import { bareRequest } from '../protocol/wire';
@@ -64,7 +65,8 @@ async function lookUp({ policySource, identity, timeoutMs }: PolicyProbeDeps): P
       organization: view.policy.organization,
       fetchedAt: view.fetchedAt,
       ...(view.version === undefined ? {} : { version: view.version }),
-      ...(view.stale === undefined ? {} : { stale: view.stale }),
+      // A policy past its TTL whose refresh has not failed (it is under way) is not a failed refresh.
+      ...(view.stale === undefined || view.stale === REFRESHING ? {} : { stale: view.stale }),
       ...(view.note === undefined ? {} : { note: view.note }),
       ...who,
     };

@@ -10,7 +10,9 @@ import { loadSettings, SettingsError, type AdminListen } from '../../src/config/
 import { startAdminServer } from '../../src/observability/admin-server';
 import type { DecisionEvent } from '../../src/observability/events';
 import { PluginMetrics } from '../../src/observability/metrics';
-import { healthReport, type PolicyStatus } from '../../src/observability/policy-status';
+import { healthReport, policyStatusProbe, type PolicyStatus } from '../../src/observability/policy-status';
+import { REFRESHING } from '../../src/policy/cache';
+import { defaultPolicy } from '../../src/policy/default-policy';
 import { healthReportSchema, statusReportSchema } from '../../src/observability/status-report';
 import { freePort } from '../harness/wait';
 import { sample } from '../prometheus-text';
@@ -98,6 +100,27 @@ describe('healthReport', () => {
       policyAgeSeconds: null,
       lastRefreshError: 'Hub down',
     });
+  });
+});
+
+describe('policyStatusProbe', () => {
+  const probe = (stale: string | undefined) =>
+    policyStatusProbe({
+      policySource: {
+        describe: 'url:https://policy.example/acme.json',
+        policyFor: () => Promise.resolve({ policy: defaultPolicy('acme'), source: 'url:https://policy.example/acme.json', fetchedAt: NOW - 400_000, ...(stale === undefined ? {} : { stale }) }),
+        badgeOf: () => Promise.resolve(undefined),
+        close: () => undefined,
+      },
+      identity: { identify: () => Promise.resolve({ source: 'none' }) },
+      timeoutMs: 1_000,
+      clock: () => NOW,
+    })();
+
+  test('a policy past its TTL whose refresh is under way is no failed refresh; a failed refresh is', async () => {
+    expect((await probe(REFRESHING)).stale).toBeUndefined();
+    expect(healthReport(await probe(REFRESHING), NOW).lastRefreshError).toBeNull();
+    expect((await probe('GET https://policy.example/acme.json: HTTP 503')).stale).toBe('GET https://policy.example/acme.json: HTTP 503');
   });
 });
 
