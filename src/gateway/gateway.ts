@@ -74,6 +74,9 @@ function registryError(res: ServerResponse, status: number, code: string, messag
   res.end(body);
 }
 
+/** An upstream that goes quiet this long mid-request is given up on: dockerd would otherwise wait on it. */
+const UPSTREAM_IDLE_MS = 60_000;
+
 /** Hop-by-hop headers (RFC 9110 7.6.1) and the proxy's own: never forwarded. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade']);
 
@@ -117,6 +120,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         if (error) logger.debug('registry gateway: reply stream ended early', { path: target.pathname, error: error.message });
       });
     });
+    outgoing.setTimeout(UPSTREAM_IDLE_MS, () => outgoing.destroy(new Error(`no data for ${UPSTREAM_IDLE_MS / 1000} s`)));
     outgoing.on('error', (error) => {
       logger.warn('registry gateway: upstream registry request failed', { upstream, path: target.pathname, error: error.message });
       registryError(res, 502, 'UNAVAILABLE', `image-access registry gateway: ${upstream} did not answer (${error.message})`);
