@@ -35,6 +35,8 @@ export interface GatewayOptions {
   readonly judge: GatewayJudge;
   /** The TLS identity the gateway shows dockerd for an intercepted Docker Hub host. */
   readonly serverContextFor: (host: string) => Promise<SecureContext>;
+  /** How long upstream may stay silent mid-request (default UPSTREAM_IDLE_MS). */
+  readonly upstreamIdleMs?: number;
   /** dockerd's registry mirrors: a CONNECT to one is refused, so that dockerd falls back to Docker Hub through here. */
   readonly mirrors: MirrorHosts;
   readonly logger: Logger;
@@ -93,6 +95,7 @@ function forwardedHeaders(headers: IncomingMessage['headers'], host?: string): R
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { judge, logger, upstream } = options;
+  const idleMs = options.upstreamIdleMs ?? UPSTREAM_IDLE_MS;
   const upstreamUrl = new URL(upstream);
   const secure = upstreamUrl.protocol === 'https:';
   const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 64 }) : new HttpAgent({ keepAlive: true, maxSockets: 64 });
@@ -120,7 +123,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         if (error) logger.debug('registry gateway: reply stream ended early', { path: target.pathname, error: error.message });
       });
     });
-    outgoing.setTimeout(UPSTREAM_IDLE_MS, () => outgoing.destroy(new Error(`no data for ${UPSTREAM_IDLE_MS / 1000} s`)));
+    outgoing.setTimeout(idleMs, () => outgoing.destroy(new Error(`no data for ${idleMs} ms`)));
     outgoing.on('error', (error) => {
       logger.warn('registry gateway: upstream registry request failed', { upstream, path: target.pathname, error: error.message });
       registryError(res, 502, 'UNAVAILABLE', `image-access registry gateway: ${upstream} did not answer (${error.message})`);

@@ -47,6 +47,19 @@ interface Reply {
 const listenOn = (server: Server | ReturnType<typeof createNetServer>): Promise<number> =>
   new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 
+/** A plain GET to the gateway itself (the mirror front), with the whole reply. */
+function getFrom(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** Sends CONNECT to the gateway; resolves with the raw reply head and the socket. */
 function connectThrough(gatewayPort: number, target: string): Promise<{ status: number; reason: string; socket: Socket }> {
   return new Promise((resolve, reject) => {
@@ -92,6 +105,7 @@ describe('registry gateway', () => {
         };
         return more();
       }
+      if (req.url?.endsWith('/manifests/silent')) return;
       if (req.url?.endsWith('/manifests/slow')) return void setTimeout(() => res.writeHead(200).end('{"slow":true}'), 300);
       if (req.url?.endsWith('/manifests/moved')) return res.writeHead(307, { location: `http://127.0.0.1:${upstreamPort}/v2/library/alpine/manifests/latest` }).end();
       res.writeHead(200, { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json', 'docker-content-digest': DIGEST }).end('{"schemaVersion":2}');
@@ -134,10 +148,11 @@ describe('registry gateway', () => {
   });
 
   /** Another gateway that allows everything, to `upstream`: for what the shared one must not be put through. */
-  const allowingGateway = (upstream: string) =>
+  const allowingGateway = (upstream: string, upstreamIdleMs?: number) =>
     startGateway({
       listen: { kind: 'tcp', host: '127.0.0.1', port: 0 },
       upstream,
+      ...(upstreamIdleMs === undefined ? {} : { upstreamIdleMs }),
       judge: { authorizeFetch: async () => ({ Allow: true, Msg: '' }), refuseFetch: () => ({ Allow: false, Msg: 'no' }), authorizeConnection: async () => ({ Allow: true, Msg: '' }) },
       serverContextFor: (host) => ca.secureContextFor(host),
       mirrors: new Set(),
@@ -279,15 +294,7 @@ describe('registry gateway', () => {
   it('answers 502 with a registry error when upstream is down', async () => {
     const down = await allowingGateway('http://127.0.0.1:9');
     try {
-      const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpRequest({ host: '127.0.0.1', port: down.port, path: '/v2/library/alpine/manifests/latest' }, (res) => {
-          let body = '';
-          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
+      const reply = await getFrom(down.port, '/v2/library/alpine/manifests/latest');
       expect(reply.status).toBe(502);
       expect(JSON.parse(reply.body)).toEqual({ errors: [{ code: 'UNAVAILABLE', message: expect.stringContaining('http://127.0.0.1:9 did not answer') }] });
     } finally {
@@ -295,17 +302,20 @@ describe('registry gateway', () => {
     }
   });
 
+  it('gives up on an upstream that stays silent, with a 502 naming it', async () => {
+    const impatient = await allowingGateway(`http://127.0.0.1:${upstreamPort}`, 200);
+    try {
+      const reply = await getFrom(impatient.port, '/v2/library/alpine/manifests/silent');
+      expect(reply.status).toBe(502);
+      expect(reply.body).toContain('did not answer (no data for 200 ms)');
+    } finally {
+      await impatient.stop();
+    }
+  });
+
   it('on stop, refuses new connections at once and lets a request in flight finish within the grace', async () => {
     const draining = await allowingGateway(`http://127.0.0.1:${upstreamPort}`);
-    const reply = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port: draining.port, path: '/v2/library/alpine/manifests/slow' }, (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const reply = getFrom(draining.port, '/v2/library/alpine/manifests/slow');
     await new Promise((resolve) => setTimeout(resolve, 100));
     const stopped = draining.stop(5_000);
     await expect(connectThrough(draining.port, 'registry-1.docker.io:443')).rejects.toThrow(/ECONNREFUSED/);
