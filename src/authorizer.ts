@@ -21,7 +21,7 @@ import { isUnavailable } from './policy/source';
 import { bareRequest, type AuthZHead, type AuthZReply, type AuthZRequest } from './protocol/wire';
 import { activityAllowedBySetting, decideRestricted, type RestrictedActivity, type RestrictedInput } from './decision/restricted';
 import { mayNamePlugin } from './recognition/plugins';
-import { recognize } from './recognition/recognize';
+import { recognize, type RecognizedRequest } from './recognition/recognize';
 import { shownValue, withoutUserInfo } from './recognition/uri';
 import {
   DOCKER_HUB,
@@ -129,8 +129,8 @@ export class Authorizer {
     return recognize(bareRequest(method, uri)).kind !== 'passthrough';
   }
 
-  async authorizeRequest(request: AuthZRequest): Promise<AuthZReply> {
-    const recognized = recognize(request);
+  /** `recognized`: the route as already recognised when the body was read (the request's body may then be gone). */
+  async authorizeRequest(request: AuthZRequest, recognized: RecognizedRequest = recognize(request)): Promise<AuthZReply> {
     switch (recognized.kind) {
       case 'passthrough':
         return ALLOW;

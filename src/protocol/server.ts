@@ -4,7 +4,10 @@ import type { Duplex } from 'node:stream';
 import { shownValue } from '../recognition/uri';
 import type { Logger } from '../audit/logger';
 import { trackReplies } from './socket';
-import { ACTIVATE_REPLY, parseAuthZHead, parseAuthZRequest, type AuthZHead, type AuthZReply, type AuthZRequest } from './wire';
+import { prepareRequest } from '../recognition/prepared';
+import type { RecognizedRequest } from '../recognition/recognize';
+import { BodyBudget, BodyParsers } from './body-parsers';
+import { ACTIVATE_REPLY, parseAuthZHead, type AuthZHead, type AuthZReply, type AuthZRequest } from './wire';
 
 /** The most request body dockerd forwards: 4 MiB from 26.1 (1 MiB on 20.10), sent base64-encoded. */
 const FORWARDED_BODY_MAX = 4 * 1024 * 1024;
@@ -19,11 +22,15 @@ const JSON_ESCAPE_MAX = 6;
  */
 export const MAX_BODY_BYTES = Math.ceil(FORWARDED_BODY_MAX / 3) * 4 + JSON_ESCAPE_MAX * (CLIENT_HEADER_MAX + 4096) + 64 * 1024;
 
+/** Large bodies held at once (BodyBudget): a few of the largest AuthZReq the daemon can send. */
+const LARGE_BODY_BUDGET_BYTES = 64 * 1024 * 1024;
+
 /** From this size on, an AuthZReq's method and URI are read first, and its body kept only if its route needs it. */
 export const READ_HEAD_FIRST_BYTES = 256 * 1024;
 
 export interface AuthZHandler {
-  authorizeRequest(request: AuthZRequest): Promise<AuthZReply>;
+  /** `recognized`: the route as recognised when the body was read (the request's body may then be gone). */
+  authorizeRequest(request: AuthZRequest, recognized?: RecognizedRequest): Promise<AuthZReply>;
   /**
    * Whether a request's verdict may depend on more than its method and URI. When it does not, a large request is
    * allowed without its body (or headers) being kept or parsed; absent: every body is read.
@@ -65,7 +72,7 @@ export function createPluginApp(handler: AuthZHandler, logger: Logger): Express 
   });
 
   app.post('/AuthZPlugin.AuthZReq', (req: Request, res: Response) => {
-    void authorizeBody(handler, logger, bodyText(req)).then((reply) => res.json(reply));
+    void authorizeBody(handler, logger, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)).then((reply) => res.json(reply));
   });
 
   // Enforcement happens on the request: the response phase is always allowed (a pull has already happened by then).
@@ -84,22 +91,25 @@ export function createPluginApp(handler: AuthZHandler, logger: Logger): Express 
   return app;
 }
 
-/** The verdict on one AuthZReq body; never rejects, so the daemon always gets a 200 it can act on. */
-async function authorizeBody(handler: AuthZHandler, logger: Logger, body: string): Promise<AuthZReply> {
+/**
+ * The verdict on one AuthZReq body; never rejects, so the daemon always gets a 200 it can act on. A large body is
+ * prepared by a body worker, when `parsers` are given.
+ */
+async function authorizeBody(handler: AuthZHandler, logger: Logger, body: Buffer, parsers?: BodyParsers): Promise<AuthZReply> {
   if (body.length === 0) {
     logger.warn('AuthZReq without a body refused: the daemon re-sent a call whose connection to the plugin broke');
     return EMPTY_BODY_REPLY;
   }
-  const parsed = parseAuthZRequest(body);
-  if (!parsed.ok) {
-    logger.warn('malformed AuthZReq refused', { error: parsed.error });
-    return { Allow: false, Msg: `image-access: malformed authorization request (${parsed.error})` };
+  const prepared = parsers === undefined ? prepareRequest(body.toString('utf8')) : await parsers.prepare(body);
+  if (!prepared.ok) {
+    logger.warn('malformed AuthZReq refused', { error: prepared.error });
+    return { Allow: false, Msg: `image-access: malformed authorization request (${prepared.error})` };
   }
   try {
-    return await handler.authorizeRequest(parsed.request);
+    return await handler.authorizeRequest(prepared.request, prepared.recognized);
   } catch (error) {
     // The path only: a query may carry a download URL's credentials.
-    logger.error('authorization failed', { error: String(error), path: parsed.request.requestUri.split('?', 1)[0] });
+    logger.error('authorization failed', { error: String(error), path: prepared.request.requestUri.split('?', 1)[0] });
     return { Allow: false, Msg: 'image-access: internal error while checking this request; see the plugin log' };
   }
 }
@@ -114,10 +124,6 @@ function unreadableReply(path: string, why: string): AuthZReply | typeof ACTIVAT
   if (path === '/Plugin.Activate') return ACTIVATE_REPLY;
   if (path === '/AuthZPlugin.AuthZRes') return ALLOW;
   return { Allow: false, Msg: `image-access: ${why}` };
-}
-
-function bodyText(req: Request): string {
-  return Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
 }
 
 class UnreadableBody extends Error {
@@ -216,24 +222,40 @@ const FAST_PATHS = new Set(['/Plugin.Activate', '/AuthZPlugin.AuthZReq', '/AuthZ
  * held the plugin to ~4k AuthZReq/s on one core (bench/results/RESULTS.md). The replies are the ones express gives;
  * anything unusual (other paths or methods, query strings, encoded bodies) still goes through express.
  */
-function serveFast(req: IncomingMessage, res: ServerResponse, path: string, handler: AuthZHandler, logger: Logger): void {
+function serveFast(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  handler: AuthZHandler,
+  logger: Logger,
+  { parsers, budget }: { parsers: BodyParsers; budget: BodyBudget },
+): void {
   if (path === '/AuthZPlugin.AuthZRes') {
     req.resume();
     req.on('end', () => sendJson(res, ALLOW));
     return;
   }
   const needsBody = path === '/AuthZPlugin.AuthZReq' ? handler.needsBody?.bind(handler) : undefined;
-  readBody(req, needsBody).then(
-    async (read) => {
-      if (path === '/Plugin.Activate') return sendJson(res, ACTIVATE_REPLY);
-      if ('head' in read) return sendJson(res, ALLOW);
-      return sendJson(res, await authorizeBody(handler, logger, read.body.toString('utf8')));
-    },
-    (error: UnreadableBody) => {
-      logger.warn('unreadable plugin request', { path, error: error.message });
-      sendJson(res, unreadableReply(path, error.tooLarge ? TOO_LARGE : 'unreadable request body'));
-    },
-  );
+  const serve = () =>
+    readBody(req, needsBody).then(
+      async (read) => {
+        if (path === '/Plugin.Activate') return sendJson(res, ACTIVATE_REPLY);
+        if ('head' in read) return sendJson(res, ALLOW);
+        return sendJson(res, await authorizeBody(handler, logger, read.body, parsers));
+      },
+      (error: UnreadableBody) => {
+        logger.warn('unreadable plugin request', { path, error: error.message });
+        sendJson(res, unreadableReply(path, error.tooLarge ? TOO_LARGE : 'unreadable request body'));
+      },
+    );
+  // The daemon always sends a Content-Length; small requests (`docker ps`) never wait for the budget.
+  const declared = Number(req.headers['content-length']);
+  if (!(declared >= READ_HEAD_FIRST_BYTES)) return void serve();
+  void budget.reserve(Math.min(declared, MAX_BODY_BYTES)).then((release) => {
+    // Unread until now: a sender that went away meanwhile has nothing left to answer.
+    if (req.destroyed) return release();
+    void serve().finally(release);
+  });
 }
 
 /** How long a sender may take over a request's head, and over the whole request; how often that is checked. */
@@ -251,6 +273,8 @@ const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 10_000, requestMs: 30_000,
  */
 export function createPluginServer(handler: AuthZHandler, logger: Logger, timeouts: ServerTimeouts = DEFAULT_TIMEOUTS): Server {
   let app: Express | undefined;
+  const parsers = new BodyParsers();
+  const large = { parsers, budget: new BodyBudget(LARGE_BODY_BUDGET_BYTES) };
   /** The AuthZ path each connection's request in progress is for, for a parse error that comes after its head. */
   const pathOf = new WeakMap<Duplex, string>();
   const server = createServer({ connectionsCheckingInterval: timeouts.checkEveryMs }, (req, res) => {
@@ -260,7 +284,7 @@ export function createPluginServer(handler: AuthZHandler, logger: Logger, timeou
       res.once('finish', () => pathOf.delete(req.socket));
     }
     if (req.method === 'POST' && FAST_PATHS.has(path) && req.headers['content-encoding'] === undefined) {
-      serveFast(req, res, path, handler, logger);
+      serveFast(req, res, path, handler, logger, large);
     } else if (FAST_PATHS.has(path) && req.method !== 'POST') {
       req.resume();
       logger.warn('plugin call with another method refused', { path, method: req.method });
@@ -282,6 +306,7 @@ export function createPluginServer(handler: AuthZHandler, logger: Logger, timeou
   server.keepAliveTimeout = 0;
   server.headersTimeout = timeouts.headersMs;
   server.requestTimeout = timeouts.requestMs;
+  server.on('close', () => parsers.close());
   trackReplies(server);
   return server;
 }
