@@ -1,4 +1,6 @@
-import { ENGINE, rawHttpRequest, startEngine, type Engine } from '../harness';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ENGINE, httpRequest, rawHttpRequest, startEngine, type Engine } from '../harness';
 
 /**
  * Requests at the size limits of the engine in use (issue 11): the largest a client can send through dockerd gets a
@@ -28,6 +30,25 @@ describe(`oversized and direct requests, dockerd ${ENGINE}`, () => {
     // The engine's own answer: the image is not there.
     expect(reply.status).toBe(404);
     expect(reply.text).toContain('no-such-image-here');
+  });
+
+  it('a 0.9 MB invalid reference is cut short in the denial, the log line and the audit line, with a marker', async () => {
+    const audit = join(engine!.dir, 'audit.log');
+    await engine!.plugin!.restart({ env: { ...ENV, IMAGE_ACCESS_AUDIT_LOG: audit } });
+    const reference = `someone/app:${'x'.repeat(900_000)}`;
+    const reply = await httpRequest(
+      { socketPath: engine!.daemon.socket, path: `/v1.41/images/create?fromImage=${encodeURIComponent(reference)}` },
+      { method: 'POST', timeoutMs: 60_000 },
+    );
+    expect(reply.status).toBe(403);
+    expect(reply.body).toContain('...[cut: ');
+    expect(reply.body.length).toBeLessThan(2_000);
+    const decision = engine!.plugin!.logText().split('\n').filter((line) => line.includes('"image decision"'));
+    expect(decision.length).toBeGreaterThan(0);
+    for (const line of decision) expect(line.length).toBeLessThan(3_000);
+    const auditLines = readFileSync(audit, 'utf8').trim().split('\n');
+    expect(auditLines.at(-1)).toContain('...[cut: ');
+    for (const line of auditLines) expect(line.length).toBeLessThan(3_000);
   });
 
   it.each([

@@ -64,6 +64,10 @@ describe('registry fetches and registry names, real engine', () => {
     });
   });
 
+  it('docker pull constructor/app:1.0 is a community image like any other namespace (it found Object.prototype)', async () => {
+    expectDenied(await engine!.docker(['pull', 'constructor/app:1.0']), 'docker.io/constructor/app:1.0 is a community image');
+  });
+
   describe('routes that fetch from a registry without pulling', () => {
     it('docker plugin install of a community image is denied at its first request, GET /plugins/privileges', async () => {
       expectDenied(await engine!.docker(['plugin', 'install', '--grant-all-permissions', 'someone/app:1.0']), 'docker.io/someone/app:1.0 is a community image');
