@@ -1,11 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, createServer, request, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/audit/logger';
+import { loadSettings } from '../../src/config/settings';
 import { createPluginServer, EMPTY_BODY_REPLY, type AuthZHandler } from '../../src/protocol/server';
 import { closeServer, listenOnUnixSocket } from '../../src/protocol/socket';
 import type { AuthZReply } from '../../src/protocol/wire';
+import { startPlugin } from '../../src/run';
 
 /**
  * A plugin that stops (systemctl restart, an upgrade) must answer every decision in flight: a call whose connection
@@ -114,4 +117,40 @@ test('an empty AuthZReq (the daemon re-sending a call whose connection broke) is
 
 test('the plugin never closes an idle connection itself: the daemon may be sending on it at that moment', () => {
   expect(createPluginServer(heldHandler(), silentLogger()).keepAliveTimeout).toBe(0);
+});
+
+test('the plugin stops with its policy source and audit log open until the decisions in flight are answered and audited', async () => {
+  // A policy URL that answers only when the test says: the pull waits for its first fetch while the plugin stops.
+  const held: ServerResponse[] = [];
+  const policyServer = createServer((_req, res) => held.push(res));
+  await new Promise<void>((resolve) => policyServer.listen(0, '127.0.0.1', resolve));
+  const policy = JSON.stringify({ organization: 'acme', restricted_images: { enabled: true, allow_official_images: true, allow_verified_publishers: true } });
+  const audit = join(dir, 'audit.log');
+  mkdirSync(join(dir, 'docker-config'));
+  const settings = loadSettings(
+    {
+      IMAGE_ACCESS_POLICY: `http://127.0.0.1:${(policyServer.address() as AddressInfo).port}/acme.json`,
+      IMAGE_ACCESS_ORG: 'acme',
+      IMAGE_ACCESS_REQUIRE_SIGNIN: 'off',
+      IMAGE_ACCESS_AUDIT_LOG: audit,
+      IMAGE_ACCESS_DOCKER_CONFIG: join(dir, 'docker-config'),
+      IMAGE_ACCESS_REGISTRY_JSON: '',
+    },
+    ['--socket', socket],
+  );
+  const plugin = await startPlugin(settings, silentLogger());
+  try {
+    const reply = post('/AuthZPlugin.AuthZReq', PULL);
+    while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const stopped = plugin.stop();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(existsSync(socket)).toBe(false);
+    held.splice(0).forEach((res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(policy));
+    expect(await reply).toEqual({ status: 200, connection: 'close', json: ALLOWED });
+    await stopped;
+    expect(readFileSync(audit, 'utf8')).toContain('"image":"docker.io/library/alpine:latest"');
+  } finally {
+    policyServer.closeAllConnections();
+    await new Promise((resolve) => policyServer.close(resolve));
+  }
 });
