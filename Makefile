@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` (plugin on the embedded default policy) and `make test`.
 SOCKET ?= /run/docker/plugins/image-access.sock
 
-.PHONY: build run test unit e2e test-deps typecheck plugin clean bench bench-fleet bench-gateway
+.PHONY: build run test unit e2e test-deps typecheck plugin deb clean bench bench-fleet bench-gateway
 
 # The dockerd versions the real-engine tests run on, each in turn (IA_ENGINE; `make e2e ENGINES=26.1` for one).
 ENGINES ?= 20.10 26.1
@@ -51,6 +51,10 @@ plugin: build
 	plugin/build.sh plugin/build
 	docker plugin create $(PLUGIN_NAME) plugin/build
 
+# The Debian package (CLI, plugin, systemd unit, its own node): packaging/out/image-access_VERSION_ARCH.deb.
+deb: build
+	packaging/build-deb.sh packaging/out
+
 # What the plugin costs every docker command, on a real dockerd it starts (root; about 10 minutes; not part of `make test`).
 # Writes bench/results/RESULTS.md, results.json and chart.png. BENCH_QUICK=1 for a tenth of the counts.
 bench: build test-deps
@@ -75,4 +79,4 @@ bench-fleet: node_modules
 	node bench/dist/bench/fleet-simulation.js
 
 clean:
-	rm -rf dist plugin/build bench/dist
+	rm -rf dist plugin/build packaging/out bench/dist

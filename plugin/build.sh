@@ -9,27 +9,18 @@ rootfs="$out/rootfs"
 app="$rootfs/opt/image-access"
 node_bin="$(realpath "$(command -v node)")"
 
-[ -f "$repo/dist/cli.js" ] || { echo "plugin/build.sh: dist/ is missing; run make build (npx tsc) first" >&2; exit 1; }
 case "$out" in /|"$repo"|"$HOME") echo "plugin/build.sh: refusing to use $out as the output directory" >&2; exit 1 ;; esac
 rm -rf "$out"
 mkdir -p "$rootfs/usr/bin" "$app" "$rootfs/run/docker/plugins" "$rootfs/tmp" "$rootfs/etc/ssl/certs"
 chmod 1777 "$rootfs/tmp"
 
-# Node: the manifest's entrypoint is /usr/bin/node. Debug symbols are dropped when strip is available.
-if command -v strip >/dev/null; then strip --strip-all -o "$rootfs/usr/bin/node" "$node_bin"; else cp "$node_bin" "$rootfs/usr/bin/node"; fi
+# Node (the manifest's entrypoint is /usr/bin/node), the plugin and its production dependencies.
+"$repo/plugin/assemble-app.sh" "$app" "$rootfs/usr/bin/node"
 # Every shared library node links (and the dynamic loader), at the path the loader will look for it.
 for lib in $(ldd "$node_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
   mkdir -p "$rootfs$(dirname "$lib")"
   cp -L "$lib" "$rootfs$lib"
 done
-
-# The plugin: compiled JS (without source maps) and production dependencies installed from the lockfile.
-cp "$repo/package.json" "$repo/package-lock.json" "$app/"
-mkdir -p "$app/dist" && (cd "$repo/dist" && find . -name '*.js' -print0 | xargs -0 cp --parents -t "$app/dist/")
-(cd "$app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null)
-rm -f "$app/package-lock.json"
-# Type declarations, TypeScript sources, source maps and docs are never loaded at run time.
-find "$app/node_modules" -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' -o -iname '*.md' \) -delete
 
 # CA bundle for https to Docker Hub (NODE_EXTRA_CA_CERTS can point at it or at a fleet's own CA), a passwd entry for
 # root, and the mount points the runtime binds: /etc/hosts, /etc/resolv.conf (host network).
