@@ -1,11 +1,13 @@
 /**
  * `make bench` (alone: `make bench-gateway`): what the registry gateway costs a large pull, in one run on real dockerds.
- * One registry holds a 64 MiB image (random bytes, so gzip cannot shrink it); three dockerds pull it, in interleaved
- * rounds: `direct` from the registry as its mirror, `mirror-front` through the gateway fronting that registry (plain
- * HTTP, as a fronted mirror runs), `proxy` through the gateway as HTTPS proxy (TLS terminated, as for Docker Hub).
- * The plugin's RSS is sampled while it streams. Writes bench/results/gateway.json and gateway.md.
+ * One registry serves a 64 MiB image (random bytes, so gzip cannot shrink it) over TLS, as Docker Hub does; three
+ * dockerds pull it, in interleaved rounds: `direct` from that registry as their mirror, `mirror-front` through the
+ * gateway fronting it (dockerd to gateway in plain HTTP, as a fronted mirror runs), `proxy` through the gateway as
+ * HTTPS proxy (TLS terminated there, then TLS again upstream: the Docker Hub path). The plugin's RSS is sampled while
+ * it streams. Writes bench/results/gateway.json and gateway.md.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -66,9 +68,17 @@ async function main(): Promise<void> {
   const dir = makeTempDir();
   const stops: Array<() => Promise<void>> = [];
   try {
-    const registry: Registry = await startRegistry(dir);
+    // Seeded over plain HTTP, then served over TLS from the same storage.
+    const seeding = await startRegistry(dir);
+    await seedLargeImage(seeding, IMAGE, IMAGE_BYTES).finally(() => seeding.stop());
+    const trustDir = join(dir, 'registry-trust');
+    mkdirSync(trustDir);
+    const certificate = join(trustDir, 'registry.pem');
+    const key = join(dir, 'registry-key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', certificate,
+      '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const registry: Registry = await startRegistry(join(dir, 'tls'), { tls: { certificate, key }, storageDir: seeding.storageDir });
     stops.push(() => registry.stop());
-    await seedLargeImage(registry, IMAGE, IMAGE_BYTES);
     const gateway = `127.0.0.1:${await freePort()}`;
     const stateDir = join(dir, 'state');
     const socket = join(dir, 'plugin.sock');
@@ -81,7 +91,8 @@ async function main(): Promise<void> {
         IMAGE_ACCESS_ORG: 'acme',
         IMAGE_ACCESS_REQUIRE_SIGNIN: 'off',
         IMAGE_ACCESS_GATEWAY: gateway,
-        IMAGE_ACCESS_HUB_REGISTRY: `http://${registry.address}`,
+        IMAGE_ACCESS_HUB_REGISTRY: registry.url,
+        NODE_EXTRA_CA_CERTS: certificate,
         IMAGE_ACCESS_STATE_DIR: stateDir,
       },
     });
@@ -92,7 +103,7 @@ async function main(): Promise<void> {
     });
     // No authorization plugin in any chain: what differs between the three is the path the bytes take.
     const daemons: Record<Mode, Daemon> = {
-      direct: await startDaemon(join(dir, 'direct'), { mirror: registry.address }),
+      direct: await startDaemon(join(dir, 'direct'), { daemonJson: { 'registry-mirrors': [registry.url] }, env: { SSL_CERT_DIR: `/etc/ssl/certs:${trustDir}` } }),
       'mirror-front': await startDaemon(join(dir, 'front'), { mirror: gateway }),
       proxy: await startDaemon(join(dir, 'proxy'), { env: { HTTPS_PROXY: `http://${gateway}`, SSL_CERT_DIR: `/etc/ssl/certs:${join(stateDir, 'gateway-ca')}` } }),
     };

@@ -45,7 +45,7 @@ export {
   type PluginProcess,
 } from './plugin';
 export { spawnTracked, type TrackedProcess, type SpawnOptions } from './processes';
-export { startRegistry, type Registry } from './registry';
+export { startRegistry, type Registry, type RegistryOptions } from './registry';
 export { seedImages, seedLargeImage, writeBusyboxRootfsTar, DEFAULT_HUB_IMAGES } from './seed';
 export { makeTempDir, removeTempDir } from './tempdir';
 export { rawHttpRequest, chunkedBody, type RawReply } from './raw-http';
