@@ -15,6 +15,8 @@ import { signWithStolenKey } from '../stolen-ca-key';
 
 const DENIAL = 'image access restricted: served through the test proxy';
 
+jest.setTimeout(120_000);
+
 describe("Go's verifier (the docker CLI, as dockerd) and the gateway CA in SSL_CERT_DIR", () => {
   let dir: string;
   let ca: GatewayCa;
