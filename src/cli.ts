@@ -3,6 +3,7 @@ import { createLogger } from './audit/logger';
 import { loadSettings, settingsHelp, SettingsError } from './config/settings';
 import { CHECK_USAGE, runCheck } from './commands/check';
 import type { CommandIo } from './commands/command-io';
+import { POLICY_USAGE, runPolicy } from './commands/policy';
 import { runStatus, STATUS_USAGE } from './commands/status';
 import { runValidate, VALIDATE_USAGE } from './commands/validate';
 import { INSTALL_USAGE, runInstallCommand } from './install/commands';
@@ -16,6 +17,7 @@ Usage:
 ${INSTALL_USAGE}
 ${CHECK_USAGE}
 ${STATUS_USAGE}
+${POLICY_USAGE}
 ${VALIDATE_USAGE}
   image-access --help | --version
 
@@ -37,14 +39,15 @@ async function main(argv: readonly string[]): Promise<number> {
     await runInstallCommand(command, rest, { out: (line) => process.stdout.write(`${line}\n`), now: () => new Date(), env: process.env });
     return 0;
   }
-  if (command === 'check' || command === 'status' || command === 'validate') {
+  if (command === 'check' || command === 'status' || command === 'validate' || command === 'policy') {
     const io: CommandIo = {
       env: process.env,
       out: (text) => process.stdout.write(text),
       err: (text) => process.stderr.write(text),
       clock: () => Date.now(),
     };
-    return command === 'check' ? runCheck(rest, io) : command === 'status' ? runStatus(rest, io) : runValidate(rest, io);
+    const run = { check: runCheck, status: runStatus, validate: runValidate, policy: runPolicy }[command];
+    return run(rest, io);
   }
   if (command !== 'run') {
     process.stderr.write(`image-access: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);

@@ -58,26 +58,39 @@ export function runStatus(args: readonly string[], io: CommandIo): Promise<numbe
   return guarded('status', io, () => status(args, io));
 }
 
-async function status(args: readonly string[], io: CommandIo): Promise<number> {
-  const json = args.includes('--json');
-  const settings = loadSettings(io.env, args.filter((arg) => arg !== '--json'));
+/**
+ * GETs `path` from the running plugin's admin listener (IMAGE_ACCESS_METRICS, from `args` or the environment) and
+ * parses the 200 reply with `parse`; undefined, having told the user why, when there is no such answer.
+ */
+export async function askPlugin<T>(
+  command: string,
+  args: readonly string[],
+  io: CommandIo,
+  path: string,
+  parse: (body: string) => T | undefined,
+): Promise<T | undefined> {
+  const settings = loadSettings(io.env, args);
   if (settings.metrics === undefined) {
-    io.err(`image-access status: asks the running plugin over its admin listener; set IMAGE_ACCESS_METRICS (or ${flagName('IMAGE_ACCESS_METRICS')}) to the address the plugin listens on\n`);
-    return EXIT_ERROR;
+    io.err(`image-access ${command}: asks the running plugin over its admin listener; set IMAGE_ACCESS_METRICS (or ${flagName('IMAGE_ACCESS_METRICS')}) to the address the plugin listens on\n`);
+    return undefined;
   }
   const where = describeListen(settings.metrics);
   let reply: { status: number; body: string };
   try {
-    reply = await fetchFromAdmin(settings.metrics, '/status');
+    reply = await fetchFromAdmin(settings.metrics, path);
   } catch (error) {
-    io.err(`image-access status: no plugin answers on ${where}: ${(error as Error).message}\n`);
-    return EXIT_ERROR;
+    io.err(`image-access ${command}: no plugin answers on ${where}: ${(error as Error).message}\n`);
+    return undefined;
   }
-  const report = reply.status === 200 ? parseStatusReport(reply.body) : undefined;
-  if (report === undefined) {
-    io.err(`image-access status: ${where} did not answer like image-access (HTTP ${reply.status})\n`);
-    return EXIT_ERROR;
-  }
+  const parsed = reply.status === 200 ? parse(reply.body) : undefined;
+  if (parsed === undefined) io.err(`image-access ${command}: ${where} did not answer like image-access (HTTP ${reply.status})\n`);
+  return parsed;
+}
+
+async function status(args: readonly string[], io: CommandIo): Promise<number> {
+  const json = args.includes('--json');
+  const report = await askPlugin('status', args.filter((arg) => arg !== '--json'), io, '/status', parseStatusReport);
+  if (report === undefined) return EXIT_ERROR;
   io.out(json ? `${JSON.stringify(report)}\n` : formatStatus(report));
   return report.policy.ok ? EXIT_OK : EXIT_NOT_OK;
 }

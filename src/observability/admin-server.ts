@@ -1,8 +1,9 @@
 /**
  * The optional admin listener (IMAGE_ACCESS_METRICS), apart from the plugin socket so that scrapers and fleet tooling
  * never queue behind the daemon's calls: `GET /metrics` (Prometheus text), `GET /healthz` (200 while a policy is in
- * force, else 503), `GET /status` (what `image-access status` prints) and `GET /check?image=` (what `image-access
- * check` prints). Read-only; loopback or a 0600 unix socket.
+ * force, else 503), `GET /status` (what `image-access status` prints), `GET /check?image=` (what `image-access
+ * check` prints), `GET /policy` (what `image-access policy` prints) and `GET /` (the same as a page). Read-only;
+ * loopback or a 0600 unix socket.
  */
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
@@ -13,12 +14,17 @@ import { listenOnUnixSocket } from '../protocol/socket';
 import type { Explanation, NotJudged } from '../commands/explain';
 import { optionalUsername } from '../identity/identity';
 import type { PluginMetrics } from './metrics';
+import { PAGE_CSP, policyPage } from './policy-page';
+import { summarizePolicy } from './policy-summary';
+import type { DeniedPull } from './recent-denials';
 import { healthReport, type PolicyStatus } from './policy-status';
 import type { StatusReport } from './status-report';
 
 export interface AdminDeps {
   readonly metrics: PluginMetrics;
   readonly policyStatus: () => Promise<PolicyStatus>;
+  /** This machine's latest denials, newest first: for `/policy` and the page. */
+  readonly recentDenials: () => readonly DeniedPull[];
   /** `GET /check?image=IMAGE[&user=U]`: what the daemon would answer for `docker pull IMAGE` now. */
   readonly explain: (image: string, user?: string) => Promise<Explanation | NotJudged>;
   readonly clock: () => number;
@@ -72,6 +78,15 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     res.json(report);
   }));
 
+  app.get('/policy', answer(async (res) => {
+    res.json(summarizePolicy(await deps.policyStatus(), deps.recentDenials()));
+  }));
+
+  app.get('/', answer(async (res) => {
+    const page = policyPage(summarizePolicy(await deps.policyStatus(), deps.recentDenials()));
+    res.set({ 'Content-Security-Policy': PAGE_CSP, 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store' }).type('html').send(page);
+  }));
+
   app.get('/check', (req: Request, res: Response) => {
     const query = checkQuery.safeParse(req.query);
     if (!query.success) {
@@ -91,7 +106,7 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   });
 
   app.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: 'not found: try /metrics, /healthz, /status or /check?image=IMAGE' });
+    res.status(404).json({ error: 'not found: try /, /policy, /metrics, /healthz, /status or /check?image=IMAGE' });
   });
   return app;
 }

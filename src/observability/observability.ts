@@ -18,6 +18,7 @@ import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './eve
 import type { PluginMetrics } from './metrics';
 import type { AdminDeps } from './admin-server';
 import { policyStatusProbe, type PolicyStatus } from './policy-status';
+import { RecentDenials } from './recent-denials';
 
 /** `/healthz` must answer a fleet poller promptly, whatever the policy source is doing. */
 const PROBE_TIMEOUT_MS = 3000;
@@ -42,17 +43,20 @@ export function createObservability(settings: Settings, logger: Logger, clock: (
     settings.auditLog === undefined
       ? undefined
       : new AuditLog({ path: resolve(settings.stateDir, settings.auditLog), maxBytes: settings.auditMaxBytes, keepFiles: settings.auditFiles, host: hostname(), logger });
+  const denials = new RecentDenials();
   let server: Server | undefined;
   let socketInode: number | undefined;
   return {
-    observers: [audit, metrics].filter((observer): observer is AuditLog | PluginMetrics => observer !== undefined),
+    observers: [audit, metrics, settings.metrics === undefined ? undefined : denials].filter(
+      (observer): observer is AuditLog | PluginMetrics | RecentDenials => observer !== undefined,
+    ),
     remote: metrics ?? IGNORE_REMOTE,
     async start({ policySource, identity, explain }) {
       probe = policyStatusProbe({ policySource, identity, timeoutMs: PROBE_TIMEOUT_MS, clock });
       if (settings.metrics === undefined || metrics === undefined) return;
       // Required here, not at the top: it loads express, a large part of start-up for a plugin without an admin listener.
       const { startAdminServer } = require('./admin-server') as typeof import('./admin-server');
-      const deps = { metrics, policyStatus, explain, clock, version: VERSION, mode: settings.mode, failMode: settings.failMode, startedAt, logger };
+      const deps = { metrics, policyStatus, explain, recentDenials: () => denials.list(), clock, version: VERSION, mode: settings.mode, failMode: settings.failMode, startedAt, logger };
       try {
         server = await startAdminServer(settings.metrics, deps);
       } catch (error) {

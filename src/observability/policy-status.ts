@@ -5,6 +5,7 @@
  */
 import type { IdentityResolver } from '../identity/identity';
 import { REFRESHING } from '../policy/cache';
+import type { OrgPolicy } from '../policy/policy';
 import { within } from '../policy/deadline';
 import { isUnavailable, type PolicySource } from '../policy/source';
 import { bareRequest } from '../protocol/wire';
@@ -27,6 +28,10 @@ export interface PolicyStatus {
   /** Who the plugin takes the puller to be when the request names nobody: the machine's own sign-in. */
   readonly user?: string;
   readonly identitySource: string;
+  /** Where the plugin found that user, or looked for one. */
+  readonly lookedIn?: string;
+  /** The rules in force, for `image-access policy` and the policy page. */
+  readonly policy?: OrgPolicy;
 }
 
 /** A request with no user and no headers, as from a plain `docker pull`: the identity and policy such a pull gets. */
@@ -57,7 +62,11 @@ async function lookUp({ policySource, identity, timeoutMs }: PolicyProbeDeps): P
   const unavailable = (why: string): PolicyStatus => ({ source: policySource.describe, identitySource: 'unknown', unavailable: why });
   const lookup = (async (): Promise<PolicyStatus> => {
     const user = await identity.identify(PROBE_REQUEST);
-    const who = { ...(user.username === undefined ? {} : { user: user.username }), identitySource: user.source };
+    const who = {
+      ...(user.username === undefined ? {} : { user: user.username }),
+      identitySource: user.source,
+      ...(user.lookedIn === undefined ? {} : { lookedIn: user.lookedIn }),
+    };
     const view = await policySource.policyFor(user);
     if (isUnavailable(view)) return { source: policySource.describe, ...who, unavailable: view.unavailable };
     return {
@@ -69,6 +78,7 @@ async function lookUp({ policySource, identity, timeoutMs }: PolicyProbeDeps): P
       ...(view.stale === undefined || view.stale === REFRESHING ? {} : { stale: view.stale }),
       ...(view.note === undefined ? {} : { note: view.note }),
       ...who,
+      policy: view.policy,
     };
   })().catch((error: unknown) => unavailable(String(error)));
   return (await within(lookup, timeoutMs)) ?? unavailable(`policy lookup took over ${timeoutMs} ms`);

@@ -27,14 +27,17 @@ export const statusReportSchema = z.object({
 export type HealthReport = z.infer<typeof healthReportSchema>;
 export type StatusReport = z.infer<typeof statusReportSchema>;
 
-/** The `/status` reply's body as a StatusReport; undefined when it is not one (not JSON, or another shape). */
-export function parseStatusReport(body: string): StatusReport | undefined {
+/** An admin listener reply's body as `schema` says; undefined when it is not one (not JSON, or another shape). */
+export function parseReply<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, body: string): T | undefined {
   let data: unknown;
   try {
     data = JSON.parse(body);
   } catch {
     return undefined;
   }
-  const parsed = statusReportSchema.safeParse(data);
+  const parsed = schema.safeParse(data);
   return parsed.success ? parsed.data : undefined;
 }
+
+/** The `/status` reply's body as a StatusReport; undefined when it is not one. */
+export const parseStatusReport = (body: string): StatusReport | undefined => parseReply(statusReportSchema, body);

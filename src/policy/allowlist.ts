@@ -67,6 +67,13 @@ export function parseRegistryHost(entry: string): EntryParseResult<string> {
   return { ok: true, value: parsed.reference.domain };
 }
 
+/** An entry as normalised, for people to read: `docker.io/bitnami/redis:7`, `docker.io/acme/*`. */
+export function formatRepositoryPattern(pattern: RepositoryPattern): string {
+  if (pattern.namespace) return `${pattern.domain}/${pattern.path}/*`;
+  const version = pattern.digest !== undefined ? `@${pattern.digest}` : pattern.tag !== undefined ? `:${pattern.tag}` : '';
+  return `${pattern.domain}/${pattern.path}${version}`;
+}
+
 /** The version an entry names matches exactly: a pull of every tag (no tag, no digest) matches no tag entry. */
 function versionMatches(pattern: RepositoryPattern, image: ImageReference): boolean {
   if (pattern.digest !== undefined) return image.digest === pattern.digest;

@@ -24,7 +24,8 @@ test('a busy admin socket is logged, not fatal', async () => {
     expect(log.find('error', 'admin listener not started; /metrics, /healthz and status are unavailable')).toEqual([
       expect.objectContaining({ error: expect.stringContaining('another process is already serving') }),
     ]);
-    expect(observability.observers).toHaveLength(1);
+    // The metrics and the recent denials the page shows still hear every decision.
+    expect(observability.observers).toHaveLength(2);
   } finally {
     await observability.stop();
     await new Promise<void>((resolve) => squatter.close(() => resolve()));

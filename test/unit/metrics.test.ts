@@ -156,7 +156,7 @@ describe('IMAGE_ACCESS_METRICS', () => {
 describe('admin listener on loopback TCP', () => {
   test('serves /healthz on the port it is given, and `status` finds it by the same setting', async () => {
     const metrics = new PluginMetrics(() => Promise.resolve(FRESH), () => NOW);
-    const deps = { metrics, policyStatus: () => Promise.resolve(FRESH), explain: () => Promise.resolve({ notJudged: 'unused' }), clock: () => NOW, version: '1', mode: 'enforce' as const, failMode: 'open' as const, startedAt: NOW, logger: silentLogger() };
+    const deps = { metrics, policyStatus: () => Promise.resolve(FRESH), explain: () => Promise.resolve({ notJudged: 'unused' }), recentDenials: () => [], clock: () => NOW, version: '1', mode: 'enforce' as const, failMode: 'open' as const, startedAt: NOW, logger: silentLogger() };
     // Another process may take a free port before we bind it: try a few.
     let server: Server | undefined;
     let listen: AdminListen | undefined;
@@ -199,6 +199,7 @@ describe('admin listener and `image-access status`', () => {
         asked.push([image, user]);
         return Promise.resolve(explained);
       },
+      recentDenials: () => [],
       clock: () => NOW,
       version: '9.9.9',
       mode: 'warn',
