@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadSettings, parseLoopbackHostPort } from '../config/settings';
+import { loadSettings } from '../config/settings';
 import { gatewayCaFiles } from '../gateway/ca-files';
 import { renderDaemonJson } from './daemon-config';
 import { readDaemonConfig, readOptionalFile, replaceFile, writeDaemonJson } from './daemon-json-file';
@@ -62,22 +62,16 @@ function parse<T extends typeof INSTALL_OPTIONS | typeof UNINSTALL_OPTIONS>(args
   }
 }
 
-/** A bare `--gateway` takes the plugin's own setting, IMAGE_ACCESS_GATEWAY. */
-function withGatewayAddress(args: readonly string[], env: NonNullable<InstallIo['env']>): string[] {
-  return args.flatMap((arg, i) => {
-    const bare = arg === '--gateway' && (i + 1 >= args.length || args[i + 1]!.startsWith('-'));
-    if (!bare) return [arg];
-    const fromEnv = env['IMAGE_ACCESS_GATEWAY'];
-    if (!fromEnv) throw new InstallError('--gateway needs the gateway address, HOST:PORT (or set IMAGE_ACCESS_GATEWAY as for the plugin)');
-    return [`--gateway=${fromEnv}`];
-  });
-}
+/** A bare `--gateway` (parseArgs has no optional values) leaves the address to the plugin's setting, IMAGE_ACCESS_GATEWAY. */
+const withoutBareGateway = (args: readonly string[]): string[] =>
+  args.filter((arg, i) => !(arg === '--gateway' && (i + 1 >= args.length || args[i + 1]!.startsWith('-'))));
 
 async function installGateway(args: readonly string[], io: InstallIo): Promise<void> {
-  const values = parse(withGatewayAddress(args, io.env ?? {}), INSTALL_OPTIONS);
-  const address = parseLoopbackHostPort(values.gateway ?? '');
-  if (address instanceof Error) throw new InstallError(`--gateway ${address.message}; got ${JSON.stringify(values.gateway)}`);
-  const stateDir = loadSettings(io.env ?? {}, values['state-dir'] === undefined ? [] : ['--state-dir', values['state-dir']]).stateDir;
+  const values = parse(withoutBareGateway(args), INSTALL_OPTIONS);
+  // The plugin's own settings and parsers: the same address and state directory as the running gateway.
+  const flags = [...(values.gateway === undefined ? [] : ['--gateway', values.gateway]), ...(values['state-dir'] === undefined ? [] : ['--state-dir', values['state-dir']])];
+  const { gateway: address, stateDir } = loadSettings(io.env ?? {}, flags);
+  if (address === undefined) throw new InstallError('--gateway needs the gateway address, HOST:PORT (or set IMAGE_ACCESS_GATEWAY as for the plugin)');
   const ca = gatewayCaFiles(stateDir);
   const pathProblem = certificateDirectoryProblem(ca.certificateDirectory);
   if (pathProblem) throw new InstallError(`the state directory will not do: ${pathProblem}`);
@@ -87,7 +81,7 @@ async function installGateway(args: readonly string[], io: InstallIo): Promise<v
   const url = gatewayProxyUrl(address);
   // A proxy that does not answer fails every pull and build on the host: the gateway must be up first.
   const unreachable = await probeTcp(address.host, address.port, PROBE_TIMEOUT_MS);
-  if (unreachable) throw new InstallError(`nothing answers on ${values.gateway} (${unreachable}); start the plugin with the gateway first, nothing changed`);
+  if (unreachable) throw new InstallError(`nothing answers on ${url} (${unreachable}); start the plugin with the gateway first, nothing changed`);
 
   const version = values['engine-version'] ? { version: values['engine-version'], source: '--engine-version' } : await engineVersion(values['docker-socket'], PROBE_TIMEOUT_MS);
   if (typeof version === 'string') throw new InstallError(`cannot tell the Docker Engine version: ${version}; give it with --engine-version`);

@@ -243,9 +243,9 @@ describe('image-access install --gateway / uninstall --gateway on files in a tem
     const port = (closed.address() as { port: number }).port;
     await new Promise((resolve) => closed.close(resolve));
     await expect(run('install', ['--gateway', `127.0.0.1:${port}`, '--engine-version', '26.1.5', '--daemon-json', daemonJson, '--systemd-dir', systemdDir])).rejects.toThrow(
-      /^nothing answers on 127\.0\.0\.1:\d+ \(connect ECONNREFUSED .*\); start the plugin with the gateway first, nothing changed$/,
+      /^nothing answers on http:\/\/127\.0\.0\.1:\d+ \(connect ECONNREFUSED .*\); start the plugin with the gateway first, nothing changed$/,
     );
-    await expect(run('install', ['--gateway', '10.0.0.1:3128', '--systemd-dir', systemdDir])).rejects.toThrow(/^--gateway must be a loopback address/);
+    await expect(run('install', ['--gateway', '10.0.0.1:3128', '--systemd-dir', systemdDir])).rejects.toThrow(/^IMAGE_ACCESS_GATEWAY \(--gateway\) must be a loopback address .*; got "10\.0\.0\.1:3128"$/);
     nothingWritten();
     expect(existsSync(daemonJson)).toBe(false);
   });
