@@ -4,6 +4,7 @@ import { loadSettings, settingsHelp, SettingsError } from './config/settings';
 import { CHECK_USAGE, runCheck } from './commands/check';
 import type { CommandIo } from './commands/command-io';
 import { POLICY_USAGE, runPolicy } from './commands/policy';
+import { runSimulate, SIMULATE_USAGE } from './commands/simulate';
 import { runStatus, STATUS_USAGE } from './commands/status';
 import { runValidate, VALIDATE_USAGE } from './commands/validate';
 import { INSTALL_USAGE, runInstallCommand } from './install/commands';
@@ -18,6 +19,7 @@ ${INSTALL_USAGE}
 ${CHECK_USAGE}
 ${STATUS_USAGE}
 ${POLICY_USAGE}
+${SIMULATE_USAGE}
 ${VALIDATE_USAGE}
   image-access --help | --version
 
@@ -39,14 +41,14 @@ async function main(argv: readonly string[]): Promise<number> {
     await runInstallCommand(command, rest, { out: (line) => process.stdout.write(`${line}\n`), now: () => new Date(), env: process.env });
     return 0;
   }
-  if (command === 'check' || command === 'status' || command === 'validate' || command === 'policy') {
+  if (command === 'check' || command === 'status' || command === 'validate' || command === 'policy' || command === 'simulate') {
     const io: CommandIo = {
       env: process.env,
       out: (text) => process.stdout.write(text),
       err: (text) => process.stderr.write(text),
       clock: () => Date.now(),
     };
-    const run = { check: runCheck, status: runStatus, validate: runValidate, policy: runPolicy }[command];
+    const run = { check: runCheck, status: runStatus, validate: runValidate, policy: runPolicy, simulate: runSimulate }[command];
     return run(rest, io);
   }
   if (command !== 'run') {

@@ -208,4 +208,17 @@ describe('fleet admin features in front of a real Docker engine', () => {
       expect(auditRecords(auditLog).slice(-1)).toEqual([expect.objectContaining({ decision: 'deny', rule: 'registry-not-allowed', category: 'outside_hub' })]);
     });
   });
+
+  describe('image-access simulate on the audit log the engine produced', () => {
+    it('a policy without official images would newly deny the alpine pulls recorded; exit 1', async () => {
+      const candidate = join(dir, 'candidate.json');
+      writeFileSync(candidate, JSON.stringify({ organization: 'acme', restricted_images: { enabled: true, allow_official_images: false } }));
+      const result = await cli(['simulate', candidate, '--audit-log', auditLog], {});
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(/newly denied: \d+ pulls?/);
+      expect(result.stdout).toContain('docker.io/library/alpine:latest');
+      expect(result.stdout).toContain('official-allowed -> category-not-allowed');
+    });
+  });
 });
