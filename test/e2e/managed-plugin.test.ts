@@ -112,12 +112,10 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
   const registryConfig = () => ({ 'registry-mirrors': [registry!.url], 'insecure-registries': [registry!.address] });
   const chainWith = (...names: string[]) => ({ ...registryConfig(), 'authorization-plugins': names });
   /** As an admin runs it on the host: no --socket, the docker CLI (here pointed at this daemon) finds the plugin's. */
-  const install = (...extra: string[]) =>
-    imageAccess(['install', '--name', ref, '--daemon-json', host!.configFile, ...extra], {
-      ...process.env,
-      DOCKER_HOST: `unix://${host!.socket}`,
-      DOCKER_CONFIG: host!.dockerConfigDir,
-    });
+  const cliEnv = () => ({ ...process.env, DOCKER_HOST: `unix://${host!.socket}`, DOCKER_CONFIG: host!.dockerConfigDir });
+  const install = (...extra: string[]) => imageAccess(['install', '--name', ref, '--daemon-json', host!.configFile, ...extra], cliEnv());
+  /** `image-access validate --plugin`: the plugin's own settings, read from dockerd as the admin's docker CLI does. */
+  const validate = (...changes: string[]) => imageAccess(['validate', '--plugin', ref, ...changes], cliEnv());
   const installAs = (name: string, id: string, ...extra: string[]) =>
     imageAccess(['install', '--name', name, '--socket', managedSocket(id), '--daemon-json', host!.configFile, ...extra]);
   const uninstallAs = (name: string, ...extra: string[]) => imageAccess(['uninstall', '--name', name, '--daemon-json', host!.configFile, ...extra]);
@@ -270,8 +268,9 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     const pluginLines = readFileSync(join(dir, 'host', 'dockerd.err'), 'utf8').split('\n').filter((line) => line.includes(`plugin=${pluginId}`));
     const levels = (text: string) => pluginLines.filter((line) => line.includes(text)).map((line) => /level=(\w+)/.exec(line)?.[1]);
     expect(levels('image-access listening')).toEqual(['info']);
-    expect(levels('\\"level\\":\\"info\\"').every((level) => level === 'info')).toBe(true);
-    expect(pluginLines.filter((line) => line.includes('level=error'))).toEqual([]);
+    for (const [ours, dockerd] of [['info', 'info'], ['debug', 'info'], ['warn', 'error'], ['error', 'error']]) {
+      expect([ours, levels(`\\"level\\":\\"${ours}\\"`).filter((level) => level !== dockerd)]).toEqual([ours, []]);
+    }
     // The audit log, in the state directory the plugin created on the host.
     expect(auditLines().map((line) => (JSON.parse(line) as { image: string; decision: string }).decision)).toEqual(['allow', 'allow', 'deny', 'deny']);
   });
@@ -318,7 +317,15 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     // Measured behaviour of dockerd 20.10 and 26.1: disabling an authz plugin in use is allowed and stops enforcement at once.
     expect(await outcome('plugin', 'disable', ref)).toEqual(succeeded);
     expect(await pull('someone/app:1.0')).toEqual(succeeded);
-    expect(await outcome('plugin', 'set', ref, 'IMAGE_ACCESS_ORG=someone', `IMAGE_ACCESS_POLICY=${join(dir, 'policy-someone.json')}`)).toEqual(succeeded);
+    // Validated before enabling: a refused value is named at once, not after enable's retries end in a dial error.
+    const refused = validate('IMAGE_ACCESS_MODE=Warn');
+    expect(refused.output).toContain('INVALID: the plugin would not start:\nIMAGE_ACCESS_MODE (--mode) must be one of enforce, warn; got "Warn"');
+    expect(refused.code).toBe(1);
+    const change = ['IMAGE_ACCESS_ORG=someone', `IMAGE_ACCESS_POLICY=${join(dir, 'policy-someone.json')}`];
+    const valid = validate(...change);
+    expect(valid.output).toContain(`VALID: policy file:${join(dir, 'policy-someone.json')} (organization someone)`);
+    expect(valid.code).toBe(0);
+    expect(await outcome('plugin', 'set', ref, ...change)).toEqual(succeeded);
     expect(await outcome('plugin', 'enable', ref)).toEqual(succeeded);
     expect(await pull('someoss/tool')).toEqual(succeeded);
 
