@@ -1,13 +1,13 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createLogger, type Logger } from './audit/logger';
 import { Authorizer, type AuthorizerDeps } from './authorizer';
 import { explainPull, type Explanation, type NotJudged } from './commands/explain';
-import { SettingsError, type Settings } from './config/settings';
+import type { Settings } from './config/settings';
 import type { IdentityResolver } from './identity/identity';
 import { organizationResolver, type OrganizationResolver } from './identity/organization';
 import { identityResolver } from './identity/resolver';
-import { outboundAgents, type OutboundAgents } from './network/agents';
+import { settingsAgents } from './network/outbound-settings';
 import { daemonRegistryMirrors, parseDaemonConfig } from './install/daemon-config';
 import { readOptionalFile } from './install/daemon-json-file';
 import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './observability/events';
@@ -28,22 +28,6 @@ import { parseHubMirrors, registryHostKey } from './reference/reference';
 function remoteSourceOptions(settings: Settings, logger: Logger, clock: () => number, observer: RemoteObserver): RemoteSourceOptions {
   const { cacheTtlMs: ttlMs, staleMaxMs, decisionTimeoutMs } = settings;
   return { ttlMs, staleMaxMs, decisionTimeoutMs, logger, clock, observer, agents: settingsAgents(settings) };
-}
-
-/** The proxy and CA settings as agents for every outbound call (the policy sources; the gateway's upstream too). */
-export function settingsAgents(settings: Settings): OutboundAgents {
-  return outboundAgents({ proxy: settings, extraCaPem: settings.caBundle && readCaBundle(settings.caBundle), connectTimeoutMs: settings.decisionTimeoutMs });
-}
-
-function readCaBundle(path: string): string {
-  let pem: string;
-  try {
-    pem = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new SettingsError(`IMAGE_ACCESS_CA_BUNDLE (--ca-bundle) cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}; got "${path}"`);
-  }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new SettingsError(`IMAGE_ACCESS_CA_BUNDLE (--ca-bundle) holds no PEM certificate; got "${path}"`);
-  return pem;
 }
 
 /**

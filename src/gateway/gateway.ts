@@ -11,11 +11,12 @@
  */
 import { request as httpRequest, Agent as HttpAgent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
-import { connect, type Socket } from 'node:net';
-import { pipeline } from 'node:stream';
+import { Socket } from 'node:net';
+import { pipeline, type Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from '../audit/logger';
 import type { LoopbackAddress } from '../config/settings';
+import { dialDirect, type OutboundAgents } from '../network/agents';
 import type { AuthZReply } from '../protocol/wire';
 import type { ImageReference } from '../reference/reference';
 import { connectRoute, parseConnectTarget, type MirrorHosts } from './hub-hosts';
@@ -37,9 +38,20 @@ export interface GatewayOptions {
   readonly serverContextFor: (host: string) => Promise<SecureContext>;
   /** How long upstream may stay silent mid-request (default UPSTREAM_IDLE_MS). */
   readonly upstreamIdleMs?: number;
+  /**
+   * How the gateway reaches the outside when a proxy stands between this machine and the internet (HTTPS_PROXY,
+   * NO_PROXY, IMAGE_ACCESS_CA_BUNDLE): upstream requests through `agents`, tunnels through `dial`. Absent: direct.
+   */
+  readonly outbound?: Outbound;
   /** dockerd's registry mirrors: a CONNECT to one is refused, so that dockerd falls back to Docker Hub through here. */
   readonly mirrors: MirrorHosts;
   readonly logger: Logger;
+}
+
+export interface Outbound {
+  readonly agents: OutboundAgents;
+  /** A connection to `host:port` (through the corporate proxy, or direct), resolved once it is open. */
+  dial(host: string, port: number): Promise<Duplex>;
 }
 
 export interface RunningGateway {
@@ -98,7 +110,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const idleMs = options.upstreamIdleMs ?? UPSTREAM_IDLE_MS;
   const upstreamUrl = new URL(upstream);
   const secure = upstreamUrl.protocol === 'https:';
-  const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 64 }) : new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  const agents = options.outbound?.agents ?? { httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 64 }), httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 64 }) };
+  const agent = secure ? agents.httpsAgent : agents.httpAgent;
+  const dial = options.outbound?.dial ?? dialDirect;
   const sockets = new Set<Socket>();
   const track = (socket: Socket) => {
     sockets.add(socket);
@@ -224,22 +238,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
 
   const tunnel = (client: Socket, host: string, port: number, head: Buffer) => {
-    const server = connect({ host, port });
-    track(server);
-    let established = false;
-    server.once('connect', () => {
-      established = true;
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length > 0) server.write(head);
-      server.pipe(client);
-      client.pipe(server);
-    });
-    server.on('error', (error) => {
-      if (!established) refuseConnect(client, 502, `image-access registry gateway: cannot reach ${host}:${port} (${error.message})`);
-      else client.destroy();
-    });
-    client.on('close', () => server.destroy());
-    server.on('close', () => client.destroy());
+    dial(host, port).then(
+      (server) => {
+        if (server instanceof Socket) track(server);
+        server.on('error', () => client.destroy());
+        client.on('close', () => server.destroy());
+        server.on('close', () => client.destroy());
+        if (client.destroyed) return server.destroy();
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length > 0) server.write(head);
+        server.pipe(client);
+        client.pipe(server);
+      },
+      (error: Error) => refuseConnect(client, 502, `image-access registry gateway: cannot reach ${host}:${port} (${error.message})`),
+    );
   };
 
   await new Promise<void>((resolve, reject) => {

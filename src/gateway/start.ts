@@ -5,6 +5,7 @@
 import type { Logger } from '../audit/logger';
 import type { Settings } from '../config/settings';
 import { loadOrCreateGatewayCa } from './certificate-authority';
+import { settingsAgents, settingsDial } from '../network/outbound-settings';
 import { startGateway, type GatewayJudge, type RunningGateway } from './gateway';
 import type { MirrorHosts } from './hub-hosts';
 
@@ -26,6 +27,7 @@ export async function startRegistryGateway(
       serverContextFor: (host) => ca.secureContextFor(host),
       mirrors,
       logger,
+      outbound: { agents: settingsAgents(settings), dial: settingsDial(settings) },
     });
     logger.info('registry gateway serving dockerd as its HTTPS proxy', {
       listen: `${listen.host}:${gateway.port}`,
@@ -40,3 +42,4 @@ export async function startRegistryGateway(
     return undefined;
   }
 }
+

@@ -6,6 +6,7 @@
  * sources, and the registry gateway's upstream connections).
  */
 import { Agent as HttpAgent, request, type ClientRequestArgs } from 'node:http';
+import { connect } from 'node:net';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, rootCertificates, type ConnectionOptions } from 'node:tls';
@@ -29,6 +30,18 @@ type Callback = (error: Error | null, stream: Duplex) => void;
 
 /** A failure goes back with the error alone, as Node's own agents do (its types declare the stream always present). */
 const failWith = (callback: Callback) => (error: Error) => (callback as (error: Error) => void)(error);
+
+/** A TCP connection to `host:port`, resolved once connected. */
+export function dialDirect(host: string, port: number): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
 
 /** Opens `host:port` through `proxy` with CONNECT; resolves with the raw tunnel socket. */
 export function openTunnel(proxy: URL, host: string, port: number, timeoutMs: number): Promise<Duplex> {

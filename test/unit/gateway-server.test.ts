@@ -1,15 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import winston from 'winston';
 import Transport from 'winston-transport';
 import { Authorizer } from '../../src/authorizer';
+import { loadSettings } from '../../src/config/settings';
 import { loadOrCreateGatewayCa, type GatewayCa } from '../../src/gateway/certificate-authority';
 import { startGateway, type RunningGateway } from '../../src/gateway/gateway';
 import type { IdentityResolver } from '../../src/identity/identity';
+import { settingsAgents, settingsDial } from '../../src/network/outbound-settings';
 import { defaultPolicy } from '../../src/policy/default-policy';
 import { staticSource } from '../../src/policy/file-source';
 import type { OrgPolicy } from '../../src/policy/policy';
@@ -325,5 +327,83 @@ describe('registry gateway', () => {
 
   it('never logs the registry credential', () => {
     expect(JSON.stringify(capture.lines)).not.toContain('s3cr3t');
+  });
+});
+
+describe('registry gateway behind a corporate proxy (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)', () => {
+  const servers: Array<Server | ReturnType<typeof createNetServer>> = [];
+  const connects: string[] = [];
+  let hostIp: string;
+  let gateway: RunningGateway | undefined;
+  let stateDir: string;
+
+  const listenOnHost = (server: Server | ReturnType<typeof createNetServer>, host: string): Promise<number> => {
+    servers.push(server);
+    return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as AddressInfo).port)));
+  };
+
+  beforeAll(async () => {
+    // Loopback is never proxied: the far side listens on this machine's other address.
+    const address = Object.values(networkInterfaces()).flat().find((entry) => entry && entry.family === 'IPv4' && !entry.internal);
+    if (!address) throw new Error('this test needs a non-loopback IPv4 address (loopback is never proxied)');
+    hostIp = address.address;
+    stateDir = mkdtempSync(join(tmpdir(), 'ia-gateway-proxy-'));
+    const upstream = createHttpServer((_req, res) => res.writeHead(200).end('{"via":"upstream"}'));
+    const upstreamPort = await listenOnHost(upstream, hostIp);
+    const echo = createNetServer((socket) => socket.pipe(socket));
+    const echoPort = await listenOnHost(echo, hostIp);
+    const proxy = createHttpServer((_req, res) => res.writeHead(405).end());
+    proxy.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+      connects.push(req.url ?? '');
+      const [host, port] = [(req.url ?? '').replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(req.url ?? '')?.[1])];
+      const far = netConnect(port, host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        far.write(head);
+        far.pipe(client).pipe(far);
+      });
+      far.on('error', () => client.destroy());
+      client.on('error', () => far.destroy());
+    });
+    const proxyPort = await listenOnHost(proxy, '127.0.0.1');
+    const settings = loadSettings({ HTTP_PROXY: `http://127.0.0.1:${proxyPort}`, HTTPS_PROXY: `http://127.0.0.1:${proxyPort}`, NO_PROXY: '' }, []);
+    const logger = winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
+    const ca = await loadOrCreateGatewayCa(stateDir, () => Date.now(), logger);
+    gateway = await startGateway({
+      listen: { kind: 'tcp', host: '127.0.0.1', port: 0 },
+      upstream: `http://${hostIp}:${upstreamPort}`,
+      judge: { authorizeFetch: async () => ({ Allow: true, Msg: '' }), refuseFetch: () => ({ Allow: false, Msg: 'no' }), authorizeConnection: async () => ({ Allow: true, Msg: '' }) },
+      serverContextFor: (host) => ca.secureContextFor(host),
+      mirrors: new Set(),
+      logger,
+      outbound: { agents: settingsAgents(settings), dial: settingsDial(settings) },
+    });
+    servers.push(echo);
+    echoTarget = `${hostIp}:${echoPort}`;
+    upstreamTarget = `${hostIp}:${upstreamPort}`;
+  });
+  let echoTarget: string;
+  let upstreamTarget: string;
+
+  afterAll(async () => {
+    await gateway?.stop();
+    for (const server of servers) await new Promise((resolve) => server.close(resolve));
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('forwards allowed registry requests upstream through the proxy', async () => {
+    expect(await getFrom(gateway!.port, '/v2/library/alpine/manifests/latest')).toEqual({ status: 200, body: '{"via":"upstream"}' });
+    expect(connects).toContain(upstreamTarget);
+  });
+
+  it('opens its tunnels through the proxy too', async () => {
+    const { status, socket } = await connectThrough(gateway!.port, echoTarget);
+    expect(status).toBe(200);
+    const echoed = await new Promise<string>((resolve) => {
+      socket.once('data', (data: Buffer) => resolve(data.toString()));
+      socket.write('ping');
+    });
+    socket.destroy();
+    expect(echoed).toBe('ping');
+    expect(connects).toContain(echoTarget);
   });
 });
