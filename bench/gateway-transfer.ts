@@ -92,7 +92,7 @@ async function main(): Promise<void> {
         IMAGE_ACCESS_REQUIRE_SIGNIN: 'off',
         IMAGE_ACCESS_GATEWAY: gateway,
         IMAGE_ACCESS_HUB_REGISTRY: registry.url,
-        NODE_EXTRA_CA_CERTS: certificate,
+        IMAGE_ACCESS_CA_BUNDLE: certificate,
         IMAGE_ACCESS_STATE_DIR: stateDir,
       },
     });
