@@ -14,7 +14,7 @@ import { IGNORE_REMOTE, type DecisionObserver, type RemoteObserver } from './obs
 import { createObservability } from './observability/observability';
 import { DEMO_NOTICE } from './policy/default-policy';
 import { fileSource } from './policy/file-source';
-import { autoSource, demoSource, forConfiguredOrganization } from './policy/organization-sources';
+import { autoSource, demoSource, forConfiguredOrganization, hubFallbackNote } from './policy/organization-sources';
 import type { RemoteSourceOptions } from './policy/cache';
 import { HubBadges, hubClient, withHubBadges } from './policy/hub-badges';
 import { HubPolicySource } from './policy/hub-source';
@@ -52,9 +52,14 @@ export function createPolicySource(
   };
   switch (location.kind) {
     case 'auto':
-      logger.info('IMAGE_ACCESS_POLICY not set: the configured organization\'s policy is read from Docker Hub; with no organization configured, the embedded demo policy applies', {
-        organization: organization.origin,
-      });
+      if (settings.org !== undefined) logger.info(hubFallbackNote(settings.org));
+      else if (settings.registryJson === undefined) logger.warn(`no organization is configured (IMAGE_ACCESS_ORG or registry.json): ${DEMO_NOTICE}`);
+      else {
+        logger.info(
+          `IMAGE_ACCESS_POLICY is not set: the policy of the organization named by ${organization.origin} is read from Docker Hub; ` +
+            'while it names none, the embedded demo policy applies',
+        );
+      }
       return autoSource(organization, hub(), demoSource(organization, clock()));
     case 'builtin':
       logger.warn(`embedded demo policy in force: ${DEMO_NOTICE}`);
