@@ -3,7 +3,8 @@
  * CONNECT tunnel: the proxy sees the destination's host and port and, for https, only TLS; the request, its
  * Authorization header included, never reaches the proxy in clear. The proxy's own user:password (from its URL) is
  * the one thing it is sent, as Proxy-Authorization on the CONNECT. Shared by everything that calls out (the policy
- * sources, and the registry gateway's upstream connections).
+ * sources, and the registry gateway's upstream connections). Connections are kept alive between requests (idle ones
+ * never hold the process): a pull through the gateway makes several registry requests in a row.
  */
 import { Agent as HttpAgent, request, type ClientRequestArgs } from 'node:http';
 import { connect } from 'node:net';
@@ -79,7 +80,7 @@ function destination(options: ClientRequestArgs): { host: string; port: number }
 
 class ProxyAwareHttpsAgent extends HttpsAgent {
   constructor(private readonly outbound: OutboundOptions) {
-    super(outbound.extraCaPem ? { ca: [...rootCertificates, outbound.extraCaPem] } : {});
+    super({ keepAlive: true, ...(outbound.extraCaPem ? { ca: [...rootCertificates, outbound.extraCaPem] } : {}) });
   }
 
   override createConnection(options: ClientRequestArgs & ConnectionOptions, callback?: Callback): Duplex | null | undefined {
@@ -96,7 +97,7 @@ class ProxyAwareHttpsAgent extends HttpsAgent {
 
 class ProxyAwareHttpAgent extends HttpAgent {
   constructor(private readonly outbound: OutboundOptions) {
-    super();
+    super({ keepAlive: true });
   }
 
   override createConnection(options: ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
