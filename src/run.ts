@@ -105,6 +105,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
   const policySource = createPolicySource(settings, logger, clock, organization, options.remote);
   const identity = options.identity ?? createIdentityResolver(settings, logger, clock);
   const mirrors = [...settings.hubMirrors, ...daemonMirrors(settings.daemonJson, logger)];
+  const mirrorKeys = new Set(mirrors.map(registryHostKey));
   const deps: AuthorizerDeps = {
     policySource,
     identity,
@@ -117,13 +118,13 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
     hubMirrors: mirrors,
     hostResolver: cachingHostResolver({ logger, clock }),
     ...(settings.adminContact === undefined ? {} : { adminContact: settings.adminContact }),
-    mirrorsAroundGateway: mirrorsAroundGateway(settings, mirrors, logger),
+    mirrorsAroundGateway: mirrorsAroundGateway(settings, mirrorKeys, logger),
     clock,
     observers: options.observers ?? [],
   };
   return {
     authorizer: new Authorizer(deps),
-    hubMirrors: new Set(mirrors.map(registryHostKey)),
+    hubMirrors: mirrorKeys,
     policySource,
     identity,
     explain: (image, user) => explainPull(deps, image, user),
@@ -162,11 +163,11 @@ const STOP_MARGIN_MS = 1_000;
  * dockerd's registry mirrors that the registry gateway does not front. dockerd reaches a mirror before Docker Hub,
  * and a loopback or plain-http one directly (Go never proxies loopback), so what builders fetch through it is unseen.
  */
-function mirrorsAroundGateway(settings: Settings, mirrors: readonly string[], logger: Logger): string[] {
+function mirrorsAroundGateway(settings: Settings, mirrorKeys: ReadonlySet<string>, logger: Logger): string[] {
   if (settings.gateway === undefined) return [];
   const { host, port } = settings.gateway;
   const gateway = registryHostKey(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
-  const around = [...new Set(mirrors.map(registryHostKey))].filter((mirror) => mirror !== gateway);
+  const around = [...mirrorKeys].filter((mirror) => mirror !== gateway);
   if (around.length > 0) {
     logger.error('registry mirrors bypass the registry gateway: builds are refused for non-owners until the gateway fronts them', {
       mirrors: around,
