@@ -185,8 +185,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const intercepted = createServer(handle((req) => `https://${req.headers.host ?? 'registry-1.docker.io'}`));
   intercepted.on('clientError', (_error, socket) => socket.destroy());
 
+  const serveAsMirror = handle((req) => `http://${req.headers.host ?? `${options.listen.host}:${options.listen.port}`}`);
   const proxy: Server = createServer((req, res) => {
-    if (req.url?.startsWith('/')) return handle((r) => `http://${r.headers.host ?? `${options.listen.host}:${options.listen.port}`}`)(req, res);
+    if (req.url?.startsWith('/')) return serveAsMirror(req, res);
     registryError(res, 405, 'UNSUPPORTED', 'the image-access registry gateway proxies HTTPS (CONNECT) only; set it as HTTPS_PROXY, not HTTP_PROXY');
   });
   proxy.on('connection', track);
