@@ -4,6 +4,7 @@
  * Pure: the settings are parsed once, the decision is per destination.
  */
 import { isIP } from 'node:net';
+import { canonicalAddress, LOOPBACK } from '../reference/registry-identity';
 
 export interface ProxySettings {
   readonly httpsProxy: URL | undefined;
@@ -33,18 +34,12 @@ export function proxyFor(settings: ProxySettings, protocol: string, host: string
   if (proxy === undefined) return undefined;
   const name = bareHost(host);
   // Go never proxies loopback: a registry, mirror or policy server on this machine is dialled direct.
-  if (name === 'localhost' || isLoopbackIp(name)) return undefined;
+  if (canonicalAddress(name) === LOOPBACK) return undefined;
   return bypassed(settings.noProxy, name, port) ? undefined : proxy;
 }
 
 function bareHost(host: string): string {
   return host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
-}
-
-function isLoopbackIp(host: string): boolean {
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1' || /^::ffff:127\./.test(host) || /^0*:0*:0*:0*:0*:0*:0*:0*1$/.test(host);
-  return false;
 }
 
 /** NO_PROXY: `*`; an IP or CIDR; `name` (itself and subdomains); `.name` (subdomains only); any with `:port`. */

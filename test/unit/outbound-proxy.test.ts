@@ -42,7 +42,7 @@ describe('NO_PROXY and the proxy variables, as Go reads them', () => {
     expect(via(noProxy, host)).toBe(proxied);
   });
 
-  test.each(['localhost', '127.0.0.1', '127.9.9.9', '::1', '[::1]', '::ffff:127.0.0.1'])('loopback %s is never proxied', (host) => {
+  test.each(['localhost', '127.0.0.1', '127.9.9.9', '::1', '[::1]', '::ffff:127.0.0.1', '::ffff:7f00:1'])('loopback %s is never proxied', (host) => {
     expect(via('', host)).toBe(false);
   });
 
