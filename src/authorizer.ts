@@ -9,10 +9,10 @@ import {
   decideWithoutPolicy,
   refuseWithoutSignIn,
   type Decision,
-  type Identity,
 } from './decision/decide';
 import { denialMessage } from './decision/denial';
 import { SIGNED_OUT, type IdentityResolver } from './identity/identity';
+import type { Identity } from './subject/subject';
 import { signInRequired, type SignInEnforcement } from './identity/organization';
 import type { DecisionEvent, DecisionObserver, DecisionRoute } from './observability/events';
 import { within } from './policy/deadline';

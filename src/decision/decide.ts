@@ -2,18 +2,8 @@ import { registryAllowlisted, repositoryAllowlisted, type SameRegistry } from '.
 import { DOCKER_HUB, formatReference, isDockerHub, type ImageReference } from '../reference/reference';
 import { DEMO_NOTICE } from '../policy/default-policy';
 import type { OrgPolicy } from '../policy/policy';
-import type { Membership } from '../policy/source';
+import type { Identity, Membership } from '../subject/subject';
 import { CATEGORY_DESCRIPTION, type ImageCategory } from './category';
-
-/** Who is pulling, as far as the plugin could tell. */
-export interface Identity {
-  /** Docker Hub username, lowercase; undefined when nobody is signed in. */
-  readonly username?: string;
-  /** Where the username came from, for logs and explanations (`registry-auth`, `tls`, `docker-config`, `provisioned`; `none`). */
-  readonly source: string;
-  /** Where the plugin looked, in words: the file or header that named the user, or every place asked when nobody. */
-  readonly lookedIn?: string;
-}
 
 /** Which rule settled the decision; stable names for logs, metrics and tests. */
 export type DecisionRule =

@@ -2,7 +2,8 @@
  * What every denial adds to its rule's message, so the developer can act on it without asking around: the rule, who
  * the plugin took them to be and where it looked (names and places, never a secret), and whom to ask.
  */
-import type { Decision, Identity } from './decide';
+import type { Identity } from '../subject/subject';
+import type { Decision } from './decide';
 
 export interface DenialContext {
   /** Who the plugin saw; absent when it did not get that far (an invalid reference, a deadline). */

@@ -1,7 +1,7 @@
 import type { OrgPolicy } from '../policy/policy';
-import type { Membership } from '../policy/source';
+import type { Identity, Membership } from '../subject/subject';
 import type { ContentActivity } from '../recognition/recognize';
-import { withPolicyNotice, type Decision, type Identity } from './decide';
+import { withPolicyNotice, type Decision } from './decide';
 
 /**
  * Decisions for requests that are not pulls of a named image: routes that create images from content the plugin

@@ -1,8 +1,6 @@
 import { z } from 'zod';
-import type { Identity } from '../decision/decide';
 import type { AuthZRequest } from '../protocol/wire';
-
-export type { Identity };
+import type { Identity } from '../subject/subject';
 
 /** A Docker Hub secret as the CLI stores it: a password or PAT (`dckr_pat_...`), or an OAuth identity token. */
 export interface HubCredential {

@@ -6,7 +6,8 @@ import { HubBadges, hubClient } from './hub-badges';
 import { RemoteError } from './http-client';
 import type { HubClient, HubOrgMembership } from './hub-client';
 import type { Badge, RestrictedImages } from './policy';
-import type { Membership, PolicySource, PolicyUnavailable, PolicyView } from './source';
+import type { Membership } from '../subject/subject';
+import type { PolicySource, PolicyUnavailable, PolicyView } from './source';
 
 export interface HubSourceOptions extends RemoteSourceOptions {
   readonly hubUrl: string;

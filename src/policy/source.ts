@@ -1,4 +1,5 @@
 import type { SignedInUser } from '../identity/identity';
+import type { Membership } from '../subject/subject';
 import type { Badge, OrgPolicy } from './policy';
 
 /** The policy in force, with where it came from and when it was fetched (for logs and `image-access status`). */
@@ -15,8 +16,6 @@ export interface PolicyView {
   /** The pulling user's standing in the organisation; undefined when the source cannot tell (e.g. a file without members). */
   readonly membership?: Membership;
 }
-
-export type Membership = 'owner' | 'member' | 'none';
 
 export interface PolicyUnavailable {
   readonly unavailable: string;

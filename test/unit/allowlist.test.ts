@@ -1,4 +1,5 @@
-import { decide, type Identity } from '../../src/decision/decide';
+import { decide } from '../../src/decision/decide';
+import type { Identity } from '../../src/subject/subject';
 import { categorize } from '../../src/decision/category';
 import { parseRegistryHost, parseRepositoryPattern } from '../../src/policy/allowlist';
 import { parsePolicyDocument, type OrgPolicy } from '../../src/policy/policy';

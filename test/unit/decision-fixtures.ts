@@ -1,6 +1,6 @@
 /** The images, identities and policy the decision tables are written against (organization acme, owner alice). */
 import type { ImageCategory } from '../../src/decision/category';
-import type { Identity } from '../../src/decision/decide';
+import type { Identity } from '../../src/subject/subject';
 import type { OrgPolicy } from '../../src/policy/policy';
 import { parseReference, type ImageReference } from '../../src/reference/reference';
 

@@ -1,5 +1,5 @@
 import { decide, refuseWithoutSignIn } from '../../src/decision/decide';
-import type { Membership } from '../../src/policy/source';
+import type { Membership } from '../../src/subject/subject';
 import { CATEGORIES, IDENTITIES, IMAGE_OF, policy, ref } from './decision-fixtures';
 
 const MEMBERSHIPS: ReadonlyArray<Membership | undefined> = ['owner', 'member', 'none', undefined];
