@@ -21,7 +21,8 @@ import { isUnavailable } from './policy/source';
 import { bareRequest, type AuthZHead, type AuthZReply, type AuthZRequest } from './protocol/wire';
 import { activityAllowedBySetting, decideRestricted, type RestrictedActivity, type RestrictedInput } from './decision/restricted';
 import { mayNamePlugin } from './recognition/plugins';
-import { recognize, type RecognizedRequest } from './recognition/recognize';
+import { recognize } from './recognition/recognize';
+import type { RecognizedRequest } from './recognition/recognized';
 import { shownValue, withoutUserInfo } from './recognition/uri';
 import {
   DOCKER_HUB,

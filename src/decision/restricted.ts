@@ -1,6 +1,6 @@
 import type { OrgPolicy } from '../policy/policy';
 import type { Identity, Membership } from '../subject/subject';
-import type { ContentActivity } from '../recognition/recognize';
+import type { ContentActivity } from '../recognition/recognized';
 import { withPolicyNotice, type Decision } from './decide';
 
 /**

@@ -16,7 +16,7 @@ import type { Logger } from '../audit/logger';
 import type { OutboundAgents } from '../network/agents';
 import type { RemoteObserver } from '../observability/events';
 import { within } from './deadline';
-import { RemoteError } from './http-client';
+import { RemoteError } from './remote-error';
 import { HeldBack } from './remote-gate';
 
 export interface CacheOptions {

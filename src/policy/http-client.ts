@@ -6,31 +6,11 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { z } from 'zod';
 import type { OutboundAgents } from '../network/agents';
+import { RemoteError, type RemoteFailure } from './remote-error';
 import type { RemoteGate } from './remote-gate';
 
 /** Larger than any policy document or Hub page the plugin reads. */
 export const MAX_REPLY_BYTES = 1024 * 1024;
-
-export type RemoteFailure =
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not-found'
-  | 'rate-limited'
-  /** Down, refused, timed out, or a 5xx. */
-  | 'unavailable'
-  /** Not JSON, the wrong shape, or too large. */
-  | 'bad-reply';
-
-export class RemoteError extends Error {
-  constructor(
-    readonly kind: RemoteFailure,
-    message: string,
-    /** From a 429's (or 503's) Retry-After header: when the server wants to be asked again. */
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-  }
-}
 
 export interface RemoteReply {
   readonly status: number;

@@ -2,7 +2,8 @@ import type { AxiosInstance } from 'axios';
 import { z } from 'zod';
 import type { HubCredential } from '../identity/identity';
 import type { OutboundAgents } from '../network/agents';
-import { createHttp, parseReply, RemoteError, send, statusFailure, type CallReport, type RemoteReply, type RemoteRequest } from './http-client';
+import { RemoteError } from './remote-error';
+import { createHttp, parseReply, send, statusFailure, type CallReport, type RemoteReply, type RemoteRequest } from './http-client';
 import type { RemoteGate } from './remote-gate';
 import { BADGES, restrictedImagesSchema, toRestrictedImages, type Badge, type RestrictedImages } from './policy';
 

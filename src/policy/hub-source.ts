@@ -3,7 +3,7 @@ import type { SignedInUser } from '../identity/identity';
 import type { OrganizationResolver } from '../identity/organization';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type Found, type RemoteSourceOptions } from './cache';
 import { HubBadges, hubClient } from './hub-badges';
-import { RemoteError } from './http-client';
+import { RemoteError } from './remote-error';
 import type { HubClient, HubOrgMembership } from './hub-client';
 import type { Badge, RestrictedImages } from './policy';
 import type { Membership } from '../subject/subject';

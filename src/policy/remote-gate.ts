@@ -1,5 +1,5 @@
 import type { Logger } from '../audit/logger';
-import { RemoteError } from './http-client';
+import { RemoteError } from './remote-error';
 
 /** Failures in a row (down, timed out, 5xx, 429) after which the remote is held back even without a Retry-After. */
 const FAILURES_BEFORE_HOLD = 3;

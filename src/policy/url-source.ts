@@ -1,7 +1,8 @@
 import type { AxiosInstance } from 'axios';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type RemoteSourceOptions } from './cache';
 import { catalogueBadge } from './file-source';
-import { createHttp, loggableUrl, RemoteError, send, statusFailure } from './http-client';
+import { createHttp, loggableUrl, send, statusFailure } from './http-client';
+import { RemoteError } from './remote-error';
 import { RemoteGate } from './remote-gate';
 import { parsePolicyText, type OrgPolicy } from './policy';
 import type { PolicySource, PolicyUnavailable, PolicyView } from './source';

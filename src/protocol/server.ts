@@ -5,7 +5,7 @@ import { shownValue } from '../recognition/uri';
 import type { Logger } from '../audit/logger';
 import { trackReplies } from './socket';
 import { prepareRequest } from '../recognition/prepared';
-import type { RecognizedRequest } from '../recognition/recognize';
+import type { RecognizedRequest } from '../recognition/recognized';
 import { BodyBudget, BodyParsers } from './body-parsers';
 import { ACTIVATE_REPLY, parseAuthZHead, type AuthZHead, type AuthZReply, type AuthZRequest } from './wire';
 

@@ -1,4 +1,4 @@
-import type { RecognizedRequest, RouteInput } from './recognize';
+import type { RecognizedRequest, RouteInput } from './recognized';
 import { describeRemote } from './uri';
 
 /**

@@ -1,4 +1,4 @@
-import type { RecognizedRequest, RouteInput } from './recognize';
+import type { RecognizedRequest, RouteInput } from './recognized';
 import { describeRemote } from './uri';
 
 /** `GET /distribution/{name:.*}/json`: the engine asks the image's registry for its manifest (`docker service create` does first). */

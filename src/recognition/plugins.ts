@@ -1,5 +1,5 @@
 import { parseReference, repositoryName } from '../reference/reference';
-import type { PluginAction, RecognizedRequest, RouteInput } from './recognize';
+import type { PluginAction, RecognizedRequest, RouteInput } from './recognized';
 
 const CHANGE_ROUTE = /^\/plugins\/(.+)\/(disable|set|upgrade)$/;
 const REMOVE_ROUTE = /^\/plugins\/(.+)$/;

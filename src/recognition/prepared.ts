@@ -4,7 +4,8 @@
  * (protocol/body-parsers.ts), so both give the same answer.
  */
 import { parseAuthZRequest, type AuthZRequest } from '../protocol/wire';
-import { recognize, type RecognizedRequest } from './recognize';
+import { recognize } from './recognize';
+import type { RecognizedRequest } from './recognized';
 
 export type PreparedRequest =
   | { readonly ok: true; readonly request: AuthZRequest; readonly recognized: RecognizedRequest }

@@ -1,5 +1,5 @@
 import { decodeRequestBody, parseJsonKeepingDuplicates, valuesAt } from './json-body';
-import type { RecognizedRequest, RouteInput } from './recognize';
+import type { RecognizedRequest, RouteInput } from './recognized';
 
 const UPDATE_ROUTE = /^\/services\/[^/]+\/update$/;
 

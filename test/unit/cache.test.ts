@@ -1,5 +1,5 @@
 import { RefreshingCache, type CacheOptions, type Lookup } from '../../src/policy/cache';
-import { RemoteError } from '../../src/policy/http-client';
+import { RemoteError } from '../../src/policy/remote-error';
 import { captureLog, type CapturedLog } from '../hub/log-capture';
 
 const TTL = 60_000;

@@ -1,4 +1,4 @@
-import { RemoteError } from '../../src/policy/http-client';
+import { RemoteError } from '../../src/policy/remote-error';
 import { HubClient } from '../../src/policy/hub-client';
 import { startStandInHub, type StandInHub } from '../hub';
 
