@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` (plugin on the embedded default policy) and `make test`.
 SOCKET ?= /run/docker/plugins/image-access.sock
 
-.PHONY: build run test unit e2e test-deps typecheck plugin deb clean bench bench-fleet bench-gateway
+.PHONY: build run test unit e2e test-deps typecheck plugin deb clean bench bench-fleet bench-gateway bench-pace bench-build
 
 # The dockerd versions the real-engine tests run on, each in turn (IA_ENGINE; `make e2e ENGINES=26.1` for one).
 ENGINES ?= 20.10 26.1
@@ -55,27 +55,44 @@ plugin: build
 deb: build
 	packaging/build-deb.sh packaging/out
 
-# What the plugin costs every docker command, on a real dockerd it starts (root; about 10 minutes; not part of `make test`).
-# Writes bench/results/RESULTS.md, results.json and chart.png. BENCH_QUICK=1 for a tenth of the counts.
-bench: build test-deps
-	@command -v rsvg-convert >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y librsvg2-bin; }
+# The Go peers the bench compares with (opa-docker-authz, authz-broker), xz-compressed next to the repository; a
+# peer whose files are absent is left out of the tables. IMAGE_ACCESS_BENCH_* set by hand win.
+PEERS_DIR ?= ../shared/peers
+PEERS_OUT := bench/dist/peers
+BENCH_PEERS = $(if $(wildcard $(PEERS_DIR)/opa-docker-authz.xz),IMAGE_ACCESS_BENCH_OPA=$${IMAGE_ACCESS_BENCH_OPA:-$(PEERS_OUT)/opa-docker-authz} IMAGE_ACCESS_BENCH_OPA_POLICY=$${IMAGE_ACCESS_BENCH_OPA_POLICY:-$(PEERS_DIR)/opa-policy.rego}) \
+  $(if $(wildcard $(PEERS_DIR)/authz-broker.xz),IMAGE_ACCESS_BENCH_AUTHZ_BROKER=$${IMAGE_ACCESS_BENCH_AUTHZ_BROKER:-$(PEERS_OUT)/authz-broker} IMAGE_ACCESS_BENCH_AUTHZ_BROKER_POLICY=$${IMAGE_ACCESS_BENCH_AUTHZ_BROKER_POLICY:-$(PEERS_DIR)/authz-policy.json})
+
+# The bench compiled into bench/dist, the peers unpacked beside it.
+bench-build: build
 	npx tsc -p bench/tsconfig.json
 	@# The compiled src/ under bench/dist reads ../package.json for its version.
 	ln -sf ../../package.json bench/dist/package.json
-	node bench/dist/bench/main.js
+	@mkdir -p $(PEERS_OUT)
+	@for peer in opa-docker-authz authz-broker; do \
+	  if [ -f $(PEERS_DIR)/$$peer.xz ] && [ ! $(PEERS_OUT)/$$peer -nt $(PEERS_DIR)/$$peer.xz ]; then \
+	    xz -dkc $(PEERS_DIR)/$$peer.xz > $(PEERS_OUT)/$$peer.tmp && chmod +x $(PEERS_OUT)/$$peer.tmp && mv $(PEERS_OUT)/$$peer.tmp $(PEERS_OUT)/$$peer; fi; \
+	done
+
+# What the plugin costs every docker command, against the minimal Node plugin and the Go peers, on a real dockerd it
+# starts (root; about 15 minutes; not part of `make test`). Writes bench/results/RESULTS.md, results.json and the
+# chart. BENCH_QUICK=1 for a tenth of the counts.
+bench: bench-build test-deps
+	@command -v rsvg-convert >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y librsvg2-bin; }
+	$(BENCH_PEERS) node bench/dist/bench/main.js
 	node bench/dist/bench/gateway-transfer.js
 	@if [ -f bench/dist/bench/fleet-simulation.js ]; then node bench/dist/bench/fleet-simulation.js; fi
 
+# Only CPU per decision at daemon pace (one call at a time), image-access against the minimal plugin and the peers
+# (about a minute, no dockerd): PACE_CALLS, PACE_ROUNDS.
+bench-pace: bench-build
+	$(BENCH_PEERS) node bench/dist/bench/daemon-pace.js
+
 # Only the registry gateway's cost on a large pull (real dockerds, about two minutes): bench/results/gateway.md.
-bench-gateway: build test-deps
-	npx tsc -p bench/tsconfig.json
-	ln -sf ../../package.json bench/dist/package.json
+bench-gateway: bench-build test-deps
 	node bench/dist/bench/gateway-transfer.js
 
 # Only the fleet simulation (no daemon, about two minutes): what a policy server sees from 100,000 plugins.
-bench-fleet: node_modules
-	npx tsc -p bench/tsconfig.json
-	ln -sf ../../package.json bench/dist/package.json
+bench-fleet: bench-build
 	node bench/dist/bench/fleet-simulation.js
 
 clean:

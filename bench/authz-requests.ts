@@ -19,3 +19,22 @@ export const PULL_DENIED = authzReq('POST', '/v1.41/images/create?fromImage=some
 /** What a busy host sends: mostly API calls that bring no image, a third pulls (allowed and denied). */
 export const MIXED = [PING, LIST_CONTAINERS, PULL_ALLOWED, LIST_IMAGES, CREATE_CONTAINER, PULL_DENIED] as const;
 export const PULLS = [PULL_ALLOWED, PULL_DENIED] as const;
+
+const RESPONSE_HEADERS = { 'Api-Version': '1.41', 'Content-Type': 'application/json', Ostype: 'linux', Server: 'Docker/20.10.24+dfsg1 (linux)' };
+
+/** The AuthZRes dockerd sends after the handler ran: the request again, plus what the handler answered. */
+function authzRes(request: string, response: { status?: number; body?: string }): string {
+  const base = JSON.parse(request) as Record<string, unknown>;
+  const status = response.status === undefined ? {} : { ResponseStatusCode: response.status };
+  const body = response.body === undefined ? {} : { ResponseBody: Buffer.from(response.body).toString('base64') };
+  return JSON.stringify({ ...base, ...status, ...body, ResponseHeaders: RESPONSE_HEADERS });
+}
+
+/**
+ * One docker API call as dockerd asks a plugin about it: AuthZReq, then AuthZRes, on one keep-alive connection.
+ * A pull's AuthZRes carries no status or body (the progress stream was already flushed); `docker ps`'s carries both.
+ */
+export const DAEMON_CALLS = {
+  pull: [PULL_ALLOWED, authzRes(PULL_ALLOWED, {})],
+  nonPull: [LIST_CONTAINERS, authzRes(LIST_CONTAINERS, { status: 200, body: '[]\n' })],
+} as const;

@@ -8,6 +8,7 @@
  */
 import { connect } from 'node:net';
 import { MIXED, PULLS } from './authz-requests';
+import { completeReplyLength, pluginPost } from './plugin-wire';
 
 const [socketPath, totalText, connectionsText, mixName, progressText] = process.argv.slice(2);
 if (socketPath === undefined || totalText === undefined || connectionsText === undefined || (mixName !== 'mixed' && mixName !== 'pulls')) {
@@ -18,28 +19,12 @@ const total = Number(totalText);
 const connections = Number(connectionsText);
 const progressEvery = Number(progressText ?? 0);
 
-const requests = (mixName === 'mixed' ? MIXED : PULLS).map((body) =>
-  Buffer.from(
-    'POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nHost: plugin\r\nUser-Agent: Go-http-client/1.1\r\n' +
-      `Accept: application/vnd.docker.plugins.v1.2+json\r\nAccept-Encoding: gzip\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  ),
-);
+const requests = (mixName === 'mixed' ? MIXED : PULLS).map((body) => pluginPost('/AuthZPlugin.AuthZReq', body));
 
 let sent = 0;
 let replied = 0;
 let errors = 0;
 const started = process.hrtime.bigint();
-
-/** Bytes of the complete reply at the start of `buffer`, or 0 while it is incomplete. */
-function completeReplyLength(buffer: Buffer): number {
-  const headerEnd = buffer.indexOf('\r\n\r\n');
-  if (headerEnd === -1) return 0;
-  const head = buffer.toString('latin1', 0, headerEnd);
-  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-  if (!length) throw new Error(`reply without Content-Length: ${head}`);
-  const end = headerEnd + 4 + Number(length[1]);
-  return buffer.length >= end ? end : 0;
-}
 
 function finish(): void {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

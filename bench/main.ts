@@ -7,24 +7,21 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  httpRequest,
   makeTempDir,
   registerLegacyPlugin,
   removeTempDir,
   seedImages,
-  spawnTracked,
   startDaemon,
   startRegistry,
   uniquePluginName,
   unregisterLegacyPlugin,
-  waitUntil,
-  type TrackedProcess,
 } from '../test/harness';
 import { startStandInHub } from '../test/hub';
 import { API_CALLS, measureCall, type Measured } from './api-client';
 import { lastJson, runChild } from './children';
 import type { Timed } from './decision-latency';
 import { writeReport, type BenchResults, type LoadResult } from './report';
+import { startServing as startPlugin } from './plugins';
 import { summarize } from './stats';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -61,25 +58,9 @@ const PINNING = existsSync('/usr/bin/taskset') && cpus().length >= 2;
 const pinned = (core: number, command: string, args: readonly string[]): [string, string[]] =>
   PINNING ? ['taskset', ['-c', String(core), command, ...args]] : [command, [...args]];
 
-const activates = async (socket: string) =>
-  (await httpRequest({ socketPath: socket, path: '/Plugin.Activate' }, { method: 'POST', timeoutMs: 2_000 })).status === 200;
-
 /** Starts a plugin process and returns it with the milliseconds from spawn to its first answered Activate. */
-async function startServing(dir: string, name: string, command: string, args: readonly string[], socket: string, env: NodeJS.ProcessEnv = process.env): Promise<{ process: TrackedProcess; readyMs: number }> {
-  const start = process.hrtime.bigint();
-  const started = spawnTracked(name, command, args, { logDir: dir, env });
-  try {
-    await waitUntil(`${name} to answer /Plugin.Activate`, () => activates(socket), {
-      timeoutMs: 20_000,
-      intervalMs: 1,
-      abort: () => (started.isRunning() ? undefined : `${name} exited; see ${started.stderrPath}`),
-    });
-  } catch (error) {
-    await started.stop();
-    throw error;
-  }
-  return { process: started, readyMs: Number(process.hrtime.bigint() - start) / 1e6 };
-}
+const startServing = (dir: string, name: string, command: string, args: readonly string[], socket: string, env: NodeJS.ProcessEnv = process.env) =>
+  startPlugin(dir, name, { command, args, socket, env });
 
 const imageAccessEnv = (dir: string, socket: string): NodeJS.ProcessEnv => ({
   ...process.env,

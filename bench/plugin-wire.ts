@@ -1,0 +1,20 @@
+/** The plugin side of dockerd's wire, hand-written so the client costs less CPU than the plugin it drives. */
+
+/** A POST as dockerd's Go client sends it to a plugin (HTTP/1.1, keep-alive, no Content-Type). */
+export function pluginPost(path: string, body: string): Buffer {
+  return Buffer.from(
+    `POST ${path} HTTP/1.1\r\nHost: plugin\r\nUser-Agent: Go-http-client/1.1\r\n` +
+      `Accept: application/vnd.docker.plugins.v1.2+json\r\nAccept-Encoding: gzip\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** Bytes of the complete reply at the start of `buffer`, or 0 while it is incomplete. */
+export function completeReplyLength(buffer: Buffer): number {
+  const headerEnd = buffer.indexOf('\r\n\r\n');
+  if (headerEnd === -1) return 0;
+  const head = buffer.toString('latin1', 0, headerEnd);
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+  if (!length) throw new Error(`reply without Content-Length: ${head}`);
+  const end = headerEnd + 4 + Number(length[1]);
+  return buffer.length >= end ? end : 0;
+}
