@@ -14,13 +14,18 @@ dist/cli.js: node_modules tsconfig.json $(shell find src -name '*.ts')
 	npx tsc -p tsconfig.json
 	@touch dist/cli.js
 
-build: dist/cli.js
+# What ships and what `make run` and the real-engine tests run: the sources and their packages bundled (scripts/bundle.js).
+bundle/cli.js: dist/cli.js scripts/bundle.js
+	node scripts/bundle.js
+	@touch bundle/cli.js
+
+build: bundle/cli.js
 
 run: build
 	@# /run/docker/plugins belongs to root: say so instead of failing on a permission error.
 	@if [ "$$(id -u)" != 0 ] && [ ! -w "$$(dirname $(SOCKET))" ]; then \
 	  echo "make run: $$(dirname $(SOCKET)) is not writable by $$(id -un); run as root, or serve a socket of your own: make run SOCKET=/tmp/image-access.sock (the plugin's --socket)" >&2; exit 1; fi
-	node dist/cli.js --socket $(SOCKET)
+	node bundle/cli.js --socket $(SOCKET)
 
 typecheck: node_modules
 	npx tsc -p tsconfig.json --noEmit
@@ -96,4 +101,4 @@ bench-fleet: bench-build
 	node bench/dist/bench/fleet-simulation.js
 
 clean:
-	rm -rf dist plugin/build packaging/out bench/dist
+	rm -rf dist bundle plugin/build packaging/out bench/dist

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Builds image-access_VERSION_ARCH.deb in OUT_DIR: the CLI and plugin with their own node (as the managed plugin
-# ships it; Node.js need not be on the host), /usr/bin/image-access and the systemd unit. No network beyond the npm
-# cache/registry. Usage: packaging/build-deb.sh [OUT_DIR]   (make deb)
+# ships it; Node.js need not be on the host), /usr/bin/image-access and the systemd unit. No network. Usage: packaging/build-deb.sh [OUT_DIR]   (make deb)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 out="$(realpath -m "${1:-$repo/packaging/out}")"
@@ -12,7 +11,7 @@ lib="$tree/usr/lib/image-access"
 
 rm -rf "$tree" && mkdir -p "$tree/DEBIAN" "$tree/usr/bin" "$tree/lib/systemd/system" "$tree/usr/share/doc/image-access"
 "$repo/plugin/assemble-app.sh" "$lib" "$lib/node"
-printf '#!/bin/sh\nexec /usr/lib/image-access/node /usr/lib/image-access/dist/cli.js "$@"\n' >"$tree/usr/bin/image-access"
+printf '#!/bin/sh\nexec /usr/lib/image-access/node /usr/lib/image-access/bundle/cli.js "$@"\n' >"$tree/usr/bin/image-access"
 chmod 755 "$tree/usr/bin/image-access"
 cp "$repo/plugin/image-access.service" "$tree/lib/systemd/system/"
 cp "$repo/README.md" "$tree/usr/share/doc/image-access/"

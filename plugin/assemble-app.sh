@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
-# Puts a runnable image-access in APP_DIR: node (stripped when strip is available) at NODE_PATH, the compiled plugin
-# (without source maps) and its production dependencies from the lockfile. Shared by the managed plugin's rootfs
-# (plugin/build.sh) and the Debian package (packaging/build-deb.sh), so both ship the same bits.
+# Puts a runnable image-access in APP_DIR: node (stripped when strip is available) at NODE_PATH and the plugin bundled
+# from the sources (APP_DIR/bundle, as scripts/bundle.js lays it out in the repository: no node_modules). Shared by the
+# managed plugin's rootfs (plugin/build.sh) and the Debian package (packaging/build-deb.sh), so both ship the same bits.
 # Usage: plugin/assemble-app.sh APP_DIR NODE_PATH
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 app="$1"
 node_out="$2"
 node_bin="$(realpath "$(command -v node)")"
-[ -f "$repo/dist/cli.js" ] || { echo "assemble-app.sh: dist/ is missing; run make build (npx tsc) first" >&2; exit 1; }
+[ -d "$repo/node_modules/esbuild" ] || { echo "assemble-app.sh: node_modules is missing; run make build first" >&2; exit 1; }
 
-mkdir -p "$app/dist" "$(dirname "$node_out")"
+mkdir -p "$app" "$(dirname "$node_out")"
 if command -v strip >/dev/null; then strip --strip-all -o "$node_out" "$node_bin"; else cp "$node_bin" "$node_out"; fi
-cp "$repo/package.json" "$repo/package-lock.json" "$app/"
-(cd "$repo/dist" && find . -name '*.js' -print0 | xargs -0 cp --parents -t "$app/dist/")
-(cd "$app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null)
-rm -f "$app/package-lock.json"
-# Type declarations, TypeScript sources, source maps and docs are never loaded at run time.
-find "$app/node_modules" -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' -o -iname '*.md' \) -delete
+node "$repo/scripts/bundle.js" "$app/bundle"
+# The bundle runs on the node it ships with, or the assembly fails here rather than on a host.
+version="$(node -p "require('$repo/package.json').version")"
+ran="$("$node_out" "$app/bundle/cli.js" --version)"
+[ "$ran" = "$version" ] || { echo "assemble-app.sh: $node_out $app/bundle/cli.js --version printed '$ran', not $version" >&2; exit 1; }

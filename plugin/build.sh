@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Assembles the managed-plugin directory for `docker plugin create NAME DIR`: DIR/config.json (the manifest) and
-# DIR/rootfs with the host's node binary and the shared libraries it links, the compiled plugin and its production
-# dependencies. No network beyond the npm cache/registry, no base image. Usage: plugin/build.sh [OUT_DIR]
+# DIR/rootfs with the host's node binary and the shared libraries it links, and the plugin bundled from the sources
+# (plugin/assemble-app.sh). No network, no base image. Usage: plugin/build.sh [OUT_DIR]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 out="$(realpath -m "${1:-$repo/plugin/build}")"
@@ -14,7 +14,7 @@ rm -rf "$out"
 mkdir -p "$rootfs/usr/bin" "$app" "$rootfs/run/docker/plugins" "$rootfs/tmp" "$rootfs/etc/ssl/certs"
 chmod 1777 "$rootfs/tmp"
 
-# Node (the manifest's entrypoint is /usr/bin/node), the plugin and its production dependencies.
+# Node (the manifest's entrypoint is /usr/bin/node) and the bundled plugin at the path the entrypoint names.
 "$repo/plugin/assemble-app.sh" "$app" "$rootfs/usr/bin/node"
 # Every shared library node links (and the dynamic loader), at the path the loader will look for it.
 for lib in $(ldd "$node_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do

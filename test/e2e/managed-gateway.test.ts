@@ -6,6 +6,7 @@ import {
   classicBuild,
   ENGINE,
   freePort,
+  MANAGED_SCRIPT,
   PLUGIN_CLI,
   REPO_ROOT,
   removeTempDir,
@@ -52,7 +53,7 @@ function pluginPids(id: string): number[] {
     .filter((entry) => /^\d+$/.test(entry))
     .filter((entry) => {
       try {
-        return readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(id) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('/opt/image-access/dist/cli.js');
+        return readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(id) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(MANAGED_SCRIPT);
       } catch {
         return false;
       }

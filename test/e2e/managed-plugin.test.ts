@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { probeAuthzPlugin } from '../../src/install/plugin-probe';
 import {
   makeTempDir,
+  MANAGED_SCRIPT,
   PLUGIN_CLI,
   REPO_ROOT,
   removeTempDir,
@@ -40,7 +41,7 @@ function pluginPids(id: string): number[] {
     try {
       const cgroup = readFileSync(`/proc/${entry}/cgroup`, 'utf8');
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cgroup.includes(id) && cmdline.includes('/opt/image-access/dist/cli.js')) pids.push(Number(entry));
+      if (cgroup.includes(id) && cmdline.includes(MANAGED_SCRIPT)) pids.push(Number(entry));
     } catch {
       // exited while we looked
     }
@@ -164,15 +165,20 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     if (dir) removeTempDir(dir);
   });
 
-  test('plugin/build.sh assembles config.json and a small rootfs with node, the plugin and only production dependencies', () => {
+  test('plugin/build.sh assembles config.json and a small rootfs with node and the bundled plugin, no node_modules', () => {
     const build = spawnSync(join(REPO_ROOT, 'plugin', 'build.sh'), [buildDir()], { encoding: 'utf8', timeout: 180_000 });
     expect(build.stderr).toBe('');
     expect(build.status).toBe(0);
     const rootfs = join(buildDir(), 'rootfs');
     expect(JSON.parse(readFileSync(join(buildDir(), 'config.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(REPO_ROOT, 'config.json'), 'utf8')));
-    for (const path of ['usr/bin/node', 'lib64/ld-linux-x86-64.so.2', 'opt/image-access/dist/cli.js', 'opt/image-access/package.json', 'opt/image-access/node_modules/express', 'opt/image-access/node_modules/zod', 'run/docker/plugins', 'tmp']) {
+    for (const path of ['usr/bin/node', 'lib64/ld-linux-x86-64.so.2', MANAGED_SCRIPT.slice(1), 'run/docker/plugins', 'tmp']) {
       expect([path, existsSync(join(rootfs, path))]).toEqual([path, true]);
     }
+    // The app is the repository's bundle/ (scripts/bundle.js) and nothing else: the entrypoint's script exists in the
+    // repository at the same path under the workdir, and no package is shipped unbundled.
+    expect(MANAGED_SCRIPT).toBe(`/opt/image-access/${relative(REPO_ROOT, PLUGIN_CLI)}`);
+    expect(readdirSync(join(rootfs, 'opt/image-access'))).toEqual(['bundle']);
+    expect(readdirSync(join(rootfs, 'opt/image-access/bundle'), { recursive: true }).sort()).toEqual(readdirSync(join(REPO_ROOT, 'bundle'), { recursive: true }).sort());
     // The host view: bind points for the host's directories, and links from where the settings look by default.
     for (const [link, target] of [['etc/docker', '/host/etc/docker'], ['etc/image-access', '/host/etc/image-access'], ['usr/share/docker-desktop', '/host/usr/share/docker-desktop'], ['root', '/host/root'], ['home', '/host/home'], ['var/lib', '/host/var/lib']]) {
       expect([link, readlinkSync(join(rootfs, link!))]).toEqual([link, target]);
@@ -180,9 +186,8 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     for (const bindPoint of ['host/etc', 'host/usr/share', 'host/root', 'host/home', 'host/var/lib']) expect(lstatSync(join(rootfs, bindPoint)).isDirectory()).toBe(true);
     const caBundle = 'etc/ssl/certs/ca-certificates.crt';
     expect(existsSync(join(rootfs, caBundle))).toBe(existsSync(`/${caBundle}`));
-    for (const devOnly of ['typescript', 'jest', 'ts-jest', '@types/node']) expect([devOnly, existsSync(join(rootfs, 'opt/image-access/node_modules', devOnly))]).toEqual([devOnly, false]);
     // The rootfs runs on its own: node with only the libraries copied in, no host paths.
-    const run = spawnSync('chroot', [rootfs, '/usr/bin/node', '/opt/image-access/dist/cli.js', '--version'], { encoding: 'utf8' });
+    const run = spawnSync('chroot', [rootfs, '/usr/bin/node', MANAGED_SCRIPT, '--version'], { encoding: 'utf8' });
     expect(run.stdout.trim()).toBe((JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version);
     const bytes = Number(spawnSync('du', ['-sb', rootfs], { encoding: 'utf8' }).stdout.split('\t')[0]);
     measurements['rootfsMiB'] = Math.round(bytes / 2 ** 20);

@@ -24,7 +24,7 @@
  *   scripts/test-deps.sh extracts to /var/cache/image-access-tests/trixie); `ENGINE` / `daemon.engine` tell tests
  *   which runs. The harness CLI has docker-buildx and docker-compose from that tree on both engines: `buildxBuild`,
  *   `classicBuild`, `compose`, `writeBuildContext`.
- * - The repo must be built (`make build`): the plugin runs from dist/cli.js. Needs root, dockerd, docker,
+ * - The plugin runs from bundle/cli.js, what ships (the e2e project's global setup bundles the sources). Needs root, dockerd, docker,
  *   docker-registry, /bin/busybox (busybox-static) and the trixie tree; `make test-deps` fetches what is missing.
  * - IA_KEEP_TMP=1 keeps the temp dirs for a post-mortem.
  */
@@ -39,6 +39,7 @@ export {
   unregisterLegacyPlugin,
   uniquePluginName,
   PLUGIN_CLI,
+  MANAGED_SCRIPT,
   LEGACY_SPEC_DIR,
   REPO_ROOT,
   type PluginOptions,

@@ -6,7 +6,12 @@ import { spawnTracked, type TrackedProcess } from './processes';
 import { httpRequest, waitUntil } from './wait';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
-export const PLUGIN_CLI = join(REPO_ROOT, 'dist', 'cli.js');
+/** What ships (scripts/bundle.js), so a bundling mistake fails the tests: `make build`, or the e2e global setup. */
+export const PLUGIN_CLI = join(REPO_ROOT, 'bundle', 'cli.js');
+/** The script the managed plugin's entrypoint runs (config.json): the same file under /opt/image-access, its workdir. */
+export const MANAGED_SCRIPT = (JSON.parse(readFileSync(join(REPO_ROOT, 'config.json'), 'utf8')) as { entrypoint: string[] }).entrypoint.find((arg) =>
+  arg.startsWith('/opt/image-access/'),
+)!;
 /** Where the daemon looks for legacy plugin spec files (fixed; it cannot be pointed elsewhere). */
 export const LEGACY_SPEC_DIR = '/etc/docker/plugins';
 
@@ -72,7 +77,7 @@ function isolatedDefaults(dir: string): Record<string, string> {
 }
 
 function assertBuilt(): void {
-  if (!existsSync(PLUGIN_CLI)) throw new Error(`${PLUGIN_CLI} is missing: build first (make build, or npx tsc -p tsconfig.json)`);
+  if (!existsSync(PLUGIN_CLI)) throw new Error(`${PLUGIN_CLI} is missing: build first (make build, or node scripts/bundle.js)`);
 }
 
 /** Answers `/Plugin.Activate` with authz: what the daemon checks first. */
@@ -81,7 +86,7 @@ async function activates(socket: string): Promise<boolean> {
   return reply.status === 200 && reply.body.includes('authz');
 }
 
-/** Starts `node dist/cli.js` on `<dir>/plugin.sock` and registers it as a legacy plugin. */
+/** Starts `node bundle/cli.js` on `<dir>/plugin.sock` and registers it as a legacy plugin. */
 export async function startPlugin(dir: string, options: PluginOptions = {}): Promise<PluginProcess> {
   assertBuilt();
   const name = options.name ?? uniquePluginName();

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// Bundles what ships (the managed plugin, the Debian package, `make run`, the real-engine tests' plugin) into bundle/:
+// the sources and the packages loaded at start-up in bundle/cli.js, the body worker's thread in bundle/body-worker.js
+// (body-parsers.ts finds it beside the code that starts it), and each package group the code requires only when a
+// feature is on in bundle/vendor/GROUP.js, so a plugin without that feature never reads or parses it. No
+// node_modules ship. Usage: scripts/bundle.js [OUT_DIR]   (make build)
+const { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
+const { dirname, join, resolve } = require('node:path');
+const esbuild = require('esbuild');
+
+const repo = resolve(__dirname, '..');
+const out = resolve(process.argv[2] ?? join(repo, 'bundle'));
+
+// Packages required only on demand, by group. A group is one file, so packages that share state (the X.509 library's
+// ASN.1 schema registry, its tsyringe container) have one copy of it.
+const LAZY_GROUPS = {
+  // The plugin app: loaded on the first request the fast path does not answer (src/protocol/server.ts).
+  express: ['express'],
+  // The admin listener's /metrics (src/observability/metrics.ts), only with IMAGE_ACCESS_METRICS.
+  'prom-client': ['prom-client'],
+  // The registry gateway's certificate authority (src/gateway/certificate-authority.ts), only with IMAGE_ACCESS_GATEWAY.
+  x509: ['reflect-metadata', '@peculiar/asn1-schema', '@peculiar/asn1-x509', '@peculiar/x509'],
+};
+const groupOf = new Map(Object.entries(LAZY_GROUPS).flatMap(([group, packages]) => packages.map((name) => [name, group])));
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  // Less to read and parse at start-up; identifiers keep their names, so stack traces stay readable.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  absWorkingDir: repo,
+  write: false,
+};
+
+// In the app, `require('express')` becomes `require('./vendor/express.js')['express']`, evaluated where the source
+// required it (a lazily initialised module stays lazy).
+const vendorImports = {
+  name: 'vendor-imports',
+  setup(build) {
+    build.onResolve({ filter: /^[@a-z]/ }, (args) => (groupOf.has(args.path) ? { path: args.path, namespace: 'vendor' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'vendor' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(`./vendor/${groupOf.get(args.path)}.js`)})[${JSON.stringify(args.path)}];`,
+      loader: 'js',
+      resolveDir: repo,
+    }));
+    build.onResolve({ filter: /^\.\/vendor\// }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
+// A group's file exports each of its packages by name, loaded in the order listed.
+const vendorEntries = {
+  name: 'vendor-entries',
+  setup(build) {
+    build.onResolve({ filter: /^vendor-group:/ }, (args) => ({ path: args.path.slice('vendor-group:'.length), namespace: 'vendor-group' }));
+    build.onLoad({ filter: /.*/, namespace: 'vendor-group' }, (args) => ({
+      contents: LAZY_GROUPS[args.path].map((name) => `exports[${JSON.stringify(name)}] = require(${JSON.stringify(name)});`).join('\n'),
+      loader: 'js',
+      resolveDir: repo,
+    }));
+  },
+};
+
+// Only changed files are rewritten, each by rename: a plugin starting from bundle/ meanwhile reads old or new, never half.
+function writeOutput(files) {
+  for (const { path, contents } of files) {
+    if (existsSync(path) && readFileSync(path).equals(contents)) continue;
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(`${path}.tmp-${process.pid}`, contents, { mode: 0o644 });
+    renameSync(`${path}.tmp-${process.pid}`, path);
+  }
+}
+
+async function main() {
+  const app = await esbuild.build({
+    ...common,
+    entryPoints: { cli: 'src/cli.ts', 'body-worker': 'src/protocol/body-worker.ts' },
+    outdir: out,
+    plugins: [vendorImports],
+  });
+  const vendor = await esbuild.build({
+    ...common,
+    entryPoints: Object.fromEntries(Object.keys(LAZY_GROUPS).map((group) => [`vendor/${group}`, `vendor-group:${group}`])),
+    outdir: out,
+    plugins: [vendorEntries],
+  });
+  writeOutput([...app.outputFiles, ...vendor.outputFiles]);
+}
+
+main().catch((error) => {
+  console.error(`scripts/bundle.js: ${error.message}`);
+  process.exit(1);
+});
