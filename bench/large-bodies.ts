@@ -10,18 +10,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { ENGINE, httpRequest, startEngine } from '../test/harness';
+import { serviceSpec } from './authz-requests';
 import { summarize } from './stats';
 
 const SPEC_BYTES = Number(process.env['SPEC_MIB'] ?? '1') * 1024 * 1024 - 4096;
 const IN_FLIGHT = Number(process.env['IN_FLIGHT'] ?? '100');
 const SEQUENTIAL = 30;
-
-/** A service spec of about `bytes`, mostly environment variables, naming a community image (denied). */
-function serviceSpec(bytes: number): Buffer {
-  const count = Math.floor(bytes / 52);
-  const env = Array.from({ length: count }, (_, i) => `VAR_${String(i).padStart(7, '0')}=${'x'.repeat(36)}`);
-  return Buffer.from(JSON.stringify({ Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'someone/app:1.0', Env: env } } }));
-}
 
 const peakRssMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
@@ -35,7 +29,7 @@ async function main(): Promise<void> {
   const env = { IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_REQUIRE_SIGNIN: 'off', IMAGE_ACCESS_DAEMON_JSON: '' };
   const engine = await startEngine({ plugin: { env } });
   try {
-    const spec = serviceSpec(SPEC_BYTES);
+    const spec = Buffer.from(serviceSpec(SPEC_BYTES, 'someone/app:1.0'));
     const authz = JSON.stringify({
       RequestMethod: 'POST',
       RequestUri: '/v1.41/services/create',

@@ -3,23 +3,39 @@
  * next AuthZReq as soon as the previous reply is complete (the daemon never pipelines). Hand-written HTTP/1.1 so the
  * generator costs less CPU than the plugin it drives.
  *
- * Usage: node load-generator.js SOCKET TOTAL CONNECTIONS mixed|pulls [PROGRESS_EVERY]
+ * Usage: node load-generator.js SOCKET TOTAL CONNECTIONS MIX [PROGRESS_EVERY]
+ *   MIX: mixed (MIXED in turn), pulls (PULLS in turn), bodies (1 MiB service specs), namespaces (request i pulls
+ *   nsI/app: TOTAL distinct namespaces)
  * Prints `progress N` lines every PROGRESS_EVERY replies, then one JSON line: {requests, seconds, perSecond, errors}.
  */
 import { connect } from 'node:net';
-import { MIXED, PULLS } from './authz-requests';
+import { CREATE_SERVICE_1MIB, MIXED, pullOfNamespace, PULLS } from './authz-requests';
 import { completeReplyLength, pluginPost } from './plugin-wire';
 
+function frame(body: string): Buffer {
+  return pluginPost('/AuthZPlugin.AuthZReq', body);
+}
+
+function inTurn(bodies: readonly string[]): (i: number) => Buffer {
+  const framed = bodies.map(frame);
+  return (i) => framed[i % framed.length]!;
+}
+
 const [socketPath, totalText, connectionsText, mixName, progressText] = process.argv.slice(2);
-if (socketPath === undefined || totalText === undefined || connectionsText === undefined || (mixName !== 'mixed' && mixName !== 'pulls')) {
-  process.stderr.write('usage: load-generator SOCKET TOTAL CONNECTIONS mixed|pulls [PROGRESS_EVERY]\n');
+const MIXES: Readonly<Record<string, (i: number) => Buffer>> = {
+  mixed: inTurn(MIXED),
+  pulls: inTurn(PULLS),
+  bodies: inTurn([CREATE_SERVICE_1MIB]),
+  namespaces: (i) => frame(pullOfNamespace(i)),
+};
+const requestFor = MIXES[mixName ?? ''];
+if (socketPath === undefined || totalText === undefined || connectionsText === undefined || requestFor === undefined) {
+  process.stderr.write(`usage: load-generator SOCKET TOTAL CONNECTIONS ${Object.keys(MIXES).join('|')} [PROGRESS_EVERY]\n`);
   process.exit(2);
 }
 const total = Number(totalText);
 const connections = Number(connectionsText);
 const progressEvery = Number(progressText ?? 0);
-
-const requests = (mixName === 'mixed' ? MIXED : PULLS).map((body) => pluginPost('/AuthZPlugin.AuthZReq', body));
 
 let sent = 0;
 let replied = 0;
@@ -41,7 +57,7 @@ function drive(): void {
       socket.end();
       return;
     }
-    socket.write(requests[sent++ % requests.length]!);
+    socket.write(requestFor!(sent++));
   };
   socket.on('connect', sendNext);
   socket.on('data', (chunk: Buffer) => {

@@ -1,11 +1,24 @@
 /**
- * `make bench`: what image-access costs every docker command, measured in one run on a real dockerd started here.
- * Writes bench/results/results.json, RESULTS.md and chart.png (see report.ts). BENCH_QUICK=1 runs a tenth of it.
+ * `make bench`: what image-access costs a resident daemon, against the minimal Node plugin and the Go peers
+ * (opa-docker-authz, authz-broker: columns present when IMAGE_ACCESS_BENCH_* name their binaries), in one run on a
+ * real dockerd started here. Writes bench/results/results.json, RESULTS.md, chart.svg/png and README's results table
+ * (see report.ts). BENCH_QUICK=1 runs a tenth of it.
+ *
+ * Phases, each with the machine's load before and after:
+ * 1. daemon rounds: API round trips through dockerd with no plugin and with each plugin, interleaved (every round
+ *    runs each configuration in turn, order rotated), then every plugin's RSS;
+ * 2. daemon pace: CPU per API call, one call at a time (daemon-pace.ts), on the same plugin processes;
+ * 3. the plugin alone: AuthZReq throughput per CPU second; image-access's RSS over 1M requests, then after 1 MiB
+ *    bodies and after 100k distinct namespaces;
+ * 4. decision latency in process; 5. start-up to the first answered Activate, every plugin and policy source in turn;
+ * 6. the managed plugin's compressed size, when it was built (`make plugin`).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
 import {
   makeTempDir,
   registerLegacyPlugin,
@@ -15,13 +28,30 @@ import {
   startRegistry,
   uniquePluginName,
   unregisterLegacyPlugin,
+  type DaemonOptions,
 } from '../test/harness';
-import { startStandInHub } from '../test/hub';
-import { API_CALLS, measureCall, type Measured } from './api-client';
+import { API_CALLS, measureCall } from './api-client';
 import { lastJson, runChild } from './children';
+import { measureDaemonPace, paceTable } from './daemon-pace';
 import type { Timed } from './decision-latency';
-import { writeReport, type BenchResults, type LoadResult } from './report';
-import { startServing as startPlugin } from './plugins';
+import {
+  availablePlugins,
+  BENCH_DIST,
+  cleanEnv,
+  HUB_ORG,
+  imageAccessEnv,
+  launcher,
+  pinnedTo,
+  PLUGIN_LABELS,
+  REPO,
+  startBenchHub,
+  startServing,
+  type Launch,
+  type PluginKey,
+  type Serving,
+} from './plugins';
+import { cpuSeconds, load1, rssMiB } from './proc';
+import { writeReport, type ApiRound, type BenchResults, type Configuration, type LoadResult, type Phase, type StartKey } from './report';
 import { summarize } from './stats';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -29,66 +59,69 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const scale = (n: number) => (QUICK ? Math.ceil(n / 10) : n);
 const SIZES = {
-  apiCalls: scale(3000),
-  pulls: scale(300),
-  concurrentPulls: scale(100),
+  daemonRounds: QUICK ? 3 : 5,
+  apiCalls: scale(600),
+  pulls: scale(60),
   concurrency: 8,
-  warmUp: scale(200),
+  warmUp: scale(100),
+  paceCalls: scale(3000),
+  paceRounds: 3,
   loadWarmUp: scale(50_000),
   loadTotal: scale(1_000_000),
   pullsTotal: scale(200_000),
   minimalTotal: scale(200_000),
+  peerTotal: scale(20_000),
+  bodies: scale(500),
+  namespaces: scale(100_000),
   connections: 32,
   decisions: scale(100_000),
   coldDecisions: scale(500),
-  startups: 20,
+  startups: QUICK ? 5 : 20,
 };
 
-/** Compiled to bench/dist/bench/: the repository is three levels up. */
-const HERE = resolve(__dirname);
-const REPO = resolve(HERE, '..', '..', '..');
-const PLUGIN_CLI = join(REPO, 'dist', 'cli.js');
-const MINIMAL_PLUGIN = join(HERE, 'minimal-plugin.js');
-const LOAD_GENERATOR = join(HERE, 'load-generator.js');
-const DECISION_LATENCY = join(HERE, 'decision-latency.js');
+const LOAD_GENERATOR = join(BENCH_DIST, 'load-generator.js');
+const DECISION_LATENCY = join(BENCH_DIST, 'decision-latency.js');
 const RESULTS_DIR = join(REPO, 'bench', 'results');
+
+/**
+ * Docker Hub's names, pinned to loopback for the bench's dockerd alone: it resolves docker.io on every pull, and a
+ * resolver that drops a query stalls that pull 5 s. Pulls go to the loopback mirror; nothing listens on 443.
+ */
+const DAEMON_HOSTS = Object.fromEntries(
+  ['docker.io', 'index.docker.io', 'registry-1.docker.io', 'auth.docker.io', 'production.cloudflare.docker.com'].map((name) => [name, '127.0.0.1']),
+);
 
 const PINNING = existsSync('/usr/bin/taskset') && cpus().length >= 2;
 /** Plugin on core 0, load generator on core 1: "one core" means the plugin never gets a second one. */
-const pinned = (core: number, command: string, args: readonly string[]): [string, string[]] =>
-  PINNING ? ['taskset', ['-c', String(core), command, ...args]] : [command, [...args]];
+const PLUGIN_CORE = PINNING ? 0 : undefined;
+const GENERATOR_CORE = PINNING ? 1 : undefined;
 
-/** Starts a plugin process and returns it with the milliseconds from spawn to its first answered Activate. */
-const startServing = (dir: string, name: string, command: string, args: readonly string[], socket: string, env: NodeJS.ProcessEnv = process.env) =>
-  startPlugin(dir, name, { command, args, socket, env });
-
-const imageAccessEnv = (dir: string, socket: string): NodeJS.ProcessEnv => ({
-  ...process.env,
-  IMAGE_ACCESS_SOCKET: socket,
-  // Nobody is signed in on the bench host: an empty CLI config, whatever the machine's own holds.
-  IMAGE_ACCESS_DOCKER_CONFIG: join(dir, 'no-docker-config'),
+/** The policy image-access fetches from a URL in the start-up runs: acme's, as the stand-in Hub serves it. */
+const URL_POLICY = JSON.stringify({
+  organization: HUB_ORG,
+  restricted_images: { enabled: true, allow_official_images: true, allow_verified_publishers: true },
 });
 
-const HUB_MEMBER = { username: 'dev', password: 'bench-password' };
-
-/** IMAGE_ACCESS_POLICY=hub against the stand-in Hub, the machine signed in (config.json) as a member of acme. */
-function signedInHubEnv(dir: string, hubUrl: string): NodeJS.ProcessEnv {
-  const config = join(dir, 'hub-sign-in');
-  mkdirSync(config, { recursive: true });
-  const auth = Buffer.from(`${HUB_MEMBER.username}:${HUB_MEMBER.password}`).toString('base64');
-  writeFileSync(join(config, 'config.json'), JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth } } }));
-  return { IMAGE_ACCESS_POLICY: 'hub', IMAGE_ACCESS_HUB_URL: hubUrl, IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_DOCKER_CONFIG: config };
+/** An https server on 127.0.0.1 with a self-signed certificate (the CA bundle image-access is given). */
+async function startPolicyServer(dir: string): Promise<{ server: Server; url: string; caBundle: string }> {
+  const key = join(dir, 'policy-server-key.pem');
+  const caBundle = join(dir, 'policy-server.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', caBundle,
+    '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const server = createServer({ key: readFileSync(key), cert: readFileSync(caBundle) }, (_req, res) =>
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(URL_POLICY),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/acme.json`, caBundle };
 }
 
-async function measureApi(socket: string): Promise<BenchResults['api'][string]> {
-  const result: BenchResults['api'][string] = {};
+async function measureApi(socket: string): Promise<ApiRound> {
+  const result: Mutable<ApiRound> = {};
   for (const call of API_CALLS) {
     const pull = call.method === 'POST';
-    const sequential: Measured = await measureCall(socket, call, pull ? SIZES.pulls : SIZES.apiCalls, 1, SIZES.warmUp);
-    // Concurrent pulls of one image queue up behind each other in the daemon (a few per second): fewer of them.
-    const concurrent: Measured = await measureCall(socket, call, pull ? SIZES.concurrentPulls : SIZES.apiCalls, SIZES.concurrency, 0);
-    result[call.label] = { sequential, concurrent };
-    process.stderr.write(`  ${call.label}: p50 ${sequential.latency.p50.toFixed(3)} ms, concurrent ${concurrent.perSecond.toFixed(0)}/s\n`);
+    const sequential = await measureCall(socket, call, pull ? SIZES.pulls : SIZES.apiCalls, 1, SIZES.warmUp);
+    // Concurrent pulls of one image queue up behind each other in the daemon: sequential only.
+    result[call.label] = pull ? { sequential } : { sequential, concurrent: await measureCall(socket, call, SIZES.apiCalls, SIZES.concurrency, 0) };
   }
   return result;
 }
@@ -96,26 +129,21 @@ async function measureApi(socket: string): Promise<BenchResults['api'][string]> 
 /** From V8's --trace-gc lines `Mark-Compact 35.7 (67.0) -> 12.6 (65.0) MB`: the heap still live after each full GC. */
 const liveHeapAfterFullGcs = (trace: string) => [...trace.matchAll(/Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+)/g)].map((match) => Number(match[1]));
 
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
-
-const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-
-/** CPU seconds (user + system) the process has used so far, from /proc/PID/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-}
+type Mix = 'mixed' | 'pulls' | 'bodies' | 'namespaces';
 
 /**
  * Drives the plugin `pid` serving `socket`. Besides requests per wall-clock second it reports requests per CPU second
  * the plugin used: what one core of its own would sustain, whatever else shares the machine.
  */
-async function load(dir: string, pid: number, socket: string, total: number, mix: 'mixed' | 'pulls', onProgress?: (done: number) => void): Promise<LoadResult> {
+async function load(dir: string, pid: number, socket: string, total: number, mix: Mix, onProgress?: (done: number) => void): Promise<LoadResult> {
   const cpuBefore = cpuSeconds(pid);
-  const [command, args] = pinned(1, process.execPath, [LOAD_GENERATOR, socket, String(total), String(SIZES.connections), mix, String(Math.ceil(total / 10))]);
-  const lines = await runChild(command, args, {
+  const generator = pinnedTo(GENERATOR_CORE, {
+    command: process.execPath,
+    args: [LOAD_GENERATOR, socket, String(total), String(SIZES.connections), mix, String(Math.ceil(total / 10))],
+    env: process.env,
+    socket,
+  });
+  const lines = await runChild(generator.command, generator.args, {
     stderrPath: join(dir, 'load-generator.err'),
     onLine: (line) => line.startsWith('progress ') && onProgress?.(Number(line.slice(9))),
   });
@@ -132,111 +160,167 @@ function machine(): BenchResults['machine'] {
     node: process.version,
     dockerd: version('dockerd', ['--version']),
     kernel: version('uname', ['-r']),
-    loadAverageAtStart: loadavg()[0] ?? NaN,
+    loadAverageAtStart: load1(),
     pinned: PINNING,
   };
+}
+
+/**
+ * The managed plugin as `docker plugin push` sends it: its rootfs as one gzip-compressed layer (Go's default level,
+ * 6) plus config.json. Measured on the last `make plugin` build (plugin/build, or IMAGE_ACCESS_BENCH_PLUGIN_DIR);
+ * undefined when none was built.
+ */
+function pluginSize(): BenchResults['pluginSize'] {
+  const build = process.env['IMAGE_ACCESS_BENCH_PLUGIN_DIR'] ?? join(REPO, 'plugin', 'build');
+  const rootfs = join(build, 'rootfs');
+  if (!existsSync(rootfs) || !existsSync(join(build, 'config.json'))) return undefined;
+  const layer = Number(execFileSync('sh', ['-c', 'tar --sort=name -C "$0" -cf - . | gzip -6 -c | wc -c', rootfs], { encoding: 'utf8' }).trim());
+  return { compressedBytes: layer + statSync(join(build, 'config.json')).size, build, builtAt: statSync(rootfs).mtime.toISOString() };
 }
 
 async function main(): Promise<void> {
   const dir = makeTempDir();
   const stops: Array<() => Promise<void> | void> = [];
-  const results: Partial<Mutable<BenchResults>> = { machine: machine(), sizes: SIZES, quick: QUICK, date: new Date().toISOString() };
+  const phases: Phase[] = [];
+  const phase = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    process.stderr.write(`bench: ${name} (load ${load1().toFixed(2)})\n`);
+    const loadBefore = load1();
+    const started = process.hrtime.bigint();
+    const result = await work();
+    phases.push({ name, loadBefore, loadAfter: load1(), seconds: Number(process.hrtime.bigint() - started) / 1e9 });
+    return result;
+  };
+  const plugins = availablePlugins();
+  const results: Partial<Mutable<BenchResults>> = { machine: machine(), sizes: SIZES, quick: QUICK, date: new Date().toISOString(), plugins, phases };
   try {
-    process.stderr.write(`bench: temp dir ${dir}\n`);
+    process.stderr.write(`bench: temp dir ${dir}; plugins: ${plugins.map((key) => PLUGIN_LABELS[key]).join(', ')}\n`);
+    const hub = await startBenchHub();
+    stops.push(() => hub.stop());
+    const iaEnv = imageAccessEnv(dir, hub.url);
+    const launch = launcher(dir, iaEnv);
+
     const registry = await startRegistry(dir);
     stops.push(() => registry.stop());
     await seedImages(registry, ['library/alpine:latest']);
-
-    // (a) no plugin, (b) the minimal Node plugin, (c) image-access: one daemon, restarted on the same data root.
-    const daemon = await startDaemon(dir, { mirror: registry.address });
+    const daemonOptions = (authorizationPlugins: readonly string[]): DaemonOptions => ({ mirror: registry.address, hosts: DAEMON_HOSTS, authorizationPlugins });
+    const daemon = await startDaemon(dir, daemonOptions([]));
     stops.push(() => daemon.stop());
     const pulled = await daemon.docker(['pull', 'alpine:latest']);
     if (pulled.code !== 0) throw new Error(`seeding pull failed: ${pulled.stderr}`);
-    process.stderr.write('bench: API round trips, no plugin\n');
-    const api: BenchResults['api'] = { none: await measureApi(daemon.socket) };
 
-    const minimalName = uniquePluginName('ia-bench-minimal');
-    const minimalSocket = join(dir, 'minimal.sock');
-    const minimal = await startServing(dir, 'minimal-plugin', process.execPath, [MINIMAL_PLUGIN, minimalSocket], minimalSocket);
-    registerLegacyPlugin(minimalName, minimalSocket);
-    stops.push(() => (unregisterLegacyPlugin(minimalName), minimal.process.stop()));
-    await daemon.restart({ mirror: registry.address, authorizationPlugins: [minimalName] });
-    process.stderr.write('bench: API round trips, minimal Node plugin\n');
-    api['minimal'] = await measureApi(daemon.socket);
-
-    const pluginName = uniquePluginName('ia-bench');
-    const pluginSocket = join(dir, 'image-access.sock');
-    const plugin = await startServing(dir, 'image-access', process.execPath, [PLUGIN_CLI, 'run'], pluginSocket, imageAccessEnv(dir, pluginSocket));
-    registerLegacyPlugin(pluginName, pluginSocket);
-    stops.push(() => (unregisterLegacyPlugin(pluginName), plugin.process.stop()));
-    await daemon.restart({ mirror: registry.address, authorizationPlugins: [pluginName] });
-    process.stderr.write('bench: API round trips, image-access\n');
-    api['imageAccess'] = await measureApi(daemon.socket);
-    results.api = api;
-    await daemon.stop();
-    await plugin.process.stop();
-    await minimal.process.stop();
-
-    process.stderr.write('bench: the plugin alone, pinned to one core\n');
-    const aloneSocket = join(dir, 'alone.sock');
-    // --trace-gc: the live heap after each full collection tells a leak from V8 merely growing its heap (see report).
-    const [command, args] = pinned(0, process.execPath, ['--trace-gc', PLUGIN_CLI, 'run']);
-    const alone = await startServing(dir, 'image-access-alone', command, args, aloneSocket, imageAccessEnv(dir, aloneSocket));
-    stops.push(() => alone.process.stop());
-    await load(dir, alone.process.pid, aloneSocket, SIZES.loadWarmUp, 'mixed');
-    const rss: Array<{ requests: number; rssMiB: number }> = [{ requests: 0, rssMiB: rssMiB(alone.process.pid) }];
-    const mixed = await load(dir, alone.process.pid, aloneSocket, SIZES.loadTotal, 'mixed', (done) => rss.push({ requests: done, rssMiB: rssMiB(alone.process.pid) }));
-    process.stderr.write(`  mixed: ${mixed.perSecond.toFixed(0)}/s (${mixed.perCpuSecond.toFixed(0)} per CPU second), RSS ${rss[0]!.rssMiB.toFixed(1)} -> ${rss[rss.length - 1]!.rssMiB.toFixed(1)} MiB\n`);
-    const pulls = await load(dir, alone.process.pid, aloneSocket, SIZES.pullsTotal, 'pulls');
-    process.stderr.write(`  pulls: ${pulls.perSecond.toFixed(0)}/s\n`);
-    await alone.process.stop();
-
-    const [minimalCommand, minimalArgs] = pinned(0, process.execPath, [MINIMAL_PLUGIN, aloneSocket]);
-    const minimalAlone = await startServing(dir, 'minimal-alone', minimalCommand, minimalArgs, aloneSocket);
-    stops.push(() => minimalAlone.process.stop());
-    await load(dir, minimalAlone.process.pid, aloneSocket, SIZES.loadWarmUp, 'mixed');
-    const minimalMixed = await load(dir, minimalAlone.process.pid, aloneSocket, SIZES.minimalTotal, 'mixed');
-    await minimalAlone.process.stop();
-    results.throughput = { imageAccessMixed: mixed, imageAccessPulls: pulls, minimalMixed, connections: SIZES.connections };
-    results.memory = { rss, liveHeapAfterFullGcMB: liveHeapAfterFullGcs(readFileSync(alone.process.stdoutPath, 'utf8')) };
-
-    process.stderr.write('bench: decision latency in process\n');
-    const decisions = (mode: 'cached' | 'cold', iterations: number, env: NodeJS.ProcessEnv) =>
-      runChild(process.execPath, [DECISION_LATENCY, mode, String(iterations)], { env, stderrPath: join(dir, `decision-latency-${mode}.err`) }).then(
-        (lines) => lastJson<Record<string, Timed>>(lines),
-      );
-    const builtin = await decisions('cached', SIZES.decisions, imageAccessEnv(dir, join(dir, 'unused.sock')));
-    const hub = await startStandInHub({
-      users: [{ username: HUB_MEMBER.username, secrets: [HUB_MEMBER.password] }],
-      orgs: [
-        { orgname: 'acme', members: { [HUB_MEMBER.username]: 'Member' }, settings: { enabled: true, allowOfficialImages: true, allowVerifiedPublishers: true } },
-        { orgname: 'bitnami', badge: 'verified_publisher' },
-      ],
-    });
-    stops.push(() => hub.stop());
-    const hubEnv = { ...imageAccessEnv(dir, join(dir, 'unused.sock')), ...signedInHubEnv(dir, hub.url) };
-    const hubCached = await decisions('cached', SIZES.decisions, hubEnv);
-    const hubCold = await decisions('cold', SIZES.coldDecisions, hubEnv);
-    await hub.stop();
-    results.decisions = { builtin, hubCached, hubCold };
-
-    process.stderr.write('bench: start-up to socket ready\n');
-    const startups: number[] = [];
-    const minimalStartups: number[] = [];
-    for (let i = 0; i < SIZES.startups; i++) {
-      const socket = join(dir, `startup-${i}.sock`);
-      const started = await startServing(dir, 'startup', process.execPath, [PLUGIN_CLI, 'run'], socket, imageAccessEnv(dir, socket));
-      startups.push(started.readyMs);
-      await started.process.stop();
-      const minimalSocketN = join(dir, `startup-minimal-${i}.sock`);
-      const minimalStarted = await startServing(dir, 'startup-minimal', process.execPath, [MINIMAL_PLUGIN, minimalSocketN], minimalSocketN);
-      minimalStartups.push(minimalStarted.readyMs);
-      await minimalStarted.process.stop();
+    // 1 and 2: every plugin serves for the whole of both phases; dockerd is restarted with one of them at a time.
+    const serving: Partial<Record<PluginKey, Serving>> = {};
+    const names: Partial<Record<PluginKey, string>> = {};
+    for (const key of plugins) {
+      const plugin = await startServing(dir, `${key}-daemon`, launch(key, 'daemon'));
+      const name = uniquePluginName(`ia-bench-${key.toLowerCase()}`);
+      registerLegacyPlugin(name, plugin.socket);
+      stops.push(() => (unregisterLegacyPlugin(name), plugin.stop()));
+      serving[key] = plugin;
+      names[key] = name;
     }
-    results.startup = { imageAccess: summarize(startups), minimal: summarize(minimalStartups) };
+    const configurations: Configuration[] = ['none', ...plugins];
+    results.api = await phase('daemon rounds (API round trips through dockerd, interleaved)', async () => {
+      const rounds: Array<Partial<Record<Configuration, ApiRound>>> = [];
+      for (let round = 0; round < SIZES.daemonRounds; round++) {
+        const measured: Partial<Record<Configuration, ApiRound>> = {};
+        for (let i = 0; i < configurations.length; i++) {
+          const configuration = configurations[(i + round) % configurations.length]!;
+          await daemon.restart(daemonOptions(configuration === 'none' ? [] : [names[configuration]!]));
+          measured[configuration] = await measureApi(daemon.socket);
+        }
+        rounds.push(measured);
+        process.stderr.write(`  round ${round + 1}/${SIZES.daemonRounds} (load ${load1().toFixed(2)})\n`);
+      }
+      return { rounds };
+    });
+    results.rssAfterDaemonMiB = Object.fromEntries(plugins.map((key) => [key, rssMiB(serving[key]!.process.pid)]));
+    await daemon.stop();
+    results.pace = await phase('daemon pace (CPU per API call, one at a time)', () => measureDaemonPace(serving, SIZES.paceCalls, SIZES.paceRounds));
+    process.stderr.write(`${paceTable(results.pace)}\n`);
+    for (const key of plugins) await serving[key]!.stop();
 
-    writeReport(RESULTS_DIR, results as BenchResults);
-    process.stderr.write(`bench: wrote ${RESULTS_DIR}/RESULTS.md and chart.png\n`);
+    await phase('the plugin alone, pinned to one core', async () => {
+      // --trace-gc: the live heap after each full collection tells a leak from V8 merely growing its heap (see report).
+      const iaLaunch = pinnedTo(PLUGIN_CORE, withNodeFlag(launch('imageAccess', 'alone'), '--trace-gc'));
+      const alone = await startServing(dir, 'image-access-alone', iaLaunch);
+      stops.push(() => alone.stop());
+      const pid = alone.process.pid;
+      await load(dir, pid, alone.socket, SIZES.loadWarmUp, 'mixed');
+      const rss: Array<{ requests: number; rssMiB: number }> = [{ requests: 0, rssMiB: rssMiB(pid) }];
+      const mixed = await load(dir, pid, alone.socket, SIZES.loadTotal, 'mixed', (done) => rss.push({ requests: done, rssMiB: rssMiB(pid) }));
+      process.stderr.write(`  mixed: ${mixed.perCpuSecond.toFixed(0)} per CPU second, RSS ${rss[0]!.rssMiB.toFixed(1)} -> ${rss[rss.length - 1]!.rssMiB.toFixed(1)} MiB\n`);
+      const pulls = await load(dir, pid, alone.socket, SIZES.pullsTotal, 'pulls');
+      const beforeWorkloadsMiB = rssMiB(pid);
+      const bodies = await load(dir, pid, alone.socket, SIZES.bodies, 'bodies');
+      const afterBodiesMiB = rssMiB(pid);
+      const namespaces = await load(dir, pid, alone.socket, SIZES.namespaces, 'namespaces');
+      const afterNamespacesMiB = rssMiB(pid);
+      process.stderr.write(`  RSS ${beforeWorkloadsMiB.toFixed(1)} MiB, after 1 MiB bodies ${afterBodiesMiB.toFixed(1)}, after distinct namespaces ${afterNamespacesMiB.toFixed(1)}\n`);
+      await alone.stop();
+      results.memory = {
+        rss,
+        liveHeapAfterFullGcMB: liveHeapAfterFullGcs(readFileSync(alone.process.stdoutPath, 'utf8')),
+        beforeWorkloadsMiB,
+        afterBodiesMiB,
+        afterNamespacesMiB,
+        bodies,
+        namespaces,
+      };
+      const others: Partial<Record<PluginKey, LoadResult>> = {};
+      for (const key of plugins.filter((key) => key !== 'imageAccess')) {
+        const other = await startServing(dir, `${key}-alone`, pinnedTo(PLUGIN_CORE, launch(key, 'alone')));
+        stops.push(() => other.stop());
+        const total = key === 'minimal' ? SIZES.minimalTotal : SIZES.peerTotal;
+        await load(dir, other.process.pid, other.socket, Math.ceil(total / 4), 'mixed');
+        others[key] = await load(dir, other.process.pid, other.socket, total, 'mixed');
+        await other.stop();
+      }
+      results.throughput = { mixed: { ...others, imageAccess: mixed }, imageAccessPulls: pulls, connections: SIZES.connections };
+    });
+
+    results.decisions = await phase('decision latency in process', async () => {
+      const decisions = (mode: 'cached' | 'cold', iterations: number, env: NodeJS.ProcessEnv) =>
+        runChild(process.execPath, [DECISION_LATENCY, mode, String(iterations)], { env, stderrPath: join(dir, `decision-latency-${mode}.err`) }).then(
+          (lines) => lastJson<Record<string, Timed>>(lines),
+        );
+      // The embedded policy, nobody signed in (the demo); then the realistic settings, the org's policy from the Hub.
+      const builtinEnv = { ...cleanEnv(), IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_DOCKER_CONFIG: join(dir, 'no-docker-config'), IMAGE_ACCESS_REGISTRY_JSON: '', IMAGE_ACCESS_DAEMON_JSON: '' };
+      const builtin = await decisions('cached', SIZES.decisions, builtinEnv);
+      const hubEnv = { ...iaEnv, IMAGE_ACCESS_AUDIT_LOG: '' };
+      const hubCached = await decisions('cached', SIZES.decisions, hubEnv);
+      const hubCold = await decisions('cold', SIZES.coldDecisions, hubEnv);
+      return { builtin, hubCached, hubCold };
+    });
+
+    results.startup = await phase('start-up to the first answered Activate', async () => {
+      const policyServer = await startPolicyServer(dir);
+      stops.push(() => new Promise<void>((resolve) => policyServer.server.close(() => resolve())));
+      const starts: Array<[StartKey, (id: string) => Launch]> = [
+        ['minimal', (id) => launch('minimal', id)],
+        ['imageAccessBuiltin', (id) => launcher(dir, { ...iaEnv, IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_STATE_DIR: join(dir, 'state', id) })('imageAccess', id)],
+        ['imageAccessHub', (id) => launcher(dir, { ...iaEnv, IMAGE_ACCESS_STATE_DIR: join(dir, 'state', id) })('imageAccess', id)],
+        [
+          'imageAccessUrl',
+          (id) => launcher(dir, { ...iaEnv, IMAGE_ACCESS_POLICY: policyServer.url, IMAGE_ACCESS_CA_BUNDLE: policyServer.caBundle, IMAGE_ACCESS_STATE_DIR: join(dir, 'state', id) })('imageAccess', id),
+        ],
+        ...plugins.filter((key): key is 'opa' | 'authzBroker' => key === 'opa' || key === 'authzBroker').map((key): [StartKey, (id: string) => Launch] => [key, (id) => launch(key, id)]),
+      ];
+      const ready = new Map<StartKey, number[]>(starts.map(([key]) => [key, []]));
+      for (let i = 0; i < SIZES.startups; i++) {
+        for (const [key, launchOf] of starts) {
+          const id = `start-${key}-${i}`;
+          const started = await startServing(dir, id, launchOf(id));
+          ready.get(key)!.push(started.readyMs);
+          await started.stop();
+        }
+      }
+      return Object.fromEntries([...ready].map(([key, samples]) => [key, summarize(samples)])) as BenchResults['startup'];
+    });
+
+    results.pluginSize = await phase('managed plugin size', async () => pluginSize());
+    writeReport(RESULTS_DIR, join(REPO, 'README.md'), results as BenchResults);
+    process.stderr.write(`bench: wrote ${RESULTS_DIR}/RESULTS.md, results.json, chart.svg/png and README's results table\n`);
   } finally {
     for (const stop of stops.reverse()) {
       try {
@@ -247,6 +331,11 @@ async function main(): Promise<void> {
     }
     removeTempDir(dir);
   }
+}
+
+/** A node flag before the script (config.json's own flags stay). */
+function withNodeFlag(launch: Launch, flag: string): Launch {
+  return { ...launch, args: [flag, ...launch.args] };
 }
 
 main().then(

@@ -1,10 +1,15 @@
-/** Turns one bench run into results.json, RESULTS.md (tables, targets met or missed) and chart.png. */
+/**
+ * Turns one bench run into results.json, RESULTS.md (every target of issue 15 met or not, with its ratio, and every
+ * number), chart.svg/png, and README's results table (between its bench-results markers).
+ */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Measured } from './api-client';
+import { API_CALLS, type Measured } from './api-client';
+import { paceTable, type CallKind, type PaceRun } from './daemon-pace';
 import type { Timed } from './decision-latency';
-import type { Summary } from './stats';
+import { PLUGIN_LABELS, type PluginKey } from './plugins';
+import { summarize, type Summary } from './stats';
 
 export interface LoadResult {
   readonly requests: number;
@@ -21,13 +26,25 @@ export interface LoadResult {
 export interface DecisionLatency {
   /** The embedded policy: nothing to fetch. */
   readonly builtin: Record<string, Timed>;
-  /** IMAGE_ACCESS_POLICY=hub with a signed-in member, everything cached after the first decision. */
+  /** The organisation's policy from the (stand-in) Hub, a signed-in member, everything cached after the first. */
   readonly hubCached: Record<string, Timed>;
   /** A fresh plugin core per decision: sign-in, organisation, policy and badge fetched from the stand-in Hub. */
   readonly hubCold: Record<string, Timed>;
 }
 
-type PerCall = Record<string, { sequential: Measured; concurrent: Measured }>;
+/** What dockerd runs with in a daemon round: no plugin, or one of them. */
+export type Configuration = 'none' | PluginKey;
+/** One configuration's API round trips in one round, by call label. */
+export type ApiRound = Readonly<Record<string, { readonly sequential: Measured; readonly concurrent?: Measured }>>;
+export type StartKey = 'minimal' | 'imageAccessBuiltin' | 'imageAccessHub' | 'imageAccessUrl' | 'opa' | 'authzBroker';
+
+export interface Phase {
+  readonly name: string;
+  readonly seconds: number;
+  /** The machine's 1-minute load average before and after. */
+  readonly loadBefore: number;
+  readonly loadAfter: number;
+}
 
 export interface BenchResults {
   readonly date: string;
@@ -42,46 +59,93 @@ export interface BenchResults {
     readonly pinned: boolean;
   };
   readonly sizes: Readonly<Record<string, number>>;
-  /** Keyed `none`, `minimal`, `imageAccess`, then by API call label. */
-  readonly api: Record<string, PerCall>;
-  readonly throughput: { imageAccessMixed: LoadResult; imageAccessPulls: LoadResult; minimalMixed: LoadResult; connections: number };
+  /** The plugins of this run (the Go peers only when their binaries were given). */
+  readonly plugins: readonly PluginKey[];
+  readonly phases: readonly Phase[];
+  readonly api: { readonly rounds: ReadonlyArray<Partial<Record<Configuration, ApiRound>>> };
+  readonly rssAfterDaemonMiB: Partial<Record<PluginKey, number>>;
+  readonly pace: PaceRun;
+  readonly throughput: { readonly mixed: Partial<Record<PluginKey, LoadResult>>; readonly imageAccessPulls: LoadResult; readonly connections: number };
   readonly memory: {
     /** RSS sampled every tenth of the mixed run, after a warm-up. */
     readonly rss: ReadonlyArray<{ requests: number; rssMiB: number }>;
     /** The plugin's heap still in use after each full (mark-compact) GC, over the whole plugin-alone session. */
     readonly liveHeapAfterFullGcMB: readonly number[];
+    /** After the mixed and pulls-only runs, then after each workload. */
+    readonly beforeWorkloadsMiB: number;
+    readonly afterBodiesMiB: number;
+    readonly afterNamespacesMiB: number;
+    readonly bodies: LoadResult;
+    readonly namespaces: LoadResult;
   };
   readonly decisions: DecisionLatency;
-  readonly startup: { imageAccess: Summary; minimal: Summary };
+  readonly startup: Partial<Record<StartKey, Summary>>;
+  /** The managed plugin as pushed (gzip layer + config), when one was built. */
+  readonly pluginSize: { readonly compressedBytes: number; readonly build: string; readonly builtAt: string } | undefined;
 }
 
-const ms = (value: number) => (value < 1 ? value.toFixed(3) : value.toFixed(2));
-const pair = (s: Summary) => `${ms(s.p50)} / ${ms(s.p99)}`;
+/** Issue 15's bounds, relative to the minimal Node plugin unless said otherwise. */
+const TARGETS = { addedLatency: 1.1, rss: 1.2, rssFlat: 0.1, startup: 1.5, cpu: 1.5, pluginMB: 34, perCpuSecond: 10_000, cachedPullP99Ms: 1 };
+
+const ms = (value: number) => (Math.abs(value) < 1 ? value.toFixed(3) : value.toFixed(2));
+/** An addition, signed: +0.35, or -3.28 when the call was faster than without the plugin (noise). */
+const signed = (value: number) => (value >= 0 ? `+${ms(value)}` : ms(value));
 const rate = (value: number) => Math.round(value).toLocaleString('en-US');
-const verdict = (met: boolean) => (met ? '**met**' : '**missed**');
+const x = (value: number) => `${value.toFixed(2)}x`;
+const median = (values: readonly number[]) => summarize(values).p50;
+const verdict = (met: boolean | undefined) => (met === undefined ? 'n/a' : met ? '**met**' : '**not met**');
+const START_LABELS: Readonly<Record<StartKey, string>> = {
+  minimal: PLUGIN_LABELS.minimal,
+  imageAccessBuiltin: 'image-access, embedded policy',
+  imageAccessHub: 'image-access, Hub policy (stand-in Hub)',
+  imageAccessUrl: 'image-access, https URL policy',
+  opa: PLUGIN_LABELS.opa,
+  authzBroker: PLUGIN_LABELS.authzBroker,
+};
+const CALLS = API_CALLS.map((call) => call.label);
+const PEERS = ['opa', 'authzBroker'] as const;
 
-interface AddedLatency {
-  readonly call: string;
-  readonly mode: 'sequential' | 'concurrent';
-  readonly minimal: { p50: number; p99: number };
-  readonly imageAccess: { p50: number; p99: number };
+/** The daemon rounds, reduced: per configuration and call, medians over rounds. */
+class DaemonRounds {
+  constructor(private readonly results: BenchResults) {}
+
+  private perRound(configuration: Configuration, call: string, pick: (round: ApiRound[string]) => number): number[] {
+    return this.results.api.rounds.map((round) => pick(round[configuration]![call]!));
+  }
+
+  /** Median over rounds of the sequential p50 (or p99). */
+  latency(configuration: Configuration, call: string, tail: 'p50' | 'p99' = 'p50'): number {
+    return median(this.perRound(configuration, call, (measured) => measured.sequential.latency[tail]));
+  }
+
+  /** What the plugin adds to the call, per round (against no plugin in the same round). */
+  addedPerRound(key: PluginKey, call: string): number[] {
+    const none = this.perRound('none', call, (m) => m.sequential.latency.p50);
+    return this.perRound(key, call, (m) => m.sequential.latency.p50).map((p50, round) => p50 - none[round]!);
+  }
+
+  added(key: PluginKey, call: string): number {
+    return median(this.addedPerRound(key, call));
+  }
+
+  concurrent(configuration: Configuration, call: string): { p50: number; perSecond: number } | undefined {
+    const rounds = this.results.api.rounds.map((round) => round[configuration]![call]!.concurrent);
+    if (rounds.some((measured) => measured === undefined)) return undefined;
+    return { p50: median(rounds.map((m) => m!.latency.p50)), perSecond: median(rounds.map((m) => m!.perSecond)) };
+  }
+
+  /** The Go peer adding least to the call. */
+  bestPeer(call: string): { key: PluginKey; added: number } | undefined {
+    const peers = PEERS.filter((key) => this.results.plugins.includes(key)).map((key) => ({ key, added: this.added(key, call) }));
+    return peers.sort((a, b) => a.added - b.added)[0];
+  }
 }
 
-/** (c - a) and (b - a): what each plugin adds to a call, on the median and the tail. */
-function addedLatencies(results: BenchResults): AddedLatency[] {
-  const { none, minimal, imageAccess } = results.api as Record<'none' | 'minimal' | 'imageAccess', PerCall>;
-  return Object.keys(none).flatMap((call) =>
-    (['sequential', 'concurrent'] as const).map((mode) => {
-      const base = none[call]![mode].latency;
-      const added = (run: PerCall) => ({ p50: run[call]![mode].latency.p50 - base.p50, p99: run[call]![mode].latency.p99 - base.p99 });
-      return { call, mode, minimal: added(minimal), imageAccess: added(imageAccess) };
-    }),
-  );
+interface TargetRow {
+  readonly target: string;
+  readonly measured: string;
+  readonly met: boolean | undefined;
 }
-
-/** (c-a)/(b-a); undefined when the minimal plugin's addition is lost in the call's own noise (b <= a). */
-const ratio = (c: number, b: number): number | undefined => (b > 0 ? c / b : undefined);
-const ratioText = (value: number | undefined) => (value === undefined ? 'n/a' : value.toFixed(2));
 
 /**
  * Flat: over the second half of the run RSS stays within 10% of its value at the midpoint. A leak keeps climbing to
@@ -101,8 +165,8 @@ const REQUEST_KINDS: Readonly<Record<string, string>> = {
 };
 const SOURCES: ReadonlyArray<[keyof DecisionLatency, string]> = [
   ['builtin', 'builtin (embedded policy), cached'],
-  ['hubCached', 'hub (stand-in Hub), cached'],
-  ['hubCold', 'hub (stand-in Hub), cold: everything fetched'],
+  ['hubCached', 'organisation policy from the stand-in Hub, signed in, cached'],
+  ['hubCold', 'stand-in Hub, cold: everything fetched'],
 ];
 
 function decisionRows(decisions: DecisionLatency): Array<[string, string, Timed]> {
@@ -111,101 +175,241 @@ function decisionRows(decisions: DecisionLatency): Array<[string, string, Timed]
   );
 }
 
-export function markdown(results: BenchResults): string {
-  const m = results.machine;
-  const added = addedLatencies(results);
-  const { none, minimal, imageAccess } = results.api as Record<'none' | 'minimal' | 'imageAccess', PerCall>;
-  const t = results.throughput;
+const PACE_KINDS: ReadonlyArray<[CallKind, string]> = [
+  ['pull', 'a pull'],
+  ['nonPull', 'a non-pull call (docker ps)'],
+];
+
+function targets(results: BenchResults): TargetRow[] {
+  const daemon = new DaemonRounds(results);
+  const rounds = results.api.rounds.length;
+  const latency = CALLS.map((call): TargetRow => {
+    const ia = daemon.added('imageAccess', call);
+    const minimal = daemon.added('minimal', call);
+    const ratio = ia / minimal;
+    const peer = daemon.bestPeer(call);
+    const peerText = peer ? `; best Go peer (${PLUGIN_LABELS[peer.key]}) ${signed(peer.added)} ms` : '; no Go peer in this run';
+    return {
+      target: `added latency, ${call}: <= ${TARGETS.addedLatency}x the minimal plugin's and <= the best Go peer's (sequential p50, median of ${rounds} interleaved rounds)`,
+      measured: `${signed(ia)} ms vs minimal ${signed(minimal)} ms: ${minimal > 0 ? x(ratio) : 'n/a'}${peerText}`,
+      met: minimal > 0 ? ratio <= TARGETS.addedLatency && (peer === undefined || ia <= peer.added) : undefined,
+    };
+  });
+  const rssIa = results.rssAfterDaemonMiB.imageAccess!;
+  const rssMinimal = results.rssAfterDaemonMiB.minimal!;
   const memory = memoryGrowth(results.memory.rss);
-  const liveHeap = results.memory.liveHeapAfterFullGcMB.map((mb) => mb.toFixed(1)).join(', ');
+  const m = results.memory;
+  const afterWorkload = (what: string, after: number): TargetRow => ({
+    target: `RSS flat (within ${TARGETS.rssFlat * 100}%) after ${what}`,
+    measured: `${m.beforeWorkloadsMiB.toFixed(1)} -> ${after.toFixed(1)} MiB (${x(after / m.beforeWorkloadsMiB)})`,
+    met: after <= m.beforeWorkloadsMiB * (1 + TARGETS.rssFlat),
+  });
+  const minimalStart = results.startup.minimal!.p50;
+  const startups = (['imageAccessBuiltin', 'imageAccessHub', 'imageAccessUrl'] as const).map((key): TargetRow => {
+    const p50 = results.startup[key]!.p50;
+    return {
+      target: `start-up to the first answered Activate, ${START_LABELS[key]}: p50 <= ${TARGETS.startup}x the minimal plugin's`,
+      measured: `${ms(p50)} ms vs ${ms(minimalStart)} ms: ${x(p50 / minimalStart)}`,
+      met: p50 <= minimalStart * TARGETS.startup,
+    };
+  });
+  const pace = results.pace.plugins;
+  const cpu = PACE_KINDS.map(([kind, label]): TargetRow => {
+    const ia = pace.imageAccess!.cpuUsPerCall[kind].median;
+    const minimal = pace.minimal!.cpuUsPerCall[kind].median;
+    return {
+      target: `CPU per API call at daemon pace, ${label}: <= ${TARGETS.cpu}x the minimal plugin's`,
+      measured: `${ia.toFixed(1)} µs vs ${minimal.toFixed(1)} µs: ${x(ia / minimal)}`,
+      met: ia <= minimal * TARGETS.cpu,
+    };
+  });
   const cachedPulls = decisionRows(results.decisions).filter(([source, request]) => !source.includes('cold') && request.includes('pull,'));
   const cachedPullP99 = Math.max(...cachedPulls.map(([, , t]) => t.wall.p99));
-  const cachedPullCpuP99 = Math.max(...cachedPulls.map(([, , t]) => t.cpu.p99));
-  // The pull's own spread (a manifest round trip to the mirror) is wider than a plugin's cost: judged on the others.
-  const ratios = added.filter((a) => a.mode === 'sequential' && !a.call.startsWith('POST')).map((a) => ratio(a.imageAccess.p50, a.minimal.p50) ?? Infinity);
-  const worstRatio = Math.max(...ratios);
+  const mixed = results.throughput.mixed.imageAccess!;
+  const size = results.pluginSize;
+  return [
+    ...latency,
+    {
+      target: `RSS after the daemon rounds <= ${TARGETS.rss}x the minimal plugin's`,
+      measured: `${rssIa.toFixed(1)} MiB vs ${rssMinimal.toFixed(1)} MiB: ${x(rssIa / rssMinimal)}`,
+      met: rssIa <= rssMinimal * TARGETS.rss,
+    },
+    {
+      target: `RSS flat (within ${TARGETS.rssFlat * 100}%) over ${rate(m.rss[m.rss.length - 1]!.requests)} requests`,
+      measured: `${memory.midpoint.toFixed(1)} MiB at mid-run, at most ${memory.highest.toFixed(1)} in the second half (+${(memory.growth * 100).toFixed(1)}%)`,
+      met: memory.growth <= TARGETS.rssFlat,
+    },
+    afterWorkload(`${rate(m.bodies.requests)} requests with 1 MiB bodies`, m.afterBodiesMiB),
+    afterWorkload(`${rate(m.namespaces.requests)} pulls of distinct namespaces`, m.afterNamespacesMiB),
+    ...startups,
+    ...cpu,
+    {
+      target: `>= ${rate(TARGETS.perCpuSecond)} AuthZReq per CPU second (mixed requests, the plugin alone)`,
+      measured: `${rate(mixed.perCpuSecond)} (minimal plugin ${rate(results.throughput.mixed.minimal!.perCpuSecond)})`,
+      met: mixed.perCpuSecond >= TARGETS.perCpuSecond,
+    },
+    {
+      target: `cached pull decision p99 < ${TARGETS.cachedPullP99Ms} ms in process`,
+      measured: `worst wall p99 ${ms(cachedPullP99)} ms`,
+      met: cachedPullP99 < TARGETS.cachedPullP99Ms,
+    },
+    {
+      target: `managed plugin pushed <= ${TARGETS.pluginMB} MB compressed`,
+      measured: size ? `${(size.compressedBytes / 1e6).toFixed(1)} MB (gzip layer + config of the build of ${size.builtAt})` : 'not measured: no plugin/build (run `make plugin` first, or set IMAGE_ACCESS_BENCH_PLUGIN_DIR)',
+      met: size ? size.compressedBytes <= TARGETS.pluginMB * 1e6 : undefined,
+    },
+  ];
+}
+
+function targetTable(results: BenchResults): string[] {
+  return ['| target | measured | |', '| --- | --- | --- |', ...targets(results).map((row) => `| ${row.target} | ${row.measured} | ${verdict(row.met)} |`)];
+}
+
+/** One line per measure, one column per configuration: the table README shows. */
+function summaryTable(results: BenchResults): string[] {
+  const daemon = new DaemonRounds(results);
+  const keys = results.plugins;
+  const cell = (value: number | undefined, format: (v: number) => string) => (value === undefined || Number.isNaN(value) ? '-' : format(value));
+  const row = (label: string, none: string, value: (key: PluginKey) => string) => `| ${label} | ${none} | ${keys.map(value).join(' | ')} |`;
+  const startup = (key: PluginKey) =>
+    key === 'imageAccess'
+      ? (['imageAccessBuiltin', 'imageAccessHub', 'imageAccessUrl'] as const).map((k) => cell(results.startup[k]?.p50, ms)).join(' / ')
+      : cell(results.startup[key as StartKey]?.p50, ms);
+  return [
+    `| | no plugin | ${keys.map((key) => PLUGIN_LABELS[key]).join(' | ')} |`,
+    `| --- | --- | ${keys.map(() => '---').join(' | ')} |`,
+    ...CALLS.map((call) => row(`${call}: added ms (sequential p50)`, `${ms(daemon.latency('none', call))} (the call)`, (key) => signed(daemon.added(key, call)))),
+    row('RSS after the daemon rounds, MiB', '-', (key) => cell(results.rssAfterDaemonMiB[key], (v) => v.toFixed(1))),
+    ...PACE_KINDS.map(([kind, label]) => row(`CPU per API call at daemon pace, ${label}, µs`, '-', (key) => cell(results.pace.plugins[key]?.cpuUsPerCall[kind].median, (v) => v.toFixed(1)))),
+    row('start to first answered Activate p50, ms (image-access: embedded / Hub / URL policy)', '-', startup),
+    row('plugin alone, mixed AuthZReq per CPU second', '-', (key) => cell(results.throughput.mixed[key]?.perCpuSecond, rate)),
+  ];
+}
+
+function machineLine(results: BenchResults): string {
+  const m = results.machine;
+  const loads = results.phases.map((p) => p.loadAfter);
+  return (
+    `Run ${results.date}${results.quick ? ' (BENCH_QUICK: a tenth of the usual counts, so not a result)' : ''}: ${m.nproc} × ${m.cpu}, Linux ${m.kernel}, Node ${m.node}, ${m.dockerd}; ` +
+    `load average ${m.loadAverageAtStart.toFixed(2)} at start, ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} after the phases.`
+  );
+}
+
+export function markdown(results: BenchResults): string {
+  const m = results.machine;
+  const daemon = new DaemonRounds(results);
+  const configurations: Configuration[] = ['none', ...results.plugins];
+  const label = (c: Configuration) => (c === 'none' ? 'no plugin' : PLUGIN_LABELS[c]);
+  const t = results.throughput;
+  const memory = results.memory;
+  const liveHeap = memory.liveHeapAfterFullGcMB.map((mb) => mb.toFixed(1)).join(', ');
+  const s = results.sizes;
   const lines = [
     '# image-access benchmark',
     '',
-    `Run ${results.date}${results.quick ? ' (BENCH_QUICK: a tenth of the usual counts)' : ''} by \`make bench\`.`,
-    `Machine: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, ${m.dockerd}; load average at start ${m.loadAverageAtStart.toFixed(2)}` +
-      ` (a shared machine: other work was running, so expect noise).${m.pinned ? ' Plugin-alone runs: plugin pinned to core 0, load generator to core 1 (`taskset`).' : ''}`,
+    `${machineLine(results)} A shared machine: other work may have run, so wall-clock numbers carry noise; CPU time, RSS and counts barely move with it.` +
+      `${m.pinned ? ' Plugin-alone runs: plugin pinned to core 0, load generator to core 1 (`taskset`).' : ''}`,
     '',
-    '## Targets',
+    '## Targets (issue 15)',
     '',
-    '| target | result | |',
-    '| --- | --- | --- |',
-    `| added latency per API call <= 1.2x the minimal Node plugin's (sequential p50; ping and container list) | worst ${worstRatio.toFixed(2)}x | ${verdict(worstRatio <= 1.2)} |`,
-    `| cached pull decision p99 < 1 ms in process | worst wall p99 ${ms(cachedPullP99)} ms (CPU p99 ${ms(cachedPullCpuP99)} ms) | ${verdict(cachedPullP99 < 1)} |`,
-    `| >= 10k AuthZReq/s on one core (mixed requests) | ${rate(t.imageAccessMixed.perCpuSecond)} per CPU second (${rate(t.imageAccessMixed.perSecond)}/s wall clock on a shared core) | ${verdict(t.imageAccessMixed.perCpuSecond >= 10_000)} |`,
-    `| memory flat over ${rate(results.memory.rss[results.memory.rss.length - 1]!.requests)} requests | RSS ${results.memory.rss[0]!.rssMiB.toFixed(1)} MiB after warm-up, ${memory.midpoint.toFixed(1)} at mid-run, at most ${memory.highest.toFixed(1)} in the second half (+${(memory.growth * 100).toFixed(1)}%), ${memory.end.toFixed(1)} at the end; live heap after full GCs ${liveHeap} MB | ${verdict(memory.growth <= 0.1)} |`,
-    `| socket ready < 400 ms after start | p50 ${ms(results.startup.imageAccess.p50)} ms, max ${ms(results.startup.imageAccess.max)} ms | ${verdict(results.startup.imageAccess.max < 400)} |`,
+    ...targetTable(results),
     '',
-    '## API round trips through the daemon socket',
+    '## Side by side',
     '',
-    `Latency p50 / p99 in ms; sequential = one call at a time (${results.sizes['apiCalls']} calls, ${results.sizes['pulls']} pulls, after warm-up),` +
-      ` concurrent = ${results.sizes['concurrency']} in flight (${results.sizes['apiCalls']} calls, ${results.sizes['concurrentPulls'] ?? results.sizes['pulls']} pulls). (a) no plugin, (b) minimal allow-all plugin on node:http, (c) image-access.`,
+    ...summaryTable(results),
     '',
-    '| call | mode | (a) none | (b) minimal | (c) image-access | added by (b) p50 | added by (c) p50 | (c-a)/(b-a) p50 | (c-a)/(b-a) p99 | calls/s a / b / c |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...added.map((a) => {
-      const run = (per: PerCall) => per[a.call]![a.mode];
-      return (
-        `| ${a.call} | ${a.mode} | ${pair(run(none).latency)} | ${pair(run(minimal).latency)} | ${pair(run(imageAccess).latency)} | ` +
-        `${ms(a.minimal.p50)} | ${ms(a.imageAccess.p50)} | ${ratioText(ratio(a.imageAccess.p50, a.minimal.p50))} | ${ratioText(ratio(a.imageAccess.p99, a.minimal.p99))} | ` +
-        `${rate(run(none).perSecond)} / ${rate(run(minimal).perSecond)} / ${rate(run(imageAccess).perSecond)} |`
-      );
-    }),
+    '## Phases and the machine\'s load',
     '',
-    'A pull of a cached image still makes the daemon ask the registry mirror for the manifest, so its own spread is wider than what any plugin adds: ' +
-      'read its ratio with that in mind. About 2% of pulls stall 5 s inside dockerd between the authorization and the registry request, with or without a plugin ' +
-      '(dockerd --debug: "Calling POST /images/create" then "Trying to pull" 5 s later): that is the pulls\' p99. Concurrent pulls of one image queue in the daemon.',
+    '| phase | seconds | load before | load after |',
+    '| --- | --- | --- | --- |',
+    ...results.phases.map((p) => `| ${p.name} | ${p.seconds.toFixed(0)} | ${p.loadBefore.toFixed(2)} | ${p.loadAfter.toFixed(2)} |`),
+    '',
+    '## API round trips through dockerd',
+    '',
+    `${results.api.rounds.length} interleaved rounds: each round restarts dockerd once per configuration (order rotated per round) and makes, after ${s['warmUp']} unrecorded calls, ` +
+      `${s['apiCalls']} sequential calls (${s['pulls']} pulls of the present image alpine:latest, a logged-out CLI's) and ${s['apiCalls']} with ${s['concurrency']} in flight. ` +
+      "dockerd resolves docker.io from a private /etc/hosts (loopback), so the machine's resolver cannot stall a pull. " +
+      'image-access runs with organisation acme (policy from the stand-in Hub, sign-in enforced) and the machine signed in as a member. ' +
+      'Added = the configuration\'s p50 minus no plugin\'s p50 in the same round; the table gives medians over rounds, ms.',
+    '',
+    '| call | configuration | p50 | p99 | added p50 | added p50 per round |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...CALLS.flatMap((call) =>
+      configurations.map((c) => {
+        const added = c === 'none' ? '' : signed(daemon.added(c, call));
+        const perRound = c === 'none' ? '' : daemon.addedPerRound(c, call).map(ms).join(', ');
+        return `| ${call} | ${label(c)} | ${ms(daemon.latency(c, call))} | ${ms(daemon.latency(c, call, 'p99'))} | ${added} | ${perRound} |`;
+      }),
+    ),
+    '',
+    `With ${s['concurrency']} calls in flight (medians over rounds):`,
+    '',
+    `| call | ${configurations.map(label).join(' | ')} |`,
+    `| --- | ${configurations.map(() => '---').join(' | ')} |`,
+    ...CALLS.filter((call) => daemon.concurrent('none', call) !== undefined).map(
+      (call) => `| ${call} p50 ms / calls per s | ${configurations.map((c) => ((v) => (v ? `${ms(v.p50)} / ${rate(v.perSecond)}` : '-'))(daemon.concurrent(c, call))).join(' | ')} |`,
+    ),
+    '',
+    `RSS after the daemon rounds (every plugin served all of them), MiB: ${results.plugins.map((key) => `${PLUGIN_LABELS[key]} ${results.rssAfterDaemonMiB[key]!.toFixed(1)}`).join(', ')}.`,
+    '',
+    '## CPU per decision at daemon pace',
+    '',
+    paceTable(results.pace),
     '',
     '## The plugin alone over its socket',
     '',
     `AuthZReq throughput on one core, ${t.connections} keep-alive connections from a hand-written HTTP/1.1 load generator. ` +
-      '"mixed" = ping, container list, image list, container create, allowed pull, denied pull in turn (a third are pulls, each one logged); "pulls" = allowed and denied pulls only.',
-    '',
-    '"per CPU second" = requests / CPU time (user + system) the plugin process used: the rate one core of its own sustains. ' +
-      "The wall-clock rate is lower whenever other processes share the plugin's core.",
+      '"mixed" = ping, container list, image list, container create, allowed pull, denied pull in turn. ' +
+      '"per CPU second" = requests / CPU time (user + system) the plugin process used: the rate one core of its own sustains.',
     '',
     '| plugin | requests | AuthZReq per CPU second | AuthZReq/s wall clock | plugin CPU µs per request | errors |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...(
-      [
-        ['minimal node:http plugin, mixed', t.minimalMixed],
-        ['image-access, mixed', t.imageAccessMixed],
-        ['image-access, pulls only', t.imageAccessPulls],
-      ] as const
-    ).map(
-      ([label, r]) =>
-        `| ${label} | ${rate(r.requests)} | ${rate(r.perCpuSecond)} | ${rate(r.perSecond)} | ${((r.pluginCpuSeconds / r.requests) * 1e6).toFixed(1)} | ${r.errors} |`,
+    ...[
+      ...results.plugins.filter((key) => t.mixed[key]).map((key): [string, LoadResult] => [`${PLUGIN_LABELS[key]}, mixed`, t.mixed[key]!]),
+      ['image-access, pulls only', t.imageAccessPulls] as [string, LoadResult],
+      [`image-access, 1 MiB service specs`, memory.bodies] as [string, LoadResult],
+      [`image-access, pulls of distinct namespaces (nsN/app)`, memory.namespaces] as [string, LoadResult],
+    ].map(
+      ([name, r]) => `| ${name} | ${rate(r.requests)} | ${rate(r.perCpuSecond)} | ${rate(r.perSecond)} | ${((r.pluginCpuSeconds / r.requests) * 1e6).toFixed(1)} | ${r.errors} |`,
     ),
     '',
-    `Decision latency in process (parse the AuthZReq body, recognise, find who is signed in, judge, run the observers, write the decision log line), ` +
-      `${results.sizes['decisions']} each after warm-up (cold: ${results.sizes['coldDecisions']}), ms. Wall-clock time includes moments the OS ran other processes; CPU time is the plugin's own work:`,
+    'RSS of image-access over the mixed run (after a warm-up):',
+    '',
+    '| requests | RSS MiB |',
+    '| --- | --- |',
+    ...memory.rss.map((sample) => `| ${rate(sample.requests)} | ${sample.rssMiB.toFixed(1)} |`),
+    '',
+    `Then, after the pulls-only run, ${memory.beforeWorkloadsMiB.toFixed(1)} MiB; after ${rate(memory.bodies.requests)} requests with 1 MiB bodies ${memory.afterBodiesMiB.toFixed(1)} MiB; ` +
+      `after ${rate(memory.namespaces.requests)} pulls of distinct namespaces (each a Hub badge lookup) ${memory.afterNamespacesMiB.toFixed(1)} MiB.`,
+    '',
+    `Heap still live after each full GC over the plugin-alone session (V8 --trace-gc), MB: ${liveHeap || 'none'}.`,
+    '',
+    '## Decision latency in process',
+    '',
+    `Parse the AuthZReq body, recognise, find who is signed in, judge, run the observers, write the decision log line; ${s['decisions']} each after warm-up (cold: ${s['coldDecisions']}), ms:`,
     '',
     '| policy source | request | wall p50 | wall p99 | wall max | CPU p50 | CPU p99 |',
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...decisionRows(results.decisions).map(
-      ([source, request, t]) => `| ${source} | ${request} | ${ms(t.wall.p50)} | ${ms(t.wall.p99)} | ${ms(t.wall.max)} | ${ms(t.cpu.p50)} | ${ms(t.cpu.p99)} |`,
+      ([source, request, timed]) => `| ${source} | ${request} | ${ms(timed.wall.p50)} | ${ms(timed.wall.p99)} | ${ms(timed.wall.max)} | ${ms(timed.cpu.p50)} | ${ms(timed.cpu.p99)} |`,
     ),
     '',
-    'RSS of the plugin process over the mixed run (after a warm-up):',
+    '## Start-up',
     '',
-    '| requests | RSS MiB |',
-    '| --- | --- |',
-    ...results.memory.rss.map((sample) => `| ${rate(sample.requests)} | ${sample.rssMiB.toFixed(1)} |`),
+    `From spawn to the first answered \`/Plugin.Activate\`, ${s['startups']} starts each, every plugin and policy source in turn, ms. ` +
+      'authz-broker starts through `unshare -m` and `sh` (its fixed socket path is bound to a directory of the bench), a few ms of its figure.',
     '',
-    `Heap still live after each full GC over the plugin-alone session (V8 --trace-gc), MB: ${liveHeap}. ` +
-      'RSS rises while V8 lets its old space grow between full collections; what survives them stays level.',
-    '',
-    `Start-up, from spawn to the first answered \`/Plugin.Activate\` (${results.sizes['startups']} starts), ms: ` +
-      `image-access p50 ${ms(results.startup.imageAccess.p50)}, max ${ms(results.startup.imageAccess.max)}; ` +
-      `minimal plugin p50 ${ms(results.startup.minimal.p50)}, max ${ms(results.startup.minimal.max)}.`,
+    '| plugin | p50 | p99 | max |',
+    '| --- | --- | --- | --- |',
+    ...(Object.keys(results.startup) as StartKey[]).map((key) => `| ${START_LABELS[key]} | ${ms(results.startup[key]!.p50)} | ${ms(results.startup[key]!.p99)} | ${ms(results.startup[key]!.max)} |`),
     '',
   ];
   return lines.join('\n');
+}
+
+/** What README's Performance section shows, between `<!-- bench-results:start -->` and `<!-- bench-results:end -->`. */
+export function readmeSection(results: BenchResults): string {
+  return [machineLine(results), '', ...targetTable(results), '', ...summaryTable(results)].join('\n');
 }
 
 interface Bar {
@@ -214,70 +418,80 @@ interface Bar {
   readonly color: string;
 }
 
-const MINIMAL_COLOR = '#8c8c8c';
-const IMAGE_ACCESS_COLOR = '#1d63ed';
+const COLORS: Readonly<Record<PluginKey, string>> = { minimal: '#8c8c8c', imageAccess: '#1d63ed', opa: '#e8a33d', authzBroker: '#3aa657' };
 const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-/** One bar panel: groups of bars with value labels, optional dashed target line. */
-function panel(x: number, y: number, width: number, height: number, title: string, groups: ReadonlyArray<{ label: string; bars: readonly Bar[] }>, format: (v: number) => string, target?: { value: number; label: string }): string {
-  const max = Math.max(...groups.flatMap((g) => g.bars.map((b) => b.value)), target?.value ?? 0) * 1.15 || 1;
+/** One bar panel: groups of bars with value labels. */
+function panel(x0: number, y: number, width: number, height: number, title: string, groups: ReadonlyArray<{ label: string; bars: readonly Bar[] }>, format: (v: number) => string): string {
+  const max = Math.max(...groups.flatMap((g) => g.bars.map((b) => b.value))) * 1.15 || 1;
   const plotTop = y + 40;
-  const plotHeight = height - 90;
+  const plotHeight = height - 80;
   const toY = (value: number) => plotTop + plotHeight - (value / max) * plotHeight;
   const groupWidth = width / groups.length;
   const parts = [
-    `<text x="${x + width / 2}" y="${y + 18}" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(title)}</text>`,
-    `<line x1="${x}" y1="${plotTop + plotHeight}" x2="${x + width}" y2="${plotTop + plotHeight}" stroke="#333"/>`,
+    `<text x="${x0 + width / 2}" y="${y + 18}" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
+    `<line x1="${x0}" y1="${plotTop + plotHeight}" x2="${x0 + width}" y2="${plotTop + plotHeight}" stroke="#333"/>`,
   ];
   groups.forEach((group, g) => {
-    const barWidth = Math.min(60, (groupWidth - 20) / group.bars.length);
-    const start = x + g * groupWidth + (groupWidth - barWidth * group.bars.length) / 2;
+    const barWidth = Math.min(44, (groupWidth - 12) / group.bars.length);
+    const start = x0 + g * groupWidth + (groupWidth - barWidth * group.bars.length) / 2;
     group.bars.forEach((bar, b) => {
       const top = toY(Math.max(0, bar.value));
       const left = start + b * barWidth;
       parts.push(`<rect x="${left + 2}" y="${top}" width="${barWidth - 4}" height="${plotTop + plotHeight - top}" fill="${bar.color}"/>`);
-      parts.push(`<text x="${left + barWidth / 2}" y="${top - 4}" text-anchor="middle" font-size="11">${escapeXml(format(bar.value))}</text>`);
+      parts.push(`<text x="${left + barWidth / 2}" y="${top - 4}" text-anchor="middle" font-size="10">${escapeXml(format(bar.value))}</text>`);
     });
-    parts.push(`<text x="${x + g * groupWidth + groupWidth / 2}" y="${plotTop + plotHeight + 18}" text-anchor="middle" font-size="12">${escapeXml(group.label)}</text>`);
+    parts.push(`<text x="${x0 + g * groupWidth + groupWidth / 2}" y="${plotTop + plotHeight + 16}" text-anchor="middle" font-size="11">${escapeXml(group.label)}</text>`);
   });
-  if (target) {
-    const ty = toY(target.value);
-    parts.push(`<line x1="${x}" y1="${ty}" x2="${x + width}" y2="${ty}" stroke="#d33" stroke-dasharray="6 4"/>`);
-    parts.push(`<text x="${x + width}" y="${ty - 4}" text-anchor="end" font-size="11" fill="#d33">${escapeXml(target.label)}</text>`);
-  }
   return parts.join('\n');
 }
 
 export function chartSvg(results: BenchResults): string {
-  const sequential = addedLatencies(results).filter((a) => a.mode === 'sequential');
-  const t = results.throughput;
-  const width = 1100;
-  const height = 420;
-  const legend = (lx: number, ly: number) =>
-    [
-      `<rect x="${lx}" y="${ly}" width="14" height="14" fill="${MINIMAL_COLOR}"/><text x="${lx + 20}" y="${ly + 12}" font-size="12">minimal node:http plugin</text>`,
-      `<rect x="${lx + 190}" y="${ly}" width="14" height="14" fill="${IMAGE_ACCESS_COLOR}"/><text x="${lx + 210}" y="${ly + 12}" font-size="12">image-access</text>`,
-    ].join('\n');
+  const daemon = new DaemonRounds(results);
+  const keys = results.plugins;
+  const bars = (value: (key: PluginKey) => number | undefined): Bar[] =>
+    keys.flatMap((key) => ((v) => (v === undefined ? [] : [{ label: PLUGIN_LABELS[key], value: v, color: COLORS[key] }]))(value(key)));
+  const width = 1200;
+  const height = 700;
+  const w = 370;
+  const h = 310;
+  const startGroups = (Object.keys(results.startup) as StartKey[]).map((key) => ({
+    label: { minimal: 'minimal', imageAccessBuiltin: 'embedded', imageAccessHub: 'Hub', imageAccessUrl: 'URL', opa: 'opa', authzBroker: 'broker' }[key],
+    bars: [{ label: key, value: results.startup[key]!.p50, color: COLORS[key.startsWith('imageAccess') ? 'imageAccess' : (key as PluginKey)] }],
+  }));
+  const legend = keys
+    .map((key, i) => `<rect x="${30 + i * 220}" y="${height - 28}" width="14" height="14" fill="${COLORS[key]}"/><text x="${50 + i * 220}" y="${height - 16}" font-size="12">${escapeXml(PLUGIN_LABELS[key])}</text>`)
+    .join('\n');
   const body = [
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    panel(30, 10, 620, 370, 'Latency added to each docker API call (sequential p50, ms)', sequential.map((a) => ({
-      label: a.call,
-      bars: [
-        { label: 'minimal', value: a.minimal.p50, color: MINIMAL_COLOR },
-        { label: 'image-access', value: a.imageAccess.p50, color: IMAGE_ACCESS_COLOR },
-      ],
-    })), ms),
-    panel(700, 10, 370, 370, 'AuthZReq per CPU second, plugin alone', [
-      { label: 'mixed', bars: [{ label: 'minimal', value: t.minimalMixed.perCpuSecond, color: MINIMAL_COLOR }, { label: 'image-access', value: t.imageAccessMixed.perCpuSecond, color: IMAGE_ACCESS_COLOR }] },
-      { label: 'pulls only', bars: [{ label: 'image-access', value: t.imageAccessPulls.perCpuSecond, color: IMAGE_ACCESS_COLOR }] },
-    ], rate, { value: 10_000, label: 'target 10k/s' }),
-    legend(30, 395),
-    `<text x="${width - 10}" y="${height - 8}" text-anchor="end" font-size="11" fill="#555">${escapeXml(`${results.machine.nproc} x ${results.machine.cpu}, Node ${results.machine.node}, ${results.machine.dockerd}`)}</text>`,
+    panel(20, 10, w, h, 'Added to each docker API call (p50, ms)', CALLS.map((call) => ({ label: call.replace(' (cached)', ''), bars: bars((key) => daemon.added(key, call)) })), (v) => v.toFixed(2)),
+    panel(420, 10, w, h, 'RSS after the daemon rounds (MiB)', [{ label: '', bars: bars((key) => results.rssAfterDaemonMiB[key]) }], (v) => v.toFixed(0)),
+    panel(820, 10, w, h, 'CPU per API call at daemon pace (µs)', PACE_KINDS.map(([kind]) => ({ label: kind === 'pull' ? 'pull' : 'docker ps', bars: bars((key) => results.pace.plugins[key]?.cpuUsPerCall[kind].median) })), (v) => v.toFixed(0)),
+    panel(20, 340, w, h, 'Start to first Activate (p50, ms)', startGroups, (v) => v.toFixed(0)),
+    panel(420, 340, w, h, 'Plugin alone: AuthZReq per CPU second', [{ label: 'mixed requests', bars: bars((key) => results.throughput.mixed[key]?.perCpuSecond) }], rate),
+    `<text x="1005" y="400" text-anchor="middle" font-size="12">${escapeXml(`${results.machine.nproc} x ${results.machine.cpu}`)}</text>`,
+    `<text x="1005" y="420" text-anchor="middle" font-size="12">${escapeXml(`Node ${results.machine.node}`)}</text>`,
+    `<text x="1005" y="440" text-anchor="middle" font-size="12">${escapeXml(results.machine.dockerd.replace(/, build.*/, ''))}</text>`,
+    `<text x="1005" y="460" text-anchor="middle" font-size="12">${escapeXml(results.date.slice(0, 16).replace('T', ' '))} UTC${results.quick ? ' (quick run)' : ''}</text>`,
+    legend,
   ].join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, sans-serif">\n${body}\n</svg>\n`;
 }
 
-export function writeReport(dir: string, results: BenchResults): void {
+const README_START = '<!-- bench-results:start -->';
+const README_END = '<!-- bench-results:end -->';
+
+/** Replaces README's results table with this run's; a README without the markers is left alone. */
+function updateReadme(readme: string, results: BenchResults): void {
+  if (!existsSync(readme)) return;
+  const text = readFileSync(readme, 'utf8');
+  const start = text.indexOf(README_START);
+  const end = text.indexOf(README_END);
+  if (start === -1 || end < start) return;
+  writeFileSync(readme, `${text.slice(0, start + README_START.length)}\n${readmeSection(results)}\n${text.slice(end)}`);
+}
+
+export function writeReport(dir: string, readme: string, results: BenchResults): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(dir, 'RESULTS.md'), markdown(results));
@@ -285,4 +499,12 @@ export function writeReport(dir: string, results: BenchResults): void {
   writeFileSync(svg, chartSvg(results));
   // rsvg-convert comes from Debian's librsvg2-bin (make bench installs it).
   execFileSync('rsvg-convert', ['--format=png', `--output=${join(dir, 'chart.png')}`, svg]);
+  updateReadme(readme, results);
+}
+
+/** Re-renders the report of an earlier run: node bench/dist/bench/report.js [results.json]. */
+if (require.main === module) {
+  const resultsDir = join(__dirname, '..', '..', '..', 'bench', 'results');
+  const saved = JSON.parse(readFileSync(process.argv[2] ?? join(resultsDir, 'results.json'), 'utf8')) as BenchResults;
+  writeReport(resultsDir, join(resultsDir, '..', '..', 'README.md'), saved);
 }

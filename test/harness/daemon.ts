@@ -21,6 +21,11 @@ export interface DaemonOptions {
   readonly extraArgs?: readonly string[];
   /** Extra environment for dockerd (e.g. HTTPS_PROXY, NO_PROXY, SSL_CERT_DIR), over the test process's own. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Host names dockerd alone resolves to these addresses (e.g. docker.io -> 127.0.0.1, so the machine's resolver never
+   * stalls a pull): dockerd runs in a private mount namespace with its own /etc/hosts bound over the host's.
+   */
+  readonly hosts?: Readonly<Record<string, string>>;
 }
 
 export interface Daemon {
@@ -88,6 +93,15 @@ function daemonEnv(dockerd: DockerdCommand, options: DaemonOptions): NodeJS.Proc
   return { ...process.env, PATH: path, ...options.env };
 }
 
+/** `command args` in a private mount namespace whose /etc/hosts pins `hosts` (unshare and sh exec: same pid). */
+function withPinnedHosts(dir: string, hosts: DaemonOptions['hosts'], command: string, args: readonly string[]): [string, string[]] {
+  if (hosts === undefined) return [command, [...args]];
+  const file = join(dir, 'hosts');
+  const pinned = Object.entries(hosts).map(([name, address]) => `${address} ${name}`);
+  writeFileSync(file, ['127.0.0.1 localhost', '::1 localhost', ...pinned, ''].join('\n'));
+  return ['unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', file, command, ...args]];
+}
+
 /**
  * Starts `dockerd` of the run's engine (IA_ENGINE) with every path under `dir`; resolves once `GET /_ping` answers
  * on its socket.
@@ -113,7 +127,8 @@ export async function startDaemon(dir: string, options: DaemonOptions = {}): Pro
 
   const launch = async () => {
     writeConfigFile(current.daemonJson);
-    const started = spawnTracked('dockerd', dockerd.command, daemonArgs(paths, current), { logDir: dir, env: daemonEnv(dockerd, current) });
+    const [command, args] = withPinnedHosts(dir, current.hosts, dockerd.command, daemonArgs(paths, current));
+    const started = spawnTracked('dockerd', command, args, { logDir: dir, env: daemonEnv(dockerd, current) });
     child = started;
     try {
       await waitUntil(
