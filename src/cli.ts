@@ -1,26 +1,33 @@
 #!/usr/bin/env node
 import { createLogger } from './audit/logger';
 import { loadSettings, settingsHelp, SettingsError } from './config/settings';
-import { CHECK_USAGE, runCheck } from './commands/check';
 import type { CommandIo } from './commands/command-io';
-import { POLICY_USAGE, runPolicy } from './commands/policy';
-import { runSimulate, SIMULATE_USAGE } from './commands/simulate';
-import { runStatus, STATUS_USAGE } from './commands/status';
-import { runValidate, VALIDATE_USAGE } from './commands/validate';
-import { INSTALL_USAGE, runInstallCommand } from './install/commands';
 import { startPlugin } from './run';
 import { VERSION } from './version';
 
-const USAGE = `image-access ${VERSION}: Docker Image Access Management for any Docker engine (authorization plugin)
+/**
+ * The other commands are required when they run (or for --help): `run` is how the daemon's plugin starts, and every
+ * module it loads before listening is start-up time on every boot and restart.
+ */
+const commands = {
+  check: () => require('./commands/check') as typeof import('./commands/check'),
+  status: () => require('./commands/status') as typeof import('./commands/status'),
+  policy: () => require('./commands/policy') as typeof import('./commands/policy'),
+  simulate: () => require('./commands/simulate') as typeof import('./commands/simulate'),
+  validate: () => require('./commands/validate') as typeof import('./commands/validate'),
+  install: () => require('./install/commands') as typeof import('./install/commands'),
+};
+
+const usage = () => `image-access ${VERSION}: Docker Image Access Management for any Docker engine (authorization plugin)
 
 Usage:
   image-access [run] [options]     serve the Docker AuthZ plugin protocol on a unix socket
-${INSTALL_USAGE}
-${CHECK_USAGE}
-${STATUS_USAGE}
-${POLICY_USAGE}
-${SIMULATE_USAGE}
-${VALIDATE_USAGE}
+${commands.install().INSTALL_USAGE}
+${commands.check().CHECK_USAGE}
+${commands.status().STATUS_USAGE}
+${commands.policy().POLICY_USAGE}
+${commands.simulate().SIMULATE_USAGE}
+${commands.validate().VALIDATE_USAGE}
   image-access --help | --version
 
 Every option is also an environment variable (the managed plugin is configured with \`docker plugin set\`):
@@ -29,7 +36,7 @@ ${settingsHelp()}
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage());
     return 0;
   }
   if (argv.includes('--version')) {
@@ -38,7 +45,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const [command, ...rest] = argv[0]?.startsWith('-') === false ? argv : ['run', ...argv];
   if (command === 'install' || command === 'uninstall') {
-    await runInstallCommand(command, rest, { out: (line) => process.stdout.write(`${line}\n`), now: () => new Date(), env: process.env });
+    await commands.install().runInstallCommand(command, rest, { out: (line) => process.stdout.write(`${line}\n`), now: () => new Date(), env: process.env });
     return 0;
   }
   if (command === 'check' || command === 'status' || command === 'validate' || command === 'policy' || command === 'simulate') {
@@ -48,11 +55,17 @@ async function main(argv: readonly string[]): Promise<number> {
       err: (text) => process.stderr.write(text),
       clock: () => Date.now(),
     };
-    const run = { check: runCheck, status: runStatus, validate: runValidate, policy: runPolicy, simulate: runSimulate }[command];
+    const run = {
+      check: () => commands.check().runCheck,
+      status: () => commands.status().runStatus,
+      validate: () => commands.validate().runValidate,
+      policy: () => commands.policy().runPolicy,
+      simulate: () => commands.simulate().runSimulate,
+    }[command]();
     return run(rest, io);
   }
   if (command !== 'run') {
-    process.stderr.write(`image-access: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    process.stderr.write(`image-access: unknown command ${JSON.stringify(command)}\n\n${usage()}`);
     return 2;
   }
   const settings = loadSettings(process.env, rest);

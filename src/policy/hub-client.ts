@@ -1,9 +1,8 @@
-import type { AxiosInstance } from 'axios';
 import { z } from 'zod';
 import type { HubCredential } from '../identity/identity';
 import type { OutboundAgents } from '../network/agents';
 import { RemoteError } from './remote-error';
-import { createHttp, parseReply, send, statusFailure, type CallReport, type RemoteReply, type RemoteRequest } from './http-client';
+import { createHttp, parseReply, send, statusFailure, type CallReport, type Http, type RemoteReply, type RemoteRequest } from './http-client';
 import type { RemoteGate } from './remote-gate';
 import { BADGES, restrictedImagesSchema, toRestrictedImages, type Badge, type RestrictedImages } from './policy';
 
@@ -32,7 +31,7 @@ const isBadge = (value: string): value is Badge => (BADGES as readonly string[])
  * to the stand-in Hub of the tests; every reply is parsed with zod here and nowhere else.
  */
 export class HubClient {
-  private readonly http: AxiosInstance;
+  private readonly http: Http;
 
   constructor(
     private readonly baseUrl: string,
@@ -42,7 +41,7 @@ export class HubClient {
     /** Holds back every call to the Hub after a Retry-After or repeated failures. */
     private readonly gate?: RemoteGate,
   ) {
-    this.http = createHttp(timeoutMs, agents);
+    this.http = createHttp(agents);
   }
 
   /**

@@ -1,7 +1,6 @@
-import type { AxiosInstance } from 'axios';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type RemoteSourceOptions } from './cache';
 import { catalogueBadge } from './file-source';
-import { createHttp, loggableUrl, send, statusFailure } from './http-client';
+import { createHttp, loggableUrl, send, statusFailure, type Http } from './http-client';
 import { RemoteError } from './remote-error';
 import { RemoteGate } from './remote-gate';
 import { parsePolicyText, type OrgPolicy } from './policy';
@@ -36,7 +35,7 @@ export function policyUrlCacheOptions(options: RemoteSourceOptions): CacheOption
  */
 export class UrlPolicySource implements PolicySource {
   readonly describe: string;
-  private readonly http: AxiosInstance;
+  private readonly http: Http;
   private readonly cache: RefreshingCache<FetchedPolicy>;
   private readonly gate: RemoteGate;
   private warmTimer: NodeJS.Timeout | undefined;
@@ -44,7 +43,7 @@ export class UrlPolicySource implements PolicySource {
   constructor(private readonly options: UrlSourceOptions) {
     // The URL may carry a token in its query: logs and messages name only its origin and path.
     this.describe = `url:${loggableUrl(options.url)}`;
-    this.http = createHttp(options.decisionTimeoutMs, options.agents);
+    this.http = createHttp(options.agents);
     this.cache = new RefreshingCache(policyUrlCacheOptions(options));
     this.gate = new RemoteGate({ name: `the policy URL ${loggableUrl(options.url)}`, clock: options.clock, logger: options.logger });
   }
