@@ -70,8 +70,11 @@ BENCH_PEERS = $(if $(wildcard $(PEERS_DIR)/opa-docker-authz.xz),IMAGE_ACCESS_BEN
 # The bench compiled into bench/dist, the peers unpacked beside it.
 bench-build: build
 	npx tsc -p bench/tsconfig.json
-	@# The compiled src/ under bench/dist reads ../package.json for its version.
+	@# The compiled src/ and test/harness under bench/dist take bench/dist for the repository: its package.json
+	@# (the version), config.json (the entrypoint) and bundle/ (what ships).
 	ln -sf ../../package.json bench/dist/package.json
+	ln -sf ../../config.json bench/dist/config.json
+	ln -sfn ../../bundle bench/dist/bundle
 	@mkdir -p $(PEERS_OUT)
 	@for peer in opa-docker-authz authz-broker; do \
 	  if [ -f $(PEERS_DIR)/$$peer.xz ] && [ ! $(PEERS_OUT)/$$peer -nt $(PEERS_DIR)/$$peer.xz ]; then \
