@@ -12,6 +12,7 @@
  * (npx tsc -p tsconfig.json && npx tsc -p bench/tsconfig.json): node bench/dist/bench/daemon-pace.js
  * PACE_CALLS (default 3000) calls per kind per round, PACE_ROUNDS (default 3) rounds.
  * Prints a table (CPU µs per API call, pull and non-pull, and the ratio to the minimal plugin) and a JSON line.
+ * image-access runs twice: as configured, and without the decision log line and the audit line (what they cost).
  */
 import { connect, type Socket } from 'node:net';
 import { makeTempDir, removeTempDir } from '../test/harness';
@@ -22,6 +23,11 @@ import { cpuSecondsFine, load1 } from './proc';
 import { summarize } from './stats';
 
 export type CallKind = keyof typeof DAEMON_CALLS;
+/** The plugins, and image-access once more with neither the decision log line nor the audit line, to show their cost. */
+export type PaceKey = PluginKey | 'imageAccessUnlogged';
+export const PACE_LABELS: Readonly<Record<PaceKey, string>> = { ...PLUGIN_LABELS, imageAccessUnlogged: 'image-access, no decision log line or audit line' };
+/** image-access's settings for imageAccessUnlogged: warn hides the info-level decision line. */
+export const UNLOGGED: Readonly<Record<string, string>> = { IMAGE_ACCESS_LOG_LEVEL: 'warn', IMAGE_ACCESS_AUDIT_LOG: '' };
 const KINDS = Object.keys(DAEMON_CALLS) as CallKind[];
 
 export interface PaceResult {
@@ -36,7 +42,7 @@ export interface PaceRun {
   readonly rounds: number;
   readonly loadBefore: number;
   readonly loadAfter: number;
-  readonly plugins: Partial<Record<PluginKey, PaceResult>>;
+  readonly plugins: Partial<Record<PaceKey, PaceResult>>;
 }
 
 /** One keep-alive connection, dockerd-style: each request sent once the previous reply is complete. */
@@ -86,13 +92,13 @@ const FRAMED = Object.fromEntries(
 ) as Record<CallKind, [Buffer, Buffer]>;
 
 /** Every plugin here allows these calls; anything else means the bench measured the wrong path. */
-function checkAllowed(reply: Buffer, kind: CallKind, plugin: PluginKey): void {
+function checkAllowed(reply: Buffer, kind: CallKind, plugin: PaceKey): void {
   const text = reply.toString('latin1');
-  if (!text.startsWith('HTTP/1.1 200') || !/"allow"\s*:\s*true/i.test(text)) throw new Error(`${PLUGIN_LABELS[plugin]} did not allow the ${kind} call: ${text.slice(0, 400)}`);
+  if (!text.startsWith('HTTP/1.1 200') || !/"allow"\s*:\s*true/i.test(text)) throw new Error(`${PACE_LABELS[plugin]} did not allow the ${kind} call: ${text.slice(0, 400)}`);
 }
 
 /** `calls` API calls of one kind; returns the plugin's CPU µs per call and the median wall µs per call. */
-async function paceRound(client: PaceClient, pid: number, kind: CallKind, calls: number, plugin: PluginKey): Promise<{ cpuUs: number; wallUs: number }> {
+async function paceRound(client: PaceClient, pid: number, kind: CallKind, calls: number, plugin: PaceKey): Promise<{ cpuUs: number; wallUs: number }> {
   const [authzReq, authzRes] = FRAMED[kind];
   const wall = new Float64Array(calls);
   const cpuBefore = cpuSecondsFine(pid);
@@ -111,14 +117,14 @@ const median = (values: readonly number[]) => summarize(values).p50;
  * Measures every plugin in `serving` at daemon pace: a warm-up of `calls` per kind, then `rounds` interleaved rounds
  * of `calls` per kind. `onProgress` hears about each finished round.
  */
-export async function measureDaemonPace(serving: Partial<Record<PluginKey, Serving>>, calls: number, rounds: number, onProgress?: (text: string) => void): Promise<PaceRun> {
+export async function measureDaemonPace(serving: Partial<Record<PaceKey, Serving>>, calls: number, rounds: number, onProgress?: (text: string) => void): Promise<PaceRun> {
   const loadBefore = load1();
-  const keys = Object.keys(serving) as PluginKey[];
-  const clients = new Map<PluginKey, PaceClient>();
+  const keys = Object.keys(serving) as PaceKey[];
+  const clients = new Map<PaceKey, PaceClient>();
   try {
     for (const key of keys) clients.set(key, await PaceClient.open(serving[key]!.socket));
     for (const key of keys) for (const kind of KINDS) await paceRound(clients.get(key)!, serving[key]!.process.pid, kind, calls, key);
-    const samples = new Map<PluginKey, Record<CallKind, { cpu: number[]; wall: number[] }>>(
+    const samples = new Map<PaceKey, Record<CallKind, { cpu: number[]; wall: number[] }>>(
       keys.map((key) => [key, Object.fromEntries(KINDS.map((kind) => [kind, { cpu: [], wall: [] }])) as unknown as Record<CallKind, { cpu: number[]; wall: number[] }>]),
     );
     for (let round = 0; round < rounds; round++) {
@@ -151,10 +157,10 @@ export async function measureDaemonPace(serving: Partial<Record<PluginKey, Servi
 
 export function paceTable(run: PaceRun): string {
   const minimal = run.plugins.minimal?.cpuUsPerCall;
-  const ratio = (key: PluginKey, kind: CallKind) => (minimal ? (run.plugins[key]!.cpuUsPerCall[kind].median / minimal[kind].median).toFixed(2) : 'n/a');
-  const rows = (Object.keys(run.plugins) as PluginKey[]).map((key) => {
+  const ratio = (key: PaceKey, kind: CallKind) => (minimal ? (run.plugins[key]!.cpuUsPerCall[kind].median / minimal[kind].median).toFixed(2) : 'n/a');
+  const rows = (Object.keys(run.plugins) as PaceKey[]).map((key) => {
     const r = run.plugins[key]!;
-    return `| ${PLUGIN_LABELS[key]} | ${KINDS.map((kind) => `${r.cpuUsPerCall[kind].median.toFixed(1)} | ${ratio(key, kind)}`).join(' | ')} | ${KINDS.map((kind) => r.wallUsPerCall[kind].toFixed(0)).join(' / ')} |`;
+    return `| ${PACE_LABELS[key]} | ${KINDS.map((kind) => `${r.cpuUsPerCall[kind].median.toFixed(1)} | ${ratio(key, kind)}`).join(' | ')} | ${KINDS.map((kind) => r.wallUsPerCall[kind].toFixed(0)).join(' / ')} |`;
   });
   return [
     `CPU per API call at daemon pace (AuthZReq + AuthZRes, one at a time on one keep-alive connection), plugin process CPU (all threads, user + system) / calls, µs; median of ${run.rounds} interleaved rounds of ${run.callsPerRound} calls; load ${run.loadBefore.toFixed(2)} -> ${run.loadAfter.toFixed(2)}`,
@@ -172,13 +178,17 @@ async function standalone(): Promise<void> {
   const started: Serving[] = [];
   const hub = await startBenchHub();
   try {
-    const launch = launcher(dir, imageAccessEnv(dir, hub.url));
-    const serving: Partial<Record<PluginKey, Serving>> = {};
+    const iaEnv = imageAccessEnv(dir, hub.url);
+    const launch = launcher(dir, iaEnv);
+    const serving: Partial<Record<PaceKey, Serving>> = {};
     for (const key of availablePlugins()) {
       const plugin = await startServing(dir, key, launch(key, 'pace'));
       started.push(plugin);
       serving[key] = plugin;
     }
+    const unlogged = await startServing(dir, 'unlogged', launcher(dir, { ...iaEnv, ...UNLOGGED })('imageAccess', 'unlogged'));
+    started.push(unlogged);
+    serving.imageAccessUnlogged = unlogged;
     const run = await measureDaemonPace(serving, calls, rounds, (text) => process.stderr.write(`daemon pace: ${text}\n`));
     process.stdout.write(`${paceTable(run)}\n\n${JSON.stringify(run)}\n`);
   } finally {

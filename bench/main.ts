@@ -32,7 +32,7 @@ import {
 } from '../test/harness';
 import { API_CALLS, measureCall } from './api-client';
 import { lastJson, runChild } from './children';
-import { measureDaemonPace, paceTable } from './daemon-pace';
+import { measureDaemonPace, paceTable, UNLOGGED } from './daemon-pace';
 import type { Timed } from './decision-latency';
 import {
   availablePlugins,
@@ -236,7 +236,13 @@ async function main(): Promise<void> {
     });
     results.rssAfterDaemonMiB = Object.fromEntries(plugins.map((key) => [key, rssMiB(serving[key]!.process.pid)]));
     await daemon.stop();
-    results.pace = await phase('daemon pace (CPU per API call, one at a time)', () => measureDaemonPace(serving, SIZES.paceCalls, SIZES.paceRounds));
+    results.pace = await phase('daemon pace (CPU per API call, one at a time)', async () => {
+      const unlogged = await startServing(dir, 'image-access-unlogged', launcher(dir, { ...iaEnv, ...UNLOGGED })('imageAccess', 'unlogged'));
+      stops.push(() => unlogged.stop());
+      const run = await measureDaemonPace({ ...serving, imageAccessUnlogged: unlogged }, SIZES.paceCalls, SIZES.paceRounds);
+      await unlogged.stop();
+      return run;
+    });
     process.stderr.write(`${paceTable(results.pace)}\n`);
     for (const key of plugins) await serving[key]!.stop();
 
