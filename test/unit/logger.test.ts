@@ -1,0 +1,68 @@
+import { createLogger, silentLogger } from '../../src/audit/logger';
+
+/** The lines the plugin's logger wrote to stdout and stderr while `run` ran. */
+function captured(run: () => void): { stdout: string[]; stderr: string[] } {
+  const lines = { stdout: [] as string[], stderr: [] as string[] };
+  const spies = (['stdout', 'stderr'] as const).map((stream) =>
+    jest.spyOn(process[stream], 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines[stream].push(String(chunk));
+      return true;
+    }),
+  );
+  try {
+    run();
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+  return lines;
+}
+
+describe('plugin log lines', () => {
+  test('one JSON line per call: the fields, then level, message and an ISO timestamp', () => {
+    const { stderr } = captured(() => createLogger('info').info('image-access listening', { socket: '/run/x.sock', mode: 'enforce' }));
+    expect(stderr).toHaveLength(1);
+    expect(stderr[0]!.endsWith('\n')).toBe(true);
+    const line = JSON.parse(stderr[0]!) as Record<string, unknown>;
+    expect(Object.keys(line)).toEqual(['socket', 'mode', 'level', 'message', 'timestamp']);
+    expect(line).toMatchObject({ socket: '/run/x.sock', mode: 'enforce', level: 'info', message: 'image-access listening' });
+    expect(new Date(line['timestamp'] as string).toISOString()).toBe(line['timestamp']);
+  });
+
+  test('lines below the configured level are dropped', () => {
+    const { stderr } = captured(() => {
+      const logger = createLogger('warn');
+      logger.debug('d');
+      logger.info('i');
+      logger.warn('w');
+      logger.error('e');
+      logger.log('info', 'decision');
+      logger.log('warn', 'warned decision');
+    });
+    expect(stderr.map((line) => (JSON.parse(line) as { message: string }).message)).toEqual(['w', 'e', 'warned decision']);
+  });
+
+  test('split streams: warnings and errors on stderr, the rest on stdout (dockerd logs them at their level)', () => {
+    const { stdout, stderr } = captured(() => {
+      const logger = createLogger('debug', 'split');
+      for (const level of ['debug', 'info', 'warn', 'error'] as const) logger[level](level);
+    });
+    expect(stdout.map((line) => (JSON.parse(line) as { level: string }).level)).toEqual(['debug', 'info']);
+    expect(stderr.map((line) => (JSON.parse(line) as { level: string }).level)).toEqual(['warn', 'error']);
+  });
+
+  test('secret-named fields are redacted at any depth; a cycle or a bigint costs a field, not the line', () => {
+    const cycle: Record<string, unknown> = { name: 'loop' };
+    cycle['self'] = cycle;
+    const { stderr } = captured(() =>
+      createLogger('info').warn('odd fields', { password: 'hunter2', nested: { Authorization: 'Bearer abc', list: [{ token: 't' }] }, deep: { a: { b: { c: { d: { e: { f: { g: cycle } } } } } } }, big: 10n }),
+    );
+    expect(stderr[0]).not.toMatch(/hunter2|Bearer abc|"t"/);
+    const line = JSON.parse(stderr[0]!) as Record<string, unknown>;
+    expect(line).toMatchObject({ password: '[redacted]', nested: { Authorization: '[redacted]', list: [{ token: '[redacted]' }] }, big: '10', message: 'odd fields' });
+  });
+
+  test('the silent logger writes nothing', () => {
+    const { stdout, stderr } = captured(() => silentLogger().error('nothing'));
+    expect([...stdout, ...stderr]).toEqual([]);
+  });
+});
