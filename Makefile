@@ -52,12 +52,16 @@ e2e: build test-deps
 
 # The managed plugin: plugin/build/{config.json,rootfs} assembled offline, then created in the daemon at DOCKER_HOST.
 PLUGIN_NAME ?= image-access:$(shell node -p "require('./package.json').version")
+# plugin/trim-icu.js trims node's ICU data with icupkg and genrb (Debian icu-devtools).
+ICU_TOOLS = @command -v icupkg >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y icu-devtools; }
 plugin: build
+	$(ICU_TOOLS)
 	plugin/build.sh plugin/build
 	docker plugin create $(PLUGIN_NAME) plugin/build
 
 # The Debian package (CLI, plugin, systemd unit, its own node): packaging/out/image-access_VERSION_ARCH.deb.
 deb: build
+	$(ICU_TOOLS)
 	packaging/build-deb.sh packaging/out
 
 # The Go peers the bench compares with (opa-docker-authz, authz-broker), xz-compressed next to the repository; a

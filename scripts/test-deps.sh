@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the real-engine tests need, fetched when missing (root), so a clean machine runs `make test` as it is:
 # - Debian packages docker.io (dockerd 20.10 + bookworm's containerd/runc), docker-registry, busybox-static, debootstrap,
-#   chromium;
+#   chromium, icu-devtools;
 # - dockerd 26.1.5, docker-buildx and docker-compose from Debian trixie, downloaded with a private apt state (never
 #   installed over the system's packages) and extracted to IA_ENGINES_CACHE (default below), reused once complete.
 # Idempotent; safe to run from several test runs at once (one lock).
@@ -13,6 +13,8 @@ command -v docker-registry >/dev/null || missing+=(docker-registry)
 [ -x /bin/busybox ] || command -v busybox >/dev/null || missing+=(busybox-static)
 # The Debian package test (test/e2e/deb-package.test.ts) installs into a bare Debian that debootstrap makes.
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+# The managed plugin and the Debian package trim node's ICU data with icupkg and genrb (plugin/trim-icu.js).
+command -v icupkg >/dev/null && command -v genrb >/dev/null || missing+=(icu-devtools)
 # The policy page is tested in a real headless browser (test/e2e/policy-page.test.ts).
 command -v chromium >/dev/null || missing+=(chromium)
 
