@@ -5,13 +5,13 @@
  * (see report.ts). BENCH_QUICK=1 runs a tenth of it.
  *
  * Phases, each with the machine's load before and after:
+ * 0. the managed plugin's compressed size, built by plugin/build.sh from this tree;
  * 1. daemon rounds: API round trips through dockerd with no plugin and with each plugin, interleaved (every round
  *    runs each configuration in turn, order rotated), then every plugin's RSS;
  * 2. daemon pace: CPU per API call, one call at a time (daemon-pace.ts), on the same plugin processes;
- * 3. the plugin alone: AuthZReq throughput per CPU second; image-access's RSS over 1M requests, then after 1 MiB
- *    bodies and after 100k distinct namespaces;
- * 4. decision latency in process; 5. start-up to the first answered Activate, every plugin and policy source in turn;
- * 6. the managed plugin's compressed size, when it was built (`make plugin`).
+ * 3. the plugin alone: AuthZReq throughput per CPU second; image-access's RSS over 1M requests, then after 100k
+ *    distinct namespaces and after 1 MiB bodies;
+ * 4. decision latency in process; 5. start-up to the first answered Activate, every plugin and policy source in turn.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -167,13 +167,16 @@ function machine(): BenchResults['machine'] {
 
 /**
  * The managed plugin as `docker plugin push` sends it: its rootfs as one gzip-compressed layer (Go's default level,
- * 6) plus config.json. Measured on the last `make plugin` build (plugin/build, or IMAGE_ACCESS_BENCH_PLUGIN_DIR);
- * undefined when none was built.
+ * 6) plus config.json. Built here by plugin/build.sh from this tree (a second or so), or the build in
+ * IMAGE_ACCESS_BENCH_PLUGIN_DIR.
  */
-function pluginSize(): BenchResults['pluginSize'] {
-  const build = process.env['IMAGE_ACCESS_BENCH_PLUGIN_DIR'] ?? join(REPO, 'plugin', 'build');
+function pluginSize(dir: string): BenchResults['pluginSize'] {
+  let build = process.env['IMAGE_ACCESS_BENCH_PLUGIN_DIR'];
+  if (build === undefined) {
+    build = join(dir, 'managed-plugin');
+    execFileSync(join(REPO, 'plugin', 'build.sh'), [build], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
   const rootfs = join(build, 'rootfs');
-  if (!existsSync(rootfs) || !existsSync(join(build, 'config.json'))) return undefined;
   const layer = Number(execFileSync('sh', ['-c', 'tar --sort=name -C "$0" -cf - . | gzip -6 -c | wc -c', rootfs], { encoding: 'utf8' }).trim());
   return { compressedBytes: layer + statSync(join(build, 'config.json')).size, build, builtAt: statSync(rootfs).mtime.toISOString() };
 }
@@ -194,6 +197,8 @@ async function main(): Promise<void> {
   const results: Partial<Mutable<BenchResults>> = { machine: machine(), sizes: SIZES, quick: QUICK, date: new Date().toISOString(), plugins, phases };
   try {
     process.stderr.write(`bench: temp dir ${dir}; plugins: ${plugins.map((key) => PLUGIN_LABELS[key]).join(', ')}\n`);
+    // First: a second's work, and a broken build shows before the long phases.
+    results.pluginSize = await phase('managed plugin size', async () => pluginSize(dir));
     const hub = await startBenchHub();
     stops.push(() => hub.stop());
     const iaEnv = imageAccessEnv(dir, hub.url);
@@ -257,19 +262,20 @@ async function main(): Promise<void> {
       const mixed = await load(dir, pid, alone.socket, SIZES.loadTotal, 'mixed', (done) => rss.push({ requests: done, rssMiB: rssMiB(pid) }));
       process.stderr.write(`  mixed: ${mixed.perCpuSecond.toFixed(0)} per CPU second, RSS ${rss[0]!.rssMiB.toFixed(1)} -> ${rss[rss.length - 1]!.rssMiB.toFixed(1)} MiB\n`);
       const pulls = await load(dir, pid, alone.socket, SIZES.pullsTotal, 'pulls');
-      const beforeWorkloadsMiB = rssMiB(pid);
-      const bodies = await load(dir, pid, alone.socket, SIZES.bodies, 'bodies');
-      const afterBodiesMiB = rssMiB(pid);
+      // Each workload is judged against the RSS right before it.
+      const beforeNamespacesMiB = rssMiB(pid);
       const namespaces = await load(dir, pid, alone.socket, SIZES.namespaces, 'namespaces');
       const afterNamespacesMiB = rssMiB(pid);
-      process.stderr.write(`  RSS ${beforeWorkloadsMiB.toFixed(1)} MiB, after 1 MiB bodies ${afterBodiesMiB.toFixed(1)}, after distinct namespaces ${afterNamespacesMiB.toFixed(1)}\n`);
+      const bodies = await load(dir, pid, alone.socket, SIZES.bodies, 'bodies');
+      const afterBodiesMiB = rssMiB(pid);
+      process.stderr.write(`  RSS ${beforeNamespacesMiB.toFixed(1)} MiB, after distinct namespaces ${afterNamespacesMiB.toFixed(1)}, after 1 MiB bodies ${afterBodiesMiB.toFixed(1)}\n`);
       await alone.stop();
       results.memory = {
         rss,
         liveHeapAfterFullGcMB: liveHeapAfterFullGcs(readFileSync(alone.process.stdoutPath, 'utf8')),
-        beforeWorkloadsMiB,
-        afterBodiesMiB,
+        beforeNamespacesMiB,
         afterNamespacesMiB,
+        afterBodiesMiB,
         bodies,
         namespaces,
       };
@@ -324,7 +330,6 @@ async function main(): Promise<void> {
       return Object.fromEntries([...ready].map(([key, samples]) => [key, summarize(samples)])) as BenchResults['startup'];
     });
 
-    results.pluginSize = await phase('managed plugin size', async () => pluginSize());
     writeReport(RESULTS_DIR, join(REPO, 'README.md'), results as BenchResults);
     process.stderr.write(`bench: wrote ${RESULTS_DIR}/RESULTS.md, results.json, chart.svg/png and README's results table\n`);
   } finally {
