@@ -6,7 +6,13 @@
 // node_modules ship. Usage: scripts/bundle.js [OUT_DIR]   (make build)
 const { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
 const { dirname, join, resolve } = require('node:path');
-const esbuild = require('esbuild');
+let esbuild;
+try {
+  esbuild = require('esbuild');
+} catch {
+  console.error('scripts/bundle.js: esbuild is missing from node_modules: run npm ci (or make build)');
+  process.exit(1);
+}
 
 const repo = resolve(__dirname, '..');
 const out = resolve(process.argv[2] ?? join(repo, 'bundle'));
