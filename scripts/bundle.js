@@ -22,6 +22,8 @@ const out = resolve(process.argv[2] ?? join(repo, 'bundle'));
 const LAZY_GROUPS = {
   // The plugin app: loaded on the first request the fast path does not answer (src/protocol/server.ts).
   express: ['express'],
+  // The remote policy sources' HTTP client (src/policy/http-client.ts): loaded on the first call to Docker Hub or a policy URL.
+  axios: ['axios'],
   // The admin listener's /metrics (src/observability/metrics.ts), only with IMAGE_ACCESS_METRICS.
   'prom-client': ['prom-client'],
   // The registry gateway's certificate authority (src/gateway/certificate-authority.ts), only with IMAGE_ACCESS_GATEWAY.

@@ -11,9 +11,9 @@
  *   repeated failures also hold back every other key of the same remote: RemoteGate).
  * Time comes from the injected clock, so tests need no waiting except for `firstFetchWaitMs`, a real timer.
  */
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../audit/logger';
 import type { OutboundAgents } from '../network/agents';
-import { BoundedMap } from './bounded-map';
 import type { RemoteObserver } from '../observability/events';
 import { within } from './deadline';
 import { RemoteError } from './remote-error';
@@ -108,11 +108,11 @@ const REFRESH_FROM = 0.75;
 const REFRESH_JITTER = 0.15;
 
 export class RefreshingCache<V> {
-  private readonly entries: BoundedMap<string, Entry<V>>;
+  private readonly entries: LRUCache<string, Entry<V>>;
   private readonly inFlight = new Map<string, Promise<Lookup<V>>>();
 
   constructor(private readonly options: CacheOptions) {
-    this.entries = new BoundedMap(options.maxEntries);
+    this.entries = new LRUCache({ max: options.maxEntries });
   }
 
   /**

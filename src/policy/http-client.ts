@@ -3,8 +3,7 @@
  * reply size, no redirects (a bearer token must not follow one), and failures turned into RemoteError, whose message
  * names the call but never carries a header, a body or a query string (where secrets live).
  */
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { AxiosInstance, AxiosResponse, AxiosStatic } from 'axios';
 import type { z } from 'zod';
 import type { OutboundAgents } from '../network/agents';
 import { RemoteError, type RemoteFailure } from './remote-error';
@@ -34,64 +33,33 @@ export interface RemoteRequest {
   readonly json?: unknown;
 }
 
-/** How the remote sources reach their servers: the proxy/CA agents, if any. */
-export interface Http {
-  readonly agents?: OutboundAgents;
-}
-
 /**
- * `agents`: the proxy and CA settings (src/network/agents.ts); without them, direct with Node's own roots.
- * Plain node:http(s): an HTTP library cost the plugin ~50 ms of start-up and ~19 MiB of RSS for a few GETs.
+ * axios, required on the first remote call rather than at start: its load (~50 ms of CPU, ~10 MiB) is not paid by a
+ * plugin on the embedded policy or a file, nor before the daemon's first Activate.
  */
-export function createHttp(agents?: OutboundAgents): Http {
-  return agents === undefined ? {} : { agents };
+function axios(): AxiosStatic {
+  return (require('axios') as typeof import('axios')).default;
 }
 
-interface Received {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly text: string;
-}
+/** An axios instance made on first use. */
+export type Http = () => AxiosInstance;
 
-/** One request, its whole reply read as text; rejects with RemoteError on a transport failure, a timeout or a reply too large. */
-function exchange(http: Http, request: RemoteRequest, timeoutMs: number): Promise<Received> {
-  return new Promise((resolve, reject) => {
-    const url = new URL(request.url);
-    const https = url.protocol === 'https:';
-    const body = request.json === undefined ? undefined : Buffer.from(JSON.stringify(request.json));
-    const headers: Record<string, string> = { Accept: 'application/json', ...request.headers };
-    if (body !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': String(body.length) });
-    const options = { method: request.method, headers, agent: https ? http.agents?.httpsAgent : http.agents?.httpAgent };
-    let settled = false;
-    const fail = (error: RemoteError) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(deadline);
-      outgoing.destroy();
-      reject(error);
-    };
-    // One deadline for the whole call, a slowly dripping reply included.
-    const deadline = setTimeout(() => fail(new RemoteError('unavailable', `${request.what}: no reply within ${timeoutMs} ms`)), timeoutMs);
-    const onReply = (reply: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      let bytes = 0;
-      reply.on('data', (chunk: Buffer) => {
-        bytes += chunk.length;
-        if (bytes > MAX_REPLY_BYTES) fail(new RemoteError('bad-reply', `${request.what}: reply larger than ${MAX_REPLY_BYTES} bytes`));
-        else chunks.push(chunk);
-      });
-      reply.on('error', (error: NodeJS.ErrnoException) => fail(new RemoteError('unavailable', `${request.what}: ${error.code ?? 'connection failed'}`)));
-      reply.on('end', () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(deadline);
-        resolve({ status: reply.statusCode ?? 0, headers: reply.headers, text: Buffer.concat(chunks).toString('utf8') });
-      });
-    };
-    const outgoing = (https ? httpsRequest : httpRequest)(url, options, onReply);
-    outgoing.on('error', (error: NodeJS.ErrnoException) => fail(new RemoteError('unavailable', `${request.what}: ${error.code ?? 'connection failed'}`)));
-    outgoing.end(body);
-  });
+/** `agents`: the proxy and CA settings (src/network/agents.ts); without them, direct with Node's own roots. */
+export function createHttp(timeoutMs: number, agents?: OutboundAgents): Http {
+  let instance: AxiosInstance | undefined;
+  return () =>
+    (instance ??= axios().create({
+      ...agents,
+      timeout: timeoutMs,
+      maxRedirects: 0,
+      maxContentLength: MAX_REPLY_BYTES,
+      responseType: 'text',
+      // The body is parsed by the caller with zod: keep it as the text that arrived.
+      transformResponse: [(data: unknown) => data],
+      validateStatus: () => true,
+      // axios's own proxy support would hand an https request, headers and all, to the proxy: the agents tunnel instead.
+      proxy: false,
+    }));
 }
 
 /** `scheme://host/path` of a URL, without credentials or query: safe for logs and messages. */
@@ -111,11 +79,18 @@ export async function send(http: Http, request: RemoteRequest, timeoutMs: number
   gate?.admit(request.what);
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
-  let response: Received;
+  let response: AxiosResponse<unknown>;
   try {
-    response = await exchange(http, request, timeoutMs);
+    response = await http().request({
+      method: request.method,
+      url: request.url,
+      headers: { Accept: 'application/json', ...request.headers },
+      data: request.json,
+      // `timeout` is per socket phase; the signal caps the whole call, a slowly dripping reply included.
+      signal: AbortSignal.timeout(timeoutMs),
+    });
   } catch (error) {
-    const failure = error instanceof RemoteError ? error : new RemoteError('unavailable', `${request.what}: connection failed`);
+    const failure = transportFailure(request.what, error, timeoutMs);
     report?.(failure.kind, elapsed());
     gate?.failed(failure);
     throw failure;
@@ -124,9 +99,9 @@ export async function send(http: Http, request: RemoteRequest, timeoutMs: number
   let unsettled = response.status < 300;
   const reply: RemoteReply = {
     status: response.status,
-    text: response.text,
+    text: typeof response.data === 'string' ? response.data : '',
     header: (name) => {
-      const value = response.headers[name.toLowerCase()];
+      const value: unknown = response.headers[name.toLowerCase()];
       return typeof value === 'string' ? value : undefined;
     },
     settle: (outcome) => {
@@ -143,6 +118,16 @@ export async function send(http: Http, request: RemoteRequest, timeoutMs: number
     else gate?.failed(failure);
   }
   return reply;
+}
+
+function transportFailure(what: string, error: unknown, timeoutMs: number): RemoteError {
+  const code = axios().isAxiosError(error) ? error.code : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/maxContentLength/.test(message)) return new RemoteError('bad-reply', `${what}: reply larger than ${MAX_REPLY_BYTES} bytes`);
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED' || /timeout|aborted/i.test(message)) {
+    return new RemoteError('unavailable', `${what}: no reply within ${timeoutMs} ms`);
+  }
+  return new RemoteError('unavailable', `${what}: ${code ?? 'connection failed'}`);
 }
 
 /** Retry-After is seconds or an HTTP date. */

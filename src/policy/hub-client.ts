@@ -41,7 +41,7 @@ export class HubClient {
     /** Holds back every call to the Hub after a Retry-After or repeated failures. */
     private readonly gate?: RemoteGate,
   ) {
-    this.http = createHttp(agents);
+    this.http = createHttp(timeoutMs, agents);
   }
 
   /**

@@ -43,7 +43,7 @@ export class UrlPolicySource implements PolicySource {
   constructor(private readonly options: UrlSourceOptions) {
     // The URL may carry a token in its query: logs and messages name only its origin and path.
     this.describe = `url:${loggableUrl(options.url)}`;
-    this.http = createHttp(options.agents);
+    this.http = createHttp(options.decisionTimeoutMs, options.agents);
     this.cache = new RefreshingCache(policyUrlCacheOptions(options));
     this.gate = new RemoteGate({ name: `the policy URL ${loggableUrl(options.url)}`, clock: options.clock, logger: options.logger });
   }
