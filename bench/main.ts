@@ -5,7 +5,7 @@
  * (see report.ts). BENCH_QUICK=1 runs a tenth of it.
  *
  * Phases, each with the machine's load before and after:
- * 0. the managed plugin's compressed size, built by plugin/build.sh from this tree;
+ * 0. the managed plugin's size as pushed, built by plugin/build.sh from this tree;
  * 1. daemon rounds: API round trips through dockerd with no plugin and with each plugin, interleaved (every round
  *    runs each configuration in turn, order rotated), then every plugin's RSS;
  * 2. daemon pace: CPU per API call, one call at a time (daemon-pace.ts), on the same plugin processes;
@@ -14,7 +14,7 @@
  * 4. decision latency in process; 5. start-up to the first answered Activate, every plugin and policy source in turn.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
@@ -28,7 +28,9 @@ import {
   startRegistry,
   uniquePluginName,
   unregisterLegacyPlugin,
+  type Daemon,
   type DaemonOptions,
+  type Registry,
 } from '../test/harness';
 import { API_CALLS, measureCall } from './api-client';
 import { lastJson, runChild } from './children';
@@ -166,19 +168,24 @@ function machine(): BenchResults['machine'] {
 }
 
 /**
- * The managed plugin as `docker plugin push` sends it: its rootfs as one gzip-compressed layer (Go's default level,
- * 6) plus config.json. Built here by plugin/build.sh from this tree (a second or so), or the build in
- * IMAGE_ACCESS_BENCH_PLUGIN_DIR.
+ * The managed plugin as every host of a fleet downloads it: built by plugin/build.sh from this tree (or the build in
+ * IMAGE_ACCESS_BENCH_PLUGIN_DIR), `docker plugin create`d and `docker plugin push`ed to the loopback registry; the
+ * size is the pushed blobs' (config + layers, compressed as docker sent them), from the registry's manifest.
  */
-function pluginSize(dir: string): BenchResults['pluginSize'] {
+async function pushedPluginSize(dir: string, daemon: Daemon, registry: Registry): Promise<BenchResults['pluginSize']> {
   let build = process.env['IMAGE_ACCESS_BENCH_PLUGIN_DIR'];
   if (build === undefined) {
     build = join(dir, 'managed-plugin');
     execFileSync(join(REPO, 'plugin', 'build.sh'), [build], { stdio: ['ignore', 'ignore', 'inherit'] });
   }
-  const rootfs = join(build, 'rootfs');
-  const layer = Number(execFileSync('sh', ['-c', 'tar --sort=name -C "$0" -cf - . | gzip -6 -c | wc -c', rootfs], { encoding: 'utf8' }).trim());
-  return { compressedBytes: layer + statSync(join(build, 'config.json')).size, build, builtAt: statSync(rootfs).mtime.toISOString() };
+  const name = `${registry.address}/bench/image-access:bench`;
+  for (const args of [['plugin', 'create', name, build], ['plugin', 'push', name], ['plugin', 'rm', name]]) {
+    const result = await daemon.docker(args, { timeoutMs: 300_000 });
+    if (result.code !== 0) throw new Error(`docker ${args.slice(0, 2).join(' ')} failed: ${result.stderr}`);
+  }
+  const reply = await fetch(`${registry.url}/v2/bench/image-access/manifests/bench`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+  const { config, layers } = (await reply.json()) as { config: { size: number }; layers: Array<{ size: number }> };
+  return { compressedBytes: config.size + layers.reduce((sum, layer) => sum + layer.size, 0), build };
 }
 
 async function main(): Promise<void> {
@@ -197,8 +204,6 @@ async function main(): Promise<void> {
   const results: Partial<Mutable<BenchResults>> = { machine: machine(), sizes: SIZES, quick: QUICK, date: new Date().toISOString(), plugins, phases };
   try {
     process.stderr.write(`bench: temp dir ${dir}; plugins: ${plugins.map((key) => PLUGIN_LABELS[key]).join(', ')}\n`);
-    // First: a second's work, and a broken build shows before the long phases.
-    results.pluginSize = await phase('managed plugin size', async () => pluginSize(dir));
     const hub = await startBenchHub();
     stops.push(() => hub.stop());
     const iaEnv = imageAccessEnv(dir, hub.url);
@@ -212,6 +217,8 @@ async function main(): Promise<void> {
     stops.push(() => daemon.stop());
     const pulled = await daemon.docker(['pull', 'alpine:latest']);
     if (pulled.code !== 0) throw new Error(`seeding pull failed: ${pulled.stderr}`);
+    // First, while dockerd enforces no plugin (which would refuse the upload), and a broken build shows early.
+    results.pluginSize = await phase('managed plugin, built and pushed', () => pushedPluginSize(dir, daemon, registry));
 
     // 1 and 2: every plugin serves for the whole of both phases; dockerd is restarted with one of them at a time.
     const serving: Partial<Record<PluginKey, Serving>> = {};
@@ -320,7 +327,8 @@ async function main(): Promise<void> {
       ];
       const ready = new Map<StartKey, number[]>(starts.map(([key]) => [key, []]));
       for (let i = 0; i < SIZES.startups; i++) {
-        for (const [key, launchOf] of starts) {
+        // Rotated, so no start always follows the same other one.
+        for (const [key, launchOf] of starts.map((_, j) => starts[(i + j) % starts.length]!)) {
           const id = `start-${key}-${i}`;
           const started = await startServing(dir, id, launchOf(id));
           ready.get(key)!.push(started.readyMs);

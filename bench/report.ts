@@ -80,8 +80,8 @@ export interface BenchResults {
   };
   readonly decisions: DecisionLatency;
   readonly startup: Partial<Record<StartKey, Summary>>;
-  /** The managed plugin as pushed (gzip layer + config). */
-  readonly pluginSize: { readonly compressedBytes: number; readonly build: string; readonly builtAt: string } | undefined;
+  /** The managed plugin as `docker plugin push` sent it (config + layers). */
+  readonly pluginSize: { readonly compressedBytes: number; readonly build: string };
 }
 
 /** Issue 15's bounds, relative to the minimal Node plugin unless said otherwise. */
@@ -255,8 +255,8 @@ function targets(results: BenchResults): TargetRow[] {
     },
     {
       target: `managed plugin pushed <= ${TARGETS.pluginMB} MB compressed`,
-      measured: size ? `${(size.compressedBytes / 1e6).toFixed(1)} MB (rootfs as a gzip layer, plus config.json)` : 'not measured',
-      met: size ? size.compressedBytes <= TARGETS.pluginMB * 1e6 : undefined,
+      measured: `${(size.compressedBytes / 1e6).toFixed(1)} MB (the blobs docker plugin push sent)`,
+      met: size.compressedBytes <= TARGETS.pluginMB * 1e6,
     },
   ];
 }
