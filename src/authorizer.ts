@@ -130,35 +130,42 @@ export class Authorizer {
     return recognize(bareRequest(method, uri)).kind !== 'passthrough';
   }
 
-  /** `recognized`: the route as already recognised when the body was read (the request's body may then be gone). */
-  async authorizeRequest(request: AuthZRequest, recognized: RecognizedRequest = recognize(request)): Promise<AuthZReply> {
+  /**
+   * `recognized`: the route as already recognised when the body was read (the request's body may then be gone). What
+   * the route alone decides (passthrough: nearly every call; a request refused as it stands) is answered at once, not
+   * through a promise: the daemon's next call waits on it.
+   */
+  authorizeRequest(request: AuthZRequest, recognized: RecognizedRequest = recognize(request)): AuthZReply | Promise<AuthZReply> {
     switch (recognized.kind) {
       case 'passthrough':
         return ALLOW;
       case 'reject':
         this.deps.logger.warn('request refused', { method: request.requestMethod, reason: recognized.reason });
         return deny(`image-access: ${recognized.reason}`);
-      case 'pull': {
-        const started = this.deps.clock();
-        const parsed = pullReference(recognized.fromImage, recognized.tag);
-        const judgement = parsed.ok
-          ? await this.judgeImage(request, parsed.reference)
-          : this.judgeInvalid(recognized.tag === '' ? recognized.fromImage : `${recognized.fromImage}:${recognized.tag}`, parsed.error);
-        return this.conclude(judgement, started);
-      }
+      case 'pull':
+        return this.authorizePull(request, recognized.fromImage, recognized.tag);
       case 'image-use':
         return this.authorizeImages(request, recognized.images);
       case 'unverifiable':
         return this.authorizeActivity(request, recognized.activity, recognized.detail);
-      case 'plugin-change': {
-        const { action, plugin, remote } = recognized;
-        if (this.deps.routes.protectPlugin && mayNamePlugin(plugin, this.deps.routes.pluginName)) {
-          const reply = await this.authorizeActivity(request, 'plugin-change', `${action} of plugin ${plugin}`);
-          if (!reply.Allow) return reply;
-        }
-        return remote === undefined ? ALLOW : this.authorizeImages(request, [remote]);
-      }
+      case 'plugin-change':
+        return this.authorizePluginChange(request, recognized.plugin, recognized.remote, recognized.action);
     }
+  }
+
+  private async authorizePull(request: AuthZRequest, fromImage: string, tag: string): Promise<AuthZReply> {
+    const started = this.deps.clock();
+    const parsed = pullReference(fromImage, tag);
+    const judgement = parsed.ok ? await this.judgeImage(request, parsed.reference) : this.judgeInvalid(tag === '' ? fromImage : `${fromImage}:${tag}`, parsed.error);
+    return this.conclude(judgement, started);
+  }
+
+  private async authorizePluginChange(request: AuthZRequest, plugin: string, remote: string | undefined, action: string): Promise<AuthZReply> {
+    if (this.deps.routes.protectPlugin && mayNamePlugin(plugin, this.deps.routes.pluginName)) {
+      const reply = await this.authorizeActivity(request, 'plugin-change', `${action} of plugin ${plugin}`);
+      if (!reply.Allow) return reply;
+    }
+    return remote === undefined ? ALLOW : this.authorizeImages(request, [remote]);
   }
 
   /**

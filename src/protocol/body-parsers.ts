@@ -66,8 +66,9 @@ export class BodyParsers {
   private readonly available = existsSync(WORKER_SCRIPT);
   private nextId = 0;
 
-  prepare(body: Buffer): Promise<PreparedRequest> {
-    if (!this.available || body.length < OFF_THREAD_FROM_BYTES) return Promise.resolve(prepareRequest(body.toString('utf8')));
+  /** Prepared at once (no promise) when small enough to be done inline. */
+  prepare(body: Buffer): PreparedRequest | Promise<PreparedRequest> {
+    if (!this.available || body.length < OFF_THREAD_FROM_BYTES) return prepareRequest(body.toString('utf8'));
     return new Promise((resolve) => this.leastBusy().send(this.nextId++, body, resolve));
   }
 

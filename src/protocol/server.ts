@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { shownValue } from '../recognition/uri';
 import type { Logger } from '../audit/logger';
 import { trackReplies } from './socket';
-import { prepareRequest } from '../recognition/prepared';
+import { prepareRequest, type PreparedRequest } from '../recognition/prepared';
 import type { RecognizedRequest } from '../recognition/recognized';
 import { BodyBudget, BodyParsers } from './body-parsers';
 import { ACTIVATE_REPLY, parseAuthZHead, type AuthZHead, type AuthZReply, type AuthZRequest } from './wire';
@@ -29,8 +29,11 @@ const LARGE_BODY_BUDGET_BYTES = 64 * 1024 * 1024;
 export const READ_HEAD_FIRST_BYTES = 256 * 1024;
 
 export interface AuthZHandler {
-  /** `recognized`: the route as recognised when the body was read (the request's body may then be gone). */
-  authorizeRequest(request: AuthZRequest, recognized?: RecognizedRequest): Promise<AuthZReply>;
+  /**
+   * `recognized`: the route as recognised when the body was read (the request's body may then be gone). A reply
+   * rather than a promise when nothing has to be waited for (a passthrough route): it is written at once.
+   */
+  authorizeRequest(request: AuthZRequest, recognized?: RecognizedRequest): AuthZReply | Promise<AuthZReply>;
   /**
    * Whether a request's verdict may depend on more than its method and URI. When it does not, a large request is
    * allowed without its body (or headers) being kept or parsed; absent: every body is read.
@@ -39,6 +42,11 @@ export interface AuthZHandler {
 }
 
 const ALLOW: AuthZReply = { Allow: true, Msg: '' };
+/** The replies of nearly every call, serialised once. */
+const ALLOW_JSON = JSON.stringify(ALLOW);
+const ACTIVATE_JSON = JSON.stringify(ACTIVATE_REPLY);
+
+const isPromise = <T>(value: T | Promise<T>): value is Promise<T> => typeof (value as Promise<T>).then === 'function';
 
 /**
  * The daemon never sends an empty AuthZReq of its own: an empty body is its retry of a call whose connection broke
@@ -72,7 +80,7 @@ export function createPluginApp(handler: AuthZHandler, logger: Logger): Express 
   });
 
   app.post('/AuthZPlugin.AuthZReq', (req: Request, res: Response) => {
-    void authorizeBody(handler, logger, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)).then((reply) => res.json(reply));
+    void Promise.resolve(authorizeBody(handler, logger, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))).then((reply) => res.json(reply));
   });
 
   // Enforcement happens on the request: the response phase is always allowed (a pull has already happened by then).
@@ -92,25 +100,34 @@ export function createPluginApp(handler: AuthZHandler, logger: Logger): Express 
 }
 
 /**
- * The verdict on one AuthZReq body; never rejects, so the daemon always gets a 200 it can act on. A large body is
- * prepared by a body worker, when `parsers` are given.
+ * The verdict on one AuthZReq body; never rejects or throws, so the daemon always gets a 200 it can act on. A reply at
+ * once when nothing is waited for (a passthrough route, a malformed body), so that `docker ps` is answered in the turn
+ * its body arrived in. A large body is prepared by a body worker, when `parsers` are given.
  */
-async function authorizeBody(handler: AuthZHandler, logger: Logger, body: Buffer, parsers?: BodyParsers): Promise<AuthZReply> {
+function authorizeBody(handler: AuthZHandler, logger: Logger, body: Buffer, parsers?: BodyParsers): AuthZReply | Promise<AuthZReply> {
   if (body.length === 0) {
     logger.warn('AuthZReq without a body refused: the daemon re-sent a call whose connection to the plugin broke');
     return EMPTY_BODY_REPLY;
   }
-  const prepared = parsers === undefined ? prepareRequest(body.toString('utf8')) : await parsers.prepare(body);
+  const prepared = parsers === undefined ? prepareRequest(body.toString('utf8')) : parsers.prepare(body);
+  return isPromise(prepared) ? prepared.then((ready) => judgePrepared(handler, logger, ready)) : judgePrepared(handler, logger, prepared);
+}
+
+function judgePrepared(handler: AuthZHandler, logger: Logger, prepared: PreparedRequest): AuthZReply | Promise<AuthZReply> {
   if (!prepared.ok) {
     logger.warn('malformed AuthZReq refused', { error: prepared.error });
     return { Allow: false, Msg: `image-access: malformed authorization request (${prepared.error})` };
   }
-  try {
-    return await handler.authorizeRequest(prepared.request, prepared.recognized);
-  } catch (error) {
+  const failed = (error: unknown): AuthZReply => {
     // The path only: a query may carry a download URL's credentials.
     logger.error('authorization failed', { error: String(error), path: prepared.request.requestUri.split('?', 1)[0] });
     return { Allow: false, Msg: 'image-access: internal error while checking this request; see the plugin log' };
+  };
+  try {
+    const reply = handler.authorizeRequest(prepared.request, prepared.recognized);
+    return isPromise(reply) ? reply.catch(failed) : reply;
+  } catch (error) {
+    return failed(error);
   }
 }
 
@@ -139,14 +156,20 @@ class UnreadableBody extends Error {
 type ReadRequest = { readonly body: Buffer } | { readonly head: AuthZHead };
 
 /**
- * The whole body, up to MAX_BODY_BYTES. A larger one is still read off to its end before it is refused, as express's
+ * Calls `done` once with the whole body, up to MAX_BODY_BYTES, or with why it could not be read. A larger one is still read off to its end before it is refused, as express's
  * body parser does, so the client is never cut off mid-write and the connection stays usable. With `needsBody`, a
  * body past READ_HEAD_FIRST_BYTES is looked into for its method and URI (each time it has doubled) and, when they say
  * the rest does not matter, the rest is dropped as it arrives: a 4 MiB `containers/create` costs no memory and no
  * parsing, whatever its size.
  */
-function readBody(req: IncomingMessage, needsBody?: (head: AuthZHead) => boolean): Promise<ReadRequest> {
-  return new Promise((resolve, reject) => {
+function readBody(req: IncomingMessage, needsBody: ((head: AuthZHead) => boolean) | undefined, done: (read: ReadRequest | UnreadableBody) => void): void {
+  let settled = false;
+  const settle = (read: ReadRequest | UnreadableBody) => {
+    if (settled) return;
+    settled = true;
+    done(read);
+  };
+  {
     let chunks: Buffer[] = [];
     let size = 0;
     let headLookedAt = needsBody === undefined ? Infinity : READ_HEAD_FIRST_BYTES / 2;
@@ -171,19 +194,23 @@ function readBody(req: IncomingMessage, needsBody?: (head: AuthZHead) => boolean
       }
     });
     req.on('end', () => {
-      if (head !== undefined) resolve({ head });
-      else if (tooLarge) reject(new UnreadableBody('request entity too large', true));
-      else resolve({ body: Buffer.concat(chunks) });
+      if (head !== undefined) settle({ head });
+      else if (tooLarge) settle(new UnreadableBody('request entity too large', true));
+      else settle({ body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
     });
-    req.on('error', (error) => reject(new UnreadableBody(error.message, false)));
-    req.on('close', () => req.complete || reject(new UnreadableBody('request aborted', false)));
-  });
+    req.on('error', (error) => settle(new UnreadableBody(error.message, false)));
+    req.on('close', () => req.complete || settle(new UnreadableBody('request aborted', false)));
+  }
+}
+
+/** A 200 with `body`, JSON text: headers and body go out in one write. */
+function sendJsonText(res: ServerResponse, body: string): void {
+  res.writeHead(200, ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body))]);
+  res.end(body);
 }
 
 function sendJson(res: ServerResponse, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
+  sendJsonText(res, value === ALLOW ? ALLOW_JSON : JSON.stringify(value));
 }
 
 /** The same reply written straight to a socket, for a request Node's HTTP parser gave up on (no response object). */
@@ -231,30 +258,42 @@ function serveFast(
   { parsers, budget }: { parsers: BodyParsers; budget: BodyBudget },
 ): void {
   if (path === '/AuthZPlugin.AuthZRes') {
+    // Enforcement is on the request: the response phase is allowed, and its body (the API's reply) never decoded.
+    req.on('end', () => sendJsonText(res, ALLOW_JSON));
     req.resume();
-    req.on('end', () => sendJson(res, ALLOW));
     return;
   }
   const needsBody = path === '/AuthZPlugin.AuthZReq' ? handler.needsBody?.bind(handler) : undefined;
-  const serve = () =>
-    readBody(req, needsBody).then(
-      async (read) => {
-        if (path === '/Plugin.Activate') return sendJson(res, ACTIVATE_REPLY);
-        if ('head' in read) return sendJson(res, ALLOW);
-        return sendJson(res, await authorizeBody(handler, logger, read.body, parsers));
-      },
-      (error: UnreadableBody) => {
-        logger.warn('unreadable plugin request', { path, error: error.message });
-        sendJson(res, unreadableReply(path, error.tooLarge ? TOO_LARGE : 'unreadable request body'));
-      },
-    );
+  /** Reads the request and replies; `replied` runs once the reply is written. */
+  const serve = (replied?: () => void) =>
+    readBody(req, needsBody, (read) => {
+      if (read instanceof UnreadableBody) {
+        logger.warn('unreadable plugin request', { path, error: read.message });
+        sendJson(res, unreadableReply(path, read.tooLarge ? TOO_LARGE : 'unreadable request body'));
+      } else if (path === '/Plugin.Activate') {
+        sendJsonText(res, ACTIVATE_JSON);
+      } else if ('head' in read) {
+        sendJsonText(res, ALLOW_JSON);
+      } else {
+        const verdict = authorizeBody(handler, logger, read.body, parsers);
+        if (isPromise(verdict)) {
+          void verdict.then((reply) => {
+            sendJson(res, reply);
+            replied?.();
+          });
+          return;
+        }
+        sendJson(res, verdict);
+      }
+      replied?.();
+    });
   // The daemon always sends a Content-Length; small requests (`docker ps`) never wait for the budget.
   const declared = Number(req.headers['content-length']);
-  if (!(declared >= READ_HEAD_FIRST_BYTES)) return void serve();
+  if (!(declared >= READ_HEAD_FIRST_BYTES)) return serve();
   void budget.reserve(Math.min(declared, MAX_BODY_BYTES)).then((release) => {
     // Unread until now: a sender that went away meanwhile has nothing left to answer.
     if (req.destroyed) return release();
-    void serve().finally(release);
+    serve(release);
   });
 }
 
@@ -275,14 +314,8 @@ export function createPluginServer(handler: AuthZHandler, logger: Logger, timeou
   let app: Express | undefined;
   const parsers = new BodyParsers();
   const large = { parsers, budget: new BodyBudget(LARGE_BODY_BUDGET_BYTES) };
-  /** The AuthZ path each connection's request in progress is for, for a parse error that comes after its head. */
-  const pathOf = new WeakMap<Duplex, string>();
   const server = createServer({ connectionsCheckingInterval: timeouts.checkEveryMs }, (req, res) => {
     const path = req.url ?? '';
-    if (FAST_PATHS.has(path)) {
-      pathOf.set(req.socket, path);
-      res.once('finish', () => pathOf.delete(req.socket));
-    }
     if (req.method === 'POST' && FAST_PATHS.has(path) && req.headers['content-encoding'] === undefined) {
       serveFast(req, res, path, handler, logger, large);
     } else if (FAST_PATHS.has(path) && req.method !== 'POST') {
@@ -294,8 +327,9 @@ export function createPluginServer(handler: AuthZHandler, logger: Logger, timeou
     }
   });
   server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
-    const path = pathOf.get(socket) ?? REQUEST_LINE.exec(error.rawPacket?.toString('latin1') ?? '')?.[1];
-    const reply = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+    // The reply in progress on the connection (Node detaches it once written): a parse error that came after its head.
+    const reply = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+    const path = reply?.req.url ?? REQUEST_LINE.exec(error.rawPacket?.toString('latin1') ?? '')?.[1];
     if (!socket.writable || reply?.headersSent) return void socket.destroy();
     logger.warn('unreadable plugin request', { path: path === undefined ? undefined : shownValue(path), error: error.code ?? error.message });
     if (path !== undefined && FAST_PATHS.has(path)) writeRawJson(socket, unreadableReply(path, clientErrorReason(error)));

@@ -67,6 +67,14 @@ function authorizer(
 
 const serviceSpec = (image: string) => ({ Name: 'web', TaskTemplate: { ContainerSpec: { Image: image } } });
 
+describe('what the route alone decides is answered at once', () => {
+  test('a passthrough call gets its reply without a promise, a pull gets one', () => {
+    const { authz } = authorizer({ user: 'dev' });
+    expect(authz.authorizeRequest(request('GET', '/v1.41/containers/json'))).toEqual({ Allow: true, Msg: '' });
+    expect(authz.authorizeRequest(request('POST', '/v1.41/images/create?fromImage=alpine'))).toBeInstanceOf(Promise);
+  });
+});
+
 describe('routes that name an image are judged like a pull', () => {
   test.each([
     ['docker service create', request('POST', '/v1.41/services/create', serviceSpec('someone/app:1.0'))],

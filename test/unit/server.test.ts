@@ -61,6 +61,29 @@ describe('plugin server over its unix socket', () => {
     expect((await post(socket, '/AuthZPlugin.AuthZReq', ping)).json).toEqual({ Allow: true, Msg: '' });
   });
 
+  test('a call that brings no image is answered in the turn its body arrived in; one whose last RequestUri is a pull is still judged', async () => {
+    // The passthrough answer skips only the waiting (no promise, no timer), never the reading: the whole body is parsed
+    // with Go's key rules first, so a request the engine will route as a pull is never taken for `docker ps`.
+    const core = createPluginServer(
+      {
+        authorizeRequest: (_request, recognized) => (recognized?.kind === 'passthrough' ? { Allow: true, Msg: 'at once' } : Promise.resolve({ Allow: false, Msg: 'judged' })),
+      },
+      silentLogger(),
+    );
+    const own = join(dir, 'at-once.sock');
+    await listenOnUnixSocket(core, own);
+    try {
+      const ps = JSON.stringify({ RequestMethod: 'GET', RequestUri: '/v1.41/containers/json' });
+      expect((await post(own, '/AuthZPlugin.AuthZReq', ps)).json).toEqual({ Allow: true, Msg: 'at once' });
+      const lastWins = '{"RequestMethod":"GET","RequestUri":"/v1.41/containers/json","requestmethod":"POST","requesturi":"/images/create?fromImage=someone%2Fapp"}';
+      expect((await post(own, '/AuthZPlugin.AuthZReq', lastWins)).json).toEqual({ Allow: false, Msg: 'judged' });
+      expect((await post(socket, '/AuthZPlugin.AuthZReq', lastWins)).json).toEqual({ Allow: false, Msg: expect.stringContaining('someone/app') });
+    } finally {
+      core.closeAllConnections();
+      await new Promise<void>((resolve) => core.close(() => resolve()));
+    }
+  });
+
   test('the response phase is always allowed', async () => {
     expect((await post(socket, '/AuthZPlugin.AuthZRes', pull('someone/app'))).json).toEqual({ Allow: true, Msg: '' });
     expect((await post(socket, '/AuthZPlugin.AuthZRes', '{garbage')).json).toEqual({ Allow: true, Msg: '' });
