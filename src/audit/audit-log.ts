@@ -47,6 +47,7 @@ export function auditLine(event: DecisionEvent, host: string): string {
 /** Lines in an audit file may name users and images: readable by root and its group (a log shipper), nobody else. */
 const FILE_MODE = 0o640;
 const NEWLINE = 0x0a;
+const LINE_BREAK = Buffer.from([NEWLINE]);
 const DIRECTORY_MODE = 0o750;
 
 export class AuditLog implements DecisionObserver {
@@ -72,8 +73,10 @@ export class AuditLog implements DecisionObserver {
   private append(line: string, time: number): void {
     try {
       if (this.fd === undefined) this.open();
-      if (this.size > 0 && this.size + Buffer.byteLength(line) > this.options.maxBytes) this.rotate();
-      this.writeWhole(Buffer.from(this.brokenTail ? `\n${line}` : line, 'utf8'));
+      // Encoded once: its length decides the rotation, its bytes are written.
+      const bytes = Buffer.from(line, 'utf8');
+      if (this.size > 0 && this.size + bytes.length > this.options.maxBytes) this.rotate();
+      this.writeWhole(this.brokenTail ? Buffer.concat([LINE_BREAK, bytes]) : bytes);
       this.brokenTail = false;
       if (this.failingSince !== undefined) {
         this.options.logger.warn('audit log writable again; records were lost while it was not', {

@@ -39,6 +39,8 @@ export class HubPolicySource implements PolicySource {
   private readonly badges: HubBadges;
   /** Keys derived from a secret are HMACs under a key that lives and dies with the process. */
   private readonly keySecret = randomBytes(32);
+  /** Every pull of a signed-in machine asks for the same user's key: the last one is kept rather than re-hashed. */
+  private lastKey: { readonly username: string; readonly secret: string; readonly key: string } | undefined;
 
   constructor(private readonly options: HubSourceOptions) {
     this.describe = `hub:${options.hubUrl}`;
@@ -150,7 +152,11 @@ export class HubPolicySource implements PolicySource {
 
   /** A user is their name and their secret: someone claiming a name with another secret shares nothing cached. */
   private userKey(username: string, secret: string): string {
-    return createHmac('sha256', this.keySecret).update(username).update('\0').update(secret).digest('base64url');
+    const last = this.lastKey;
+    if (last !== undefined && last.username === username && last.secret === secret) return last.key;
+    const key = createHmac('sha256', this.keySecret).update(username).update('\0').update(secret).digest('base64url');
+    this.lastKey = { username, secret, key };
+    return key;
   }
 }
 

@@ -34,8 +34,13 @@ export function parseQuery(rawQuery: string): Map<string, string> {
   return query;
 }
 
+/** An empty, `.` or `..` segment, or a trailing slash: what cleanPath changes in a path that starts with `/`. */
+const UNCLEAN = /\/\/|\/\.\.?(?:\/|$)|.\/$/;
+
 /** Resolves `.`/`..` segments and repeated slashes, like Go's path.Clean on an absolute path. */
-function cleanPath(path: string): string {
+export function cleanPath(path: string): string {
+  // Nearly every path the daemon forwards is clean already (`/v1.41/containers/json`).
+  if (path.startsWith('/') && !UNCLEAN.test(path)) return path;
   const segments: string[] = [];
   for (const segment of path.split('/')) {
     if (segment === '' || segment === '.') continue;
@@ -76,8 +81,9 @@ export function parseRequestUri(rawUri: string): ApiRequestTarget | undefined {
   } catch {
     return undefined;
   }
-  // Cleaned before the version is stripped, so no spelling of a path can hide it from recognition.
-  const path = cleanPath(cleanPath(decoded).replace(VERSION_PREFIX, ''));
+  // Cleaned before the version is stripped, so no spelling of a path can hide it from recognition; what follows the
+  // prefix of a clean path is clean, or empty (the root).
+  const path = cleanPath(decoded).replace(VERSION_PREFIX, '') || '/';
   return { path, query: parseQuery(rawQuery) };
 }
 

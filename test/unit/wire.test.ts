@@ -1,5 +1,6 @@
 import { parseAuthZRequest } from '../../src/protocol/wire';
-import { parseQuery, parseRequestUri } from '../../src/recognition/uri';
+import { posix } from 'node:path';
+import { cleanPath, parseQuery, parseRequestUri } from '../../src/recognition/uri';
 import { recognize } from '../../src/recognition/recognize';
 
 describe('parseAuthZRequest', () => {
@@ -56,6 +57,23 @@ describe('parseRequestUri', () => {
     ['/v1.41', '/'],
   ])('%s has path %s', (uri, path) => {
     expect(parseRequestUri(uri)?.path).toBe(path);
+  });
+
+  test('a path that is clean already is kept as is, and every other one is cleaned as Go does (path.Clean)', () => {
+    // Every path of up to 7 characters of `/`, `.` and `a` after the leading slash: the shortcut for clean paths must
+    // never keep a `.`, `..`, empty segment or trailing slash that the router would clean away.
+    const paths = ['/'];
+    for (let length = 1; length <= 7; length++) {
+      for (const path of paths.filter((candidate) => candidate.length === length)) paths.push(`${path}/`, `${path}.`, `${path}a`);
+    }
+    for (const path of paths) expect([path, cleanPath(path)]).toEqual([path, posix.resolve(path)]);
+    expect(paths.length).toBeGreaterThan(3000);
+  });
+
+  test('a version prefix is taken off a cleaned path, whatever follows it', () => {
+    expect(parseRequestUri('/v1.41/./v1.40/images/create')?.path).toBe('/v1.40/images/create');
+    expect(parseRequestUri('/v1.41/..')?.path).toBe('/');
+    expect(parseRequestUri('/v1.41/')?.path).toBe('/');
   });
 
   test('an undecodable path is unreadable', () => {
