@@ -25,7 +25,7 @@ run: build
 	@# /run/docker/plugins belongs to root: say so instead of failing on a permission error.
 	@if [ "$$(id -u)" != 0 ] && [ ! -w "$$(dirname $(SOCKET))" ]; then \
 	  echo "make run: $$(dirname $(SOCKET)) is not writable by $$(id -un); run as root, or serve a socket of your own: make run SOCKET=/tmp/image-access.sock (the plugin's --socket)" >&2; exit 1; fi
-	node bundle/cli.js --socket $(SOCKET)
+	node $$(node scripts/node-flags.js) bundle/cli.js --socket $(SOCKET)
 
 typecheck: node_modules
 	npx tsc -p tsconfig.json --noEmit

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { makeTempDir, removeTempDir, PLUGIN_CLI, REPO_ROOT, spawnTracked, httpRequest, type TrackedProcess } from '../harness';
+import { makeTempDir, removeTempDir, PLUGIN_CLI, PLUGIN_NODE_FLAGS, REPO_ROOT, spawnTracked, httpRequest, type TrackedProcess } from '../harness';
 
 /**
  * A daemon whose plugin is missing locks every docker command, so the plugin must be serving soon after it starts.
@@ -25,7 +25,7 @@ test('the plugin process is serving its socket shortly after it starts', async (
     for (let run = 0; run < 5; run++) {
       const started = process.hrtime.bigint();
       const elapsed = () => Number(process.hrtime.bigint() - started) / 1e6;
-      plugin = spawnTracked(`plugin-${run}`, process.execPath, [PLUGIN_CLI, 'run', '--socket', socket], {
+      plugin = spawnTracked(`plugin-${run}`, process.execPath, [...PLUGIN_NODE_FLAGS, PLUGIN_CLI, 'run', '--socket', socket], {
         logDir: dir,
         cwd: REPO_ROOT,
         env: { ...process.env, IMAGE_ACCESS_POLICY: 'builtin', IMAGE_ACCESS_ORG: 'acme', IMAGE_ACCESS_DOCKER_CONFIG: dir },

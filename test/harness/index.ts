@@ -40,6 +40,7 @@ export {
   uniquePluginName,
   PLUGIN_CLI,
   MANAGED_SCRIPT,
+  PLUGIN_NODE_FLAGS,
   LEGACY_SPEC_DIR,
   REPO_ROOT,
   type PluginOptions,

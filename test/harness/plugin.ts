@@ -8,10 +8,11 @@ import { httpRequest, waitUntil } from './wait';
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 /** What ships (scripts/bundle.js), so a bundling mistake fails the tests: `make build`, or the e2e global setup. */
 export const PLUGIN_CLI = join(REPO_ROOT, 'bundle', 'cli.js');
+const ENTRYPOINT = (JSON.parse(readFileSync(join(REPO_ROOT, 'config.json'), 'utf8')) as { entrypoint: string[] }).entrypoint;
 /** The script the managed plugin's entrypoint runs (config.json): the same file under /opt/image-access, its workdir. */
-export const MANAGED_SCRIPT = (JSON.parse(readFileSync(join(REPO_ROOT, 'config.json'), 'utf8')) as { entrypoint: string[] }).entrypoint.find((arg) =>
-  arg.startsWith('/opt/image-access/'),
-)!;
+export const MANAGED_SCRIPT = ENTRYPOINT.find((arg) => arg.startsWith('/opt/image-access/'))!;
+/** The node flags of config.json's entrypoint: the plugin process runs with them however it is started. */
+export const PLUGIN_NODE_FLAGS: readonly string[] = ENTRYPOINT.slice(1, -1);
 /** Where the daemon looks for legacy plugin spec files (fixed; it cannot be pointed elsewhere). */
 export const LEGACY_SPEC_DIR = '/etc/docker/plugins';
 
@@ -96,7 +97,7 @@ export async function startPlugin(dir: string, options: PluginOptions = {}): Pro
 
   const launch = async () => {
     const env = { ...inheritedEnv(), ...isolatedDefaults(dir), ...current.env, IMAGE_ACCESS_SOCKET: socket };
-    const started = spawnTracked('plugin', process.execPath, [PLUGIN_CLI, 'run', ...current.args], { logDir: dir, env, cwd: REPO_ROOT });
+    const started = spawnTracked('plugin', process.execPath, [...PLUGIN_NODE_FLAGS, PLUGIN_CLI, 'run', ...current.args], { logDir: dir, env, cwd: REPO_ROOT });
     child = started;
     await waitUntil(`plugin ${name} to answer /Plugin.Activate on ${socket}`, () => activates(socket), {
       timeoutMs: 20_000,
