@@ -57,14 +57,19 @@ interface ManifestEnv {
 }
 
 /**
- * config.json's entrypoint, runnable here: `/usr/bin/node [flags] /opt/image-access/PATH` becomes this node with the
- * same flags and PATH under the repository (which mirrors /opt/image-access after `make build`).
+ * config.json's entrypoint, runnable here: `/usr/bin/node [flags] /opt/image-access/PATH` becomes `node` with the
+ * same flags and PATH under `repo` (which mirrors /opt/image-access after `make build`).
  */
+export function entrypointHere(entrypoint: readonly string[], repo: string, node: string): { command: string; args: string[] } {
+  const [command, ...args] = entrypoint;
+  if (command === undefined || !/(^|\/)node$/.test(command)) throw new Error(`config.json entrypoint does not start with node: ${JSON.stringify(entrypoint)}`);
+  return { command: node, args: args.map((arg) => arg.replace(/^\/opt\/image-access(?=\/|$)/, repo)) };
+}
+
+/** config.json's entrypoint with this node and this repository. */
 export function imageAccessEntrypoint(): { command: string; args: string[] } {
   const manifest = JSON.parse(readFileSync(join(REPO, 'config.json'), 'utf8')) as { entrypoint: string[] };
-  const [node, ...args] = manifest.entrypoint;
-  if (node === undefined || !/(^|\/)node$/.test(node)) throw new Error(`config.json entrypoint does not start with node: ${JSON.stringify(manifest.entrypoint)}`);
-  return { command: process.execPath, args: args.map((arg) => arg.replace(/^\/opt\/image-access(?=\/|$)/, REPO)) };
+  return entrypointHere(manifest.entrypoint, REPO, process.execPath);
 }
 
 /** The env values config.json gives the managed plugin (its defaults), under the bench's own. */

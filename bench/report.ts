@@ -141,7 +141,7 @@ class DaemonRounds {
   }
 }
 
-interface TargetRow {
+export interface TargetRow {
   readonly target: string;
   readonly measured: string;
   readonly met: boolean | undefined;
@@ -180,7 +180,8 @@ const PACE_KINDS: ReadonlyArray<[CallKind, string]> = [
   ['nonPull', 'a non-pull call (docker ps)'],
 ];
 
-function targets(results: BenchResults): TargetRow[] {
+/** Every target of issue 15, met or not (undefined: not measurable in this run), with what was measured. */
+export function targets(results: BenchResults): TargetRow[] {
   const daemon = new DaemonRounds(results);
   const rounds = results.api.rounds.length;
   const latency = CALLS.map((call): TargetRow => {
@@ -491,14 +492,12 @@ export function chartSvg(results: BenchResults): string {
 const README_START = '<!-- bench-results:start -->';
 const README_END = '<!-- bench-results:end -->';
 
-/** Replaces README's results table with this run's; a README without the markers is left alone. */
-function updateReadme(readme: string, results: BenchResults): void {
-  if (!existsSync(readme)) return;
-  const text = readFileSync(readme, 'utf8');
-  const start = text.indexOf(README_START);
-  const end = text.indexOf(README_END);
-  if (start === -1 || end < start) return;
-  writeFileSync(readme, `${text.slice(0, start + README_START.length)}\n${readmeSection(results)}\n${text.slice(end)}`);
+/** `readme` with the text between the bench-results markers replaced by `section`; unchanged without the markers. */
+export function withResultsSection(readme: string, section: string): string {
+  const start = readme.indexOf(README_START);
+  const end = readme.indexOf(README_END);
+  if (start === -1 || end < start) return readme;
+  return `${readme.slice(0, start + README_START.length)}\n${section}\n${readme.slice(end)}`;
 }
 
 export function writeReport(dir: string, readme: string, results: BenchResults): void {
@@ -509,7 +508,7 @@ export function writeReport(dir: string, readme: string, results: BenchResults):
   writeFileSync(svg, chartSvg(results));
   // rsvg-convert comes from Debian's librsvg2-bin (make bench installs it).
   execFileSync('rsvg-convert', ['--format=png', `--output=${join(dir, 'chart.png')}`, svg]);
-  updateReadme(readme, results);
+  if (existsSync(readme)) writeFileSync(readme, withResultsSection(readFileSync(readme, 'utf8'), readmeSection(results)));
 }
 
 /** Re-renders the report of an earlier run: node bench/dist/bench/report.js [results.json]. */
