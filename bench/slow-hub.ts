@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     const pending: Array<Promise<void>> = [];
     for (let i = 0; i < (DURATION_MS / 1000) * PULLS_PER_SECOND; i++) {
       const started = performance.now();
-      pending.push(core.authorizer.authorizeRequest(requests[i % NAMESPACES]!).then(() => void latencies.push(performance.now() - started)));
+      pending.push(Promise.resolve(core.authorizer.authorizeRequest(requests[i % NAMESPACES]!)).then(() => void latencies.push(performance.now() - started)));
       await new Promise((resolve) => setTimeout(resolve, 1000 / PULLS_PER_SECOND));
     }
     await Promise.all(pending);
