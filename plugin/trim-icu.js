@@ -35,10 +35,13 @@ function keep(item) {
 
 const run = (command, args) => execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 2 ** 30 });
 
-/** File offset and size of the embedded ICU package in an ELF binary: node exports icudtNN_dat (kept by strip). */
+/**
+ * File offset and size of the embedded ICU package in an ELF binary: node exports icudtNN_dat (kept by strip). None in
+ * a node built with small-icu, or linked to the system's libicu (whose data then ships as a library).
+ */
 function embeddedData(binary) {
   const symbol = /^\s*\d+:\s+([0-9a-f]+)\s+(0x[0-9a-f]+|\d+)\s+OBJECT\s+\S+\s+\S+\s+(\d+)\s+(icudt\d+_dat)$/m.exec(run('readelf', ['-W', '--dyn-syms', binary]));
-  if (!symbol) throw new Error(`${binary} has no embedded ICU data symbol (icudtNN_dat): not a node with full ICU embedded`);
+  if (!symbol) return undefined;
   const [, address, size, sectionIndex, name] = symbol;
   const section = new RegExp(`^\\s*\\[\\s*${sectionIndex}\\]\\s+\\S+\\s+\\S+\\s+([0-9a-f]+)\\s+([0-9a-f]+)`, 'm').exec(run('readelf', ['-SW', binary]));
   if (!section) throw new Error(`${binary}: section ${sectionIndex} of ${name} not found`);
@@ -57,9 +60,14 @@ function readAt(file, offset, size) {
   return buffer;
 }
 
+const embedded = embeddedData(node);
+if (embedded === undefined) {
+  console.log(`plugin/trim-icu.js: ${node} embeds no ICU data (icudtNN_dat); left as it is`);
+  process.exit(0);
+}
 const work = mkdtempSync(join(tmpdir(), 'trim-icu-'));
 try {
-  const { name, offset, size } = embeddedData(node);
+  const { name, offset, size } = embedded;
   const original = readAt(node, offset, size);
   const dat = join(work, `${name.replace('_dat', '')}l.dat`);
   writeFileSync(dat, original);
