@@ -4,7 +4,7 @@
 // (body-parsers.ts finds it beside the code that starts it), and each package group the code requires only when a
 // feature is on in bundle/vendor/GROUP.js, so a plugin without that feature never reads or parses it. No
 // node_modules ship. Usage: scripts/bundle.js [OUT_DIR]   (make build)
-const { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
+const { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { dirname, join, resolve } = require('node:path');
 let esbuild;
 try {
@@ -74,12 +74,18 @@ const vendorEntries = {
 };
 
 // Only changed files are rewritten, each by rename: a plugin starting from bundle/ meanwhile reads old or new, never half.
+// Files of an earlier layout (a vendor group since removed) go, so the directory holds exactly what ships.
 function writeOutput(files) {
   for (const { path, contents } of files) {
     if (existsSync(path) && readFileSync(path).equals(contents)) continue;
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(`${path}.tmp-${process.pid}`, contents, { mode: 0o644 });
     renameSync(`${path}.tmp-${process.pid}`, path);
+  }
+  const current = new Set(files.map(({ path }) => path));
+  for (const entry of readdirSync(out, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath ?? entry.path, entry.name);
+    if (entry.isFile() && !current.has(path) && !/\.tmp-\d+$/.test(path)) rmSync(path);
   }
 }
 
