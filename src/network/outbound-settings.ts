@@ -5,12 +5,28 @@
 import { readFileSync } from 'node:fs';
 import { SettingsError, type Settings } from '../config/settings';
 import type { Duplex } from 'node:stream';
-import { dialDirect, openTunnel, outboundAgents, type OutboundAgents } from './agents';
+import type { OutboundAgents } from './agents';
 import { proxyFor } from './proxy';
 
-/** The proxy and CA settings as agents for every outbound call (the policy sources; the gateway's upstream too). */
+/** node:https and node:tls (a fifth of start-up) are loaded with the agents, on the first call out, not before listening. */
+const agentsModule = () => require('./agents') as typeof import('./agents');
+
+/**
+ * The proxy and CA settings as agents for every outbound call (the policy sources; the gateway's upstream too). The CA
+ * bundle is read now, so a bad one stops the start with its message; the agents are made on first use.
+ */
 export function settingsAgents(settings: Settings): OutboundAgents {
-  return outboundAgents({ proxy: settings, extraCaPem: settings.caBundle && readCaBundle(settings.caBundle), connectTimeoutMs: settings.decisionTimeoutMs });
+  const extraCaPem = settings.caBundle && readCaBundle(settings.caBundle);
+  let agents: OutboundAgents | undefined;
+  const made = () => (agents ??= agentsModule().outboundAgents({ proxy: settings, extraCaPem, connectTimeoutMs: settings.decisionTimeoutMs }));
+  return {
+    get httpAgent() {
+      return made().httpAgent;
+    },
+    get httpsAgent() {
+      return made().httpsAgent;
+    },
+  };
 }
 
 function readCaBundle(path: string): string {
@@ -28,6 +44,6 @@ function readCaBundle(path: string): string {
 export function settingsDial(settings: Settings): (host: string, port: number) => Promise<Duplex> {
   return (host, port) => {
     const proxy = proxyFor(settings, 'https:', host, port);
-    return proxy === undefined ? dialDirect(host, port) : openTunnel(proxy, host, port, settings.decisionTimeoutMs);
+    return proxy === undefined ? agentsModule().dialDirect(host, port) : agentsModule().openTunnel(proxy, host, port, settings.decisionTimeoutMs);
   };
 }
