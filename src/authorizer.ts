@@ -269,7 +269,8 @@ export class Authorizer {
    * located first (its resolution has its own bound), so that a timeout never judges a mirror as another registry.
    */
   private async judgeImage(request: AuthZRequest, named: ImageReference): Promise<Judgement> {
-    const located = await this.throughMirror(named);
+    // A Docker Hub image (nearly every pull) has no mirror to tell apart: nothing is resolved or waited for.
+    const located = this.mayBeMirror(named) ? await this.throughMirror(named) : { image: named };
     if ('unknown' in located) {
       return { image: formatReference(named), decision: decideUnresolvedRegistry(named, located.unknown, this.deps.failMode) };
     }
@@ -279,9 +280,12 @@ export class Authorizer {
     );
   }
 
+  private mayBeMirror(image: ImageReference): boolean {
+    return image.domain !== DOCKER_HUB && this.hubMirrors.length > 0;
+  }
+
   /** The image as dockerd fetches it: through a Docker Hub mirror named directly (by any name that reaches it), Hub's. */
   private async throughMirror(image: ImageReference): Promise<{ image: ImageReference } | { unknown: string }> {
-    if (image.domain === DOCKER_HUB || this.hubMirrors.length === 0) return { image };
     const [host, ...mirrors] = await Promise.all([registryHostKey(image.domain), ...this.hubMirrors].map((key) => this.hosts.resolve(key)));
     const match = matchMirror(host!, mirrors);
     if (match === 'mirror') return { image: viaHubMirror(image) };
@@ -292,8 +296,13 @@ export class Authorizer {
    * How the registry allowlist tells registries apart for this image: by where dockerd connects, when the image's
    * host is not spelled as an entry. An entry or host that cannot be resolved matches only by spelling.
    */
-  private async registryMatcher(image: ImageReference, listed: readonly string[] | undefined): Promise<SameRegistry | undefined> {
+  private registryMatcher(image: ImageReference, listed: readonly string[] | undefined): Promise<SameRegistry> | undefined {
+    // No allowlist, or a Docker Hub image: spelling decides, and nothing is waited for.
     if (listed === undefined || image.domain === DOCKER_HUB) return undefined;
+    return this.resolvingMatcher(image, listed);
+  }
+
+  private async resolvingMatcher(image: ImageReference, listed: readonly string[]): Promise<SameRegistry> {
     const keys = [...new Set([image.domain, ...listed.filter((entry) => !isHubDomain(entry))].map(registryHostKey))];
     const resolved = new Map<string, ResolvedHost>();
     await Promise.all(keys.map(async (key) => resolved.set(key, await this.hosts.resolve(key))));
@@ -327,7 +336,8 @@ export class Authorizer {
       return { image: name, identity, decision: decideWithoutPolicy(image, view.unavailable, this.deps.failMode) };
     }
     const { policy } = view;
-    const sameRegistry = await this.registryMatcher(image, policy.registryAllowlist);
+    const matching = this.registryMatcher(image, policy.registryAllowlist);
+    const sameRegistry = matching === undefined ? undefined : await matching;
     const needsBadge = policy.restrictedImages.enabled && hubNamespace(image) !== '' && categorize(image, policy.organization, undefined) === 'community';
     const badge = needsBadge ? await this.deps.policySource.badgeOf(hubNamespace(image), view) : undefined;
     return {
