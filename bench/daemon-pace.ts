@@ -122,8 +122,12 @@ export async function measureDaemonPace(serving: Partial<Record<PaceKey, Serving
   const keys = Object.keys(serving) as PaceKey[];
   const clients = new Map<PaceKey, PaceClient>();
   try {
-    for (const key of keys) clients.set(key, await PaceClient.open(serving[key]!.socket));
-    for (const key of keys) for (const kind of KINDS) await paceRound(clients.get(key)!, serving[key]!.process.pid, kind, calls, key);
+    // Each connection opens as its warm-up starts, as dockerd opens one to send: image-access answers a connection that
+    // sends nothing for 10 s (its headers timeout) with 408, and the others' warm-ups take longer than that.
+    for (const key of keys) {
+      clients.set(key, await PaceClient.open(serving[key]!.socket));
+      for (const kind of KINDS) await paceRound(clients.get(key)!, serving[key]!.process.pid, kind, calls, key);
+    }
     const samples = new Map<PaceKey, Record<CallKind, { cpu: number[]; wall: number[] }>>(
       keys.map((key) => [key, Object.fromEntries(KINDS.map((kind) => [kind, { cpu: [], wall: [] }])) as unknown as Record<CallKind, { cpu: number[]; wall: number[] }>]),
     );
