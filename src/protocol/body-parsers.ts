@@ -26,9 +26,23 @@ type Pending = (prepared: PreparedRequest) => void;
 /** A worker that stopped took the bodies it held (they were moved to it, not copied): those requests are refused. */
 const WORKER_STOPPED: PreparedRequest = { ok: false, error: 'its body parser stopped; run the command again' };
 
+/**
+ * A worker's own heap: room for the largest body dockerd forwards (4 MiB, parsed: a few tens of MiB), small enough
+ * that a worker never grows the process by more. A body that needs more stops its worker (V8 ends a worker at its
+ * limit, not the process): that request is refused and the next large body gets a new worker.
+ */
+const WORKER_LIMITS = { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 4 };
+
+/**
+ * Idle workers end: large bodies come in bursts (a stack deploy), and a worker's heap stays at the size its largest
+ * burst grew it to (tens of MiB) for as long as it lives. A new one costs ~20 ms of CPU on the next burst.
+ */
+export const WORKER_IDLE_MS = 1_000;
+
 class BodyWorker {
   readonly pending = new Map<number, Pending>();
-  private readonly worker = new Worker(WORKER_SCRIPT);
+  private readonly worker = new Worker(WORKER_SCRIPT, { resourceLimits: WORKER_LIMITS });
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(onExit: (worker: BodyWorker) => void) {
     this.worker.unref();
@@ -36,9 +50,14 @@ class BodyWorker {
       const resolve = this.pending.get(result.id);
       if (resolve === undefined) return;
       this.pending.delete(result.id);
+      if (this.pending.size === 0) {
+        // Out of the pool first, so no body is sent to a worker on its way out.
+        this.idleTimer = setTimeout(() => (onExit(this), this.terminate()), WORKER_IDLE_MS).unref();
+      }
       resolve('prepared' in result ? result.prepared : { ok: false, error: `unreadable request (${result.failed})` });
     });
     const fail = () => {
+      clearTimeout(this.idleTimer);
       onExit(this);
       for (const resolve of this.pending.values()) resolve(WORKER_STOPPED);
       this.pending.clear();
@@ -48,6 +67,7 @@ class BodyWorker {
   }
 
   send(id: number, body: Buffer, resolve: Pending): void {
+    clearTimeout(this.idleTimer);
     this.pending.set(id, resolve);
     // Moved, not copied, when the bytes have their own ArrayBuffer (Buffer.concat of a large body does).
     const owned = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : Buffer.from(body);
