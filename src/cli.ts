@@ -9,6 +9,9 @@ import { VERSION } from './version';
  * The other commands are required when they run (or for --help): `run` is how the daemon's plugin starts, and every
  * module it loads before listening is start-up time on every boot and restart.
  */
+/** A starting plugin's first log lines wait this long for winston, past the daemon's first Activate (audit/logger.ts). */
+const PLUGIN_LOG_DEFER_MS = 100;
+
 const commands = {
   check: () => require('./commands/check') as typeof import('./commands/check'),
   status: () => require('./commands/status') as typeof import('./commands/status'),
@@ -69,7 +72,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const settings = loadSettings(process.env, rest);
-  const logger = createLogger(settings.logLevel, settings.logStreams);
+  const logger = createLogger(settings.logLevel, settings.logStreams, PLUGIN_LOG_DEFER_MS);
   // A dead plugin locks every docker command on the host: log and carry on rather than exit.
   process.on('uncaughtException', (error) => logger.error('uncaught exception', { error: String(error), stack: error.stack }));
   process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: String(reason) }));

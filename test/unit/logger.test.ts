@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { createLogger, silentLogger } from '../../src/audit/logger';
 
 /** The lines the plugin's logger wrote to stdout and stderr while `run` ran. */
@@ -64,5 +66,38 @@ describe('plugin log lines', () => {
   test('the silent logger writes nothing', () => {
     const { stdout, stderr } = captured(() => silentLogger().error('nothing'));
     expect([...stdout, ...stderr]).toEqual([]);
+  });
+
+  test("deferred (a starting plugin's logger): nothing is written before deferMs, then every line in order with the time it was logged", async () => {
+    let logger: ReturnType<typeof createLogger>;
+    const loggedAt = new Date().toISOString();
+    const early = captured(() => {
+      logger = createLogger('info', 'stderr', 40);
+      logger.warn('starting', { policy: 'builtin' });
+      logger.debug('dropped');
+      logger.info('listening');
+    });
+    expect([...early.stdout, ...early.stderr]).toEqual([]);
+    const lines: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      logger!.info('serving');
+    } finally {
+      spy.mockRestore();
+    }
+    const parsed = lines.map((line) => JSON.parse(line) as { message: string; timestamp: string; policy?: string });
+    expect(parsed.map((line) => line.message)).toEqual(['starting', 'listening', 'serving']);
+    expect(parsed[0]!.policy).toBe('builtin');
+    expect(parsed[0]!.timestamp < parsed[2]!.timestamp).toBe(true);
+    expect(parsed[0]!.timestamp.slice(0, 16)).toBe(loggedAt.slice(0, 16));
+  });
+
+  test('deferred lines are written when the process exits first', () => {
+    const logger = join(__dirname, '..', '..', 'dist', 'audit', 'logger.js');
+    const script = `const l = require(${JSON.stringify(logger)}).createLogger('info', 'stderr', 60000); l.error('exiting', { code: 3 }); process.exit(3);`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(run.status).toBe(3);
+    expect(JSON.parse(run.stderr)).toMatchObject({ code: 3, level: 'error', message: 'exiting' });
   });
 });
