@@ -38,21 +38,42 @@ function roundTrip(agent: Agent, socketPath: string, call: ApiCall): Promise<num
   });
 }
 
-/** `warmUp` unrecorded calls, then `count` recorded ones with `concurrency` in flight. */
-export async function measureCall(socketPath: string, call: ApiCall, count: number, concurrency: number, warmUp: number): Promise<Measured> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  try {
-    for (let i = 0; i < warmUp; i++) await roundTrip(agent, socketPath, call);
-    const samples = new Float64Array(count);
+/**
+ * Calls to one daemon socket over keep-alive connections that last across batches, so a measurement can be split
+ * into batches interleaved with other daemons' (ABCABC...), all under the same conditions of the machine.
+ */
+export class CallSeries {
+  private readonly samples: number[] = [];
+  private seconds = 0;
+  private readonly agent: Agent;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly call: ApiCall,
+    private readonly concurrency: number,
+  ) {
+    this.agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  }
+
+  /** Unrecorded calls, one at a time. */
+  async warmUp(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) await roundTrip(this.agent, this.socketPath, this.call);
+  }
+
+  /** `count` recorded calls with `concurrency` in flight. */
+  async batch(count: number): Promise<void> {
     let next = 0;
     const started = process.hrtime.bigint();
     const worker = async () => {
-      for (let i = next++; i < count; i = next++) samples[i] = await roundTrip(agent, socketPath, call);
+      for (let i = next++; i < count; i = next++) this.samples.push(await roundTrip(this.agent, this.socketPath, this.call));
     };
-    await Promise.all(Array.from({ length: concurrency }, worker));
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return { latency: summarize(samples), perSecond: count / seconds };
-  } finally {
-    agent.destroy();
+    await Promise.all(Array.from({ length: this.concurrency }, worker));
+    this.seconds += Number(process.hrtime.bigint() - started) / 1e9;
+  }
+
+  /** Every batch so far, and closes the connections. */
+  finish(): Measured {
+    this.agent.destroy();
+    return { latency: summarize(this.samples), perSecond: this.samples.length / this.seconds };
   }
 }

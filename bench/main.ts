@@ -6,8 +6,9 @@
  *
  * Phases, each with the machine's load before and after:
  * 0. the managed plugin's size as pushed, built by plugin/build.sh from this tree;
- * 1. daemon rounds: API round trips through dockerd with no plugin and with each plugin, interleaved (every round
- *    runs each configuration in turn, order rotated), then every plugin's RSS;
+ * 1. daemon rounds: API round trips through a dockerd with no plugin and one with each plugin, all running,
+ *    interleaved (in every round each call is measured in batches alternating between the daemons, order rotated
+ *    per round), then every plugin's RSS;
  * 2. daemon pace: CPU per API call, one call at a time (daemon-pace.ts), on the same plugin processes;
  * 3. the plugin alone: AuthZReq throughput per CPU second; image-access's RSS over 1M requests, then after 100k
  *    distinct namespaces and after 1 MiB bodies;
@@ -32,7 +33,7 @@ import {
   type DaemonOptions,
   type Registry,
 } from '../test/harness';
-import { API_CALLS, measureCall } from './api-client';
+import { API_CALLS, CallSeries } from './api-client';
 import { lastJson, runChild } from './children';
 import { measureDaemonPace, paceTable, UNLOGGED } from './daemon-pace';
 import type { Timed } from './decision-latency';
@@ -62,6 +63,8 @@ const QUICK = process.env['BENCH_QUICK'] === '1';
 const scale = (n: number) => (QUICK ? Math.ceil(n / 10) : n);
 const SIZES = {
   daemonRounds: QUICK ? 3 : 5,
+  /** Each round's calls of one kind are split into this many batches, alternating between the daemons. */
+  batches: 10,
   apiCalls: scale(600),
   pulls: scale(60),
   concurrency: 8,
@@ -117,15 +120,26 @@ async function startPolicyServer(dir: string): Promise<{ server: Server; url: st
   return { server, url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/acme.json`, caBundle };
 }
 
-async function measureApi(socket: string): Promise<ApiRound> {
-  const result: Mutable<ApiRound> = {};
+/**
+ * One round of API round trips through every configuration's dockerd: each call is measured in batches alternating
+ * between the daemons (`order`), so all of them see the machine in the same state.
+ */
+async function measureRound(daemons: Partial<Record<Configuration, Daemon>>, order: readonly Configuration[]): Promise<Partial<Record<Configuration, ApiRound>>> {
+  const measured = new Map<Configuration, Record<string, ApiRound[string]>>(order.map((c) => [c, {}]));
+  const interleaved = async (call: (typeof API_CALLS)[number], count: number, concurrency: number, warmUp: number) => {
+    const series = new Map(order.map((c) => [c, new CallSeries(daemons[c]!.socket, call, concurrency)]));
+    for (const c of order) await series.get(c)!.warmUp(warmUp);
+    for (let batch = 0; batch < SIZES.batches; batch++) for (const c of order) await series.get(c)!.batch(Math.ceil(count / SIZES.batches));
+    return new Map(order.map((c) => [c, series.get(c)!.finish()]));
+  };
   for (const call of API_CALLS) {
     const pull = call.method === 'POST';
-    const sequential = await measureCall(socket, call, pull ? SIZES.pulls : SIZES.apiCalls, 1, SIZES.warmUp);
+    const sequential = await interleaved(call, pull ? SIZES.pulls : SIZES.apiCalls, 1, SIZES.warmUp);
     // Concurrent pulls of one image queue up behind each other in the daemon: sequential only.
-    result[call.label] = pull ? { sequential } : { sequential, concurrent: await measureCall(socket, call, SIZES.apiCalls, SIZES.concurrency, 0) };
+    const concurrent = pull ? undefined : await interleaved(call, SIZES.apiCalls, SIZES.concurrency, 0);
+    for (const c of order) measured.get(c)![call.label] = { sequential: sequential.get(c)!, ...(concurrent && { concurrent: concurrent.get(c)! }) };
   }
-  return result;
+  return Object.fromEntries(measured);
 }
 
 /** From V8's --trace-gc lines `Mark-Compact 35.7 (67.0) -> 12.6 (65.0) MB`: the heap still live after each full GC. */
@@ -213,41 +227,39 @@ async function main(): Promise<void> {
     stops.push(() => registry.stop());
     await seedImages(registry, ['library/alpine:latest']);
     const daemonOptions = (authorizationPlugins: readonly string[]): DaemonOptions => ({ mirror: registry.address, hosts: DAEMON_HOSTS, authorizationPlugins });
-    const daemon = await startDaemon(dir, daemonOptions([]));
-    stops.push(() => daemon.stop());
-    const pulled = await daemon.docker(['pull', 'alpine:latest']);
-    if (pulled.code !== 0) throw new Error(`seeding pull failed: ${pulled.stderr}`);
+    const startWith = async (configuration: Configuration, authorizationPlugins: readonly string[]): Promise<Daemon> => {
+      const daemon = await startDaemon(join(dir, `daemon-${configuration}`), daemonOptions(authorizationPlugins));
+      stops.push(() => daemon.stop());
+      const pulled = await daemon.docker(['pull', 'alpine:latest']);
+      if (pulled.code !== 0) throw new Error(`seeding pull failed: ${pulled.stderr}`);
+      return daemon;
+    };
+    const daemons: Partial<Record<Configuration, Daemon>> = { none: await startWith('none', []) };
     // First, while dockerd enforces no plugin (which would refuse the upload), and a broken build shows early.
-    results.pluginSize = await phase('managed plugin, built and pushed', () => pushedPluginSize(dir, daemon, registry));
+    results.pluginSize = await phase('managed plugin, built and pushed', () => pushedPluginSize(dir, daemons.none!, registry));
 
-    // 1 and 2: every plugin serves for the whole of both phases; dockerd is restarted with one of them at a time.
+    // 1 and 2: every plugin serves for the whole of both phases, each in the chain of a dockerd of its own.
     const serving: Partial<Record<PluginKey, Serving>> = {};
-    const names: Partial<Record<PluginKey, string>> = {};
     for (const key of plugins) {
       const plugin = await startServing(dir, `${key}-daemon`, launch(key, 'daemon'));
       const name = uniquePluginName(`ia-bench-${key.toLowerCase()}`);
       registerLegacyPlugin(name, plugin.socket);
       stops.push(() => (unregisterLegacyPlugin(name), plugin.stop()));
       serving[key] = plugin;
-      names[key] = name;
+      daemons[key] = await startWith(key, [name]);
     }
     const configurations: Configuration[] = ['none', ...plugins];
     results.api = await phase('daemon rounds (API round trips through dockerd, interleaved)', async () => {
       const rounds: Array<Partial<Record<Configuration, ApiRound>>> = [];
       for (let round = 0; round < SIZES.daemonRounds; round++) {
-        const measured: Partial<Record<Configuration, ApiRound>> = {};
-        for (let i = 0; i < configurations.length; i++) {
-          const configuration = configurations[(i + round) % configurations.length]!;
-          await daemon.restart(daemonOptions(configuration === 'none' ? [] : [names[configuration]!]));
-          measured[configuration] = await measureApi(daemon.socket);
-        }
-        rounds.push(measured);
+        // Rotated, so no configuration always runs right after the same other one.
+        rounds.push(await measureRound(daemons, configurations.map((_, i) => configurations[(i + round) % configurations.length]!)));
         process.stderr.write(`  round ${round + 1}/${SIZES.daemonRounds} (load ${load1().toFixed(2)})\n`);
       }
       return { rounds };
     });
     results.rssAfterDaemonMiB = Object.fromEntries(plugins.map((key) => [key, rssMiB(serving[key]!.process.pid)]));
-    await daemon.stop();
+    for (const daemon of Object.values(daemons)) await daemon.stop();
     results.pace = await phase('daemon pace (CPU per API call, one at a time)', async () => {
       const unlogged = await startServing(dir, 'image-access-unlogged', launcher(dir, { ...iaEnv, ...UNLOGGED })('imageAccess', 'unlogged'));
       stops.push(() => unlogged.stop());

@@ -336,8 +336,9 @@ export function markdown(results: BenchResults): string {
     '',
     '## API round trips through dockerd',
     '',
-    `${results.api.rounds.length} interleaved rounds: each round restarts dockerd once per configuration (order rotated per round) and makes, after ${s['warmUp']} unrecorded calls, ` +
-      `${s['apiCalls']} sequential calls (${s['pulls']} pulls of the present image alpine:latest, a logged-out CLI's) and ${s['apiCalls']} with ${s['concurrency']} in flight. ` +
+    `One dockerd per configuration, all running; ${results.api.rounds.length} rounds, in each of which every call is measured in ${s['batches']} batches alternating between the daemons ` +
+      `(order rotated per round): after ${s['warmUp']} unrecorded calls, ${s['apiCalls']} sequential calls (${s['pulls']} pulls of the present image alpine:latest, a logged-out CLI's) ` +
+      `and ${s['apiCalls']} with ${s['concurrency']} in flight, per configuration and round. ` +
       "dockerd resolves docker.io from a private /etc/hosts (loopback), so the machine's resolver cannot stall a pull. " +
       'image-access runs with organisation acme (policy from the stand-in Hub, sign-in enforced) and the machine signed in as a member. ' +
       'Added = the configuration\'s p50 minus no plugin\'s p50 in the same round; the table gives medians over rounds, ms.',
