@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { z } from 'zod';
 import { parseJson } from './decode';
 
@@ -50,7 +49,8 @@ export function runCredentialHelper(name: string, serverUrl: string, options: He
   const command = `docker-credential-${name}`;
   return new Promise((resolve) => {
     const env = options.searchPath === undefined ? process.env : { ...process.env, PATH: options.searchPath };
-    const child = spawn(command, ['get'], { env, stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+    // Required on the first helper call, not before the plugin listens.
+    const child = (require('node:child_process') as typeof import('node:child_process')).spawn(command, ['get'], { env, stdio: ['pipe', 'pipe', 'ignore'], detached: true });
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;

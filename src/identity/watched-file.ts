@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { promises as fs } from 'node:fs';
 
 /** Larger than any real Docker config or registry.json; a bigger file is refused rather than read. */
 const MAX_FILE_BYTES = 1024 * 1024;
@@ -57,7 +57,7 @@ export function watchedFile<T>(path: string, parse: FileParser<T>, onChange: (st
     if (stats.size > MAX_FILE_BYTES) return settle(print, { kind: 'unreadable', problem: `larger than ${MAX_FILE_BYTES} bytes` });
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = await fs.readFile(path, 'utf8');
     } catch (error) {
       return settle(`read:${print}`, { kind: 'unreadable', problem: `cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
     }

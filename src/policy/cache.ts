@@ -11,7 +11,7 @@
  *   repeated failures also hold back every other key of the same remote: RemoteGate).
  * Time comes from the injected clock, so tests need no waiting except for `firstFetchWaitMs`, a real timer.
  */
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import type { Logger } from '../audit/logger';
 import type { OutboundAgents } from '../network/agents';
 import type { RemoteObserver } from '../observability/events';
@@ -108,11 +108,14 @@ const REFRESH_FROM = 0.75;
 const REFRESH_JITTER = 0.15;
 
 export class RefreshingCache<V> {
-  private readonly entries: LRUCache<string, Entry<V>>;
+  private store: LRUCache<string, Entry<V>> | undefined;
   private readonly inFlight = new Map<string, Promise<Lookup<V>>>();
 
-  constructor(private readonly options: CacheOptions) {
-    this.entries = new LRUCache({ max: options.maxEntries });
+  constructor(private readonly options: CacheOptions) {}
+
+  /** Made on first use: lru-cache allocates slots for all maxEntries keys at once, which a starting plugin need not pay. */
+  private get entries(): LRUCache<string, Entry<V>> {
+    return (this.store ??= new (require('lru-cache') as typeof import('lru-cache')).LRUCache<string, Entry<V>>({ max: this.options.maxEntries }));
   }
 
   /**

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, unwatchFile, watchFile } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, promises as fs, readSync, unwatchFile, watchFile } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from '../audit/logger';
 import { parsePolicyText, type Badge, type OrgPolicy } from './policy';
 import type { PolicySource, PolicyView } from './source';
@@ -54,7 +53,7 @@ function readPolicyTextSync(path: string): string {
 async function readPolicyText(path: string): Promise<string> {
   let handle: FileHandle | undefined;
   try {
-    handle = await open(path, 'r');
+    handle = await fs.open(path, 'r');
     const { size } = await handle.stat();
     const buffer = Buffer.alloc(Math.min(size, MAX_POLICY_FILE_BYTES) + 1);
     return boundedText(path, size, buffer, (await handle.read(buffer, 0, buffer.length, 0)).bytesRead);
@@ -69,7 +68,8 @@ async function readPolicyText(path: string): Promise<string> {
 function parsePolicyFile(path: string, text: string): { policy: OrgPolicy; version: string } {
   const parsed = parsePolicyText(text);
   if (!parsed.ok) throw new PolicyFileError(`${path}: ${parsed.error}`);
-  return { policy: parsed.policy, version: `sha256:${createHash('sha256').update(text).digest('hex').slice(0, 16)}` };
+  // node:crypto is required here, not before the plugin listens (the embedded policy never needs it).
+  return { policy: parsed.policy, version: `sha256:${(require('node:crypto') as typeof import('node:crypto')).createHash('sha256').update(text).digest('hex').slice(0, 16)}` };
 }
 
 const WATCH_INTERVAL_MS = 1000;

@@ -1,4 +1,3 @@
-import { createHmac, randomBytes } from 'node:crypto';
 import type { SignedInUser } from '../identity/identity';
 import type { OrganizationResolver } from '../identity/organization';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type Found, type RemoteSourceOptions } from './cache';
@@ -37,8 +36,11 @@ export class HubPolicySource implements PolicySource {
   private readonly memberships: RefreshingCache<readonly HubOrgMembership[]>;
   private readonly settings: RefreshingCache<RestrictedImages>;
   private readonly badges: HubBadges;
-  /** Keys derived from a secret are HMACs under a key that lives and dies with the process. */
-  private readonly keySecret = randomBytes(32);
+  /**
+   * Keys derived from a secret are HMACs under a key that lives and dies with the process; made (node:crypto
+   * required) with the first user key, not before the plugin listens.
+   */
+  private keySecret: Buffer | undefined;
   /** Every pull of a signed-in machine asks for the same user's key: the last one is kept rather than re-hashed. */
   private lastKey: { readonly username: string; readonly secret: string; readonly key: string } | undefined;
 
@@ -154,7 +156,9 @@ export class HubPolicySource implements PolicySource {
   private userKey(username: string, secret: string): string {
     const last = this.lastKey;
     if (last !== undefined && last.username === username && last.secret === secret) return last.key;
-    const key = createHmac('sha256', this.keySecret).update(username).update('\0').update(secret).digest('base64url');
+    const crypto = require('node:crypto') as typeof import('node:crypto');
+    this.keySecret ??= crypto.randomBytes(32);
+    const key = crypto.createHmac('sha256', this.keySecret).update(username).update('\0').update(secret).digest('base64url');
     this.lastKey = { username, secret, key };
     return key;
   }

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { prepareRequest, type PreparedRequest } from '../recognition/prepared';
 
 /** From this size on a body is prepared off the main thread (a 64 KiB spec takes well under a millisecond inline). */
@@ -41,7 +41,8 @@ export const WORKER_IDLE_MS = 1_000;
 
 class BodyWorker {
   readonly pending = new Map<number, Pending>();
-  private readonly worker = new Worker(WORKER_SCRIPT, { resourceLimits: WORKER_LIMITS });
+  // Required with the first large body, not before the plugin listens.
+  private readonly worker: Worker = new (require('node:worker_threads') as typeof import('node:worker_threads')).Worker(WORKER_SCRIPT, { resourceLimits: WORKER_LIMITS });
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(onExit: (worker: BodyWorker) => void) {

@@ -4,7 +4,6 @@
  * a decision about a host seen recently waits on no lookup; a lookup that fails or hangs gives an unresolved host,
  * never a guess.
  */
-import { lookup } from 'node:dns/promises';
 import type { Logger } from '../audit/logger';
 import { RefreshingCache } from '../policy/cache';
 import { literalHost, resolvedHost, splitHostKey, unresolvedHost, type ResolvedHost } from './registry-identity';
@@ -17,7 +16,9 @@ export interface HostResolver {
 /** Every address a name resolves to (`getaddrinfo`, /etc/hosts included). */
 export type AddressLookup = (name: string) => Promise<readonly string[]>;
 
-const systemLookup: AddressLookup = async (name) => (await lookup(name, { all: true, verbatim: true })).map((found) => found.address);
+/** node:dns is required with the first lookup, not before the plugin listens. */
+const systemLookup: AddressLookup = async (name) =>
+  (await (require('node:dns/promises') as typeof import('node:dns/promises')).lookup(name, { all: true, verbatim: true })).map((found) => found.address);
 
 /** Go's resolver re-reads /etc/hosts every 5 s: a change is seen about as soon as dockerd sees it. */
 const RESOLUTION_TTL_MS = 5_000;

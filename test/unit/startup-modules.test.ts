@@ -19,7 +19,10 @@ const NOT_BEFORE_LISTEN = [
   /\/dist\/commands\/(check|status|policy|simulate|validate)\.js$/,
   /\/dist\/install\/(commands|gateway-commands|gateway-config|engine-version|daemon-reload|plugin-probe|plugin-socket)\.js$/,
   /\/dist\/observability\/(admin-server|metrics)\.js$/,
+  /\/node_modules\/lru-cache\//,
 ];
+/** Node's own modules for what serves only later: calls out, helpers, large bodies, registry names, file reads. */
+const BUILTINS_NOT_BEFORE_LISTEN = ['tls', 'https', 'crypto', 'child_process', 'worker_threads', 'dns/promises', 'fs/promises'];
 
 let dir: string;
 let preload: string;
@@ -35,7 +38,8 @@ beforeAll(() => {
 const listen = net.Server.prototype.listen;
 net.Server.prototype.listen = function (...args) {
   if (typeof args[0] === 'string') {
-    process.stdout.write(JSON.stringify(Object.keys(require.cache)) + '\\n');
+    const builtins = process.moduleLoadList.filter((name) => name.startsWith('NativeModule ')).map((name) => name.slice(13));
+    process.stdout.write(JSON.stringify({ modules: Object.keys(require.cache), builtins }) + '\\n');
     process.exit(0);
   }
   return listen.apply(this, args);
@@ -67,8 +71,10 @@ describe('modules loaded before the plugin listens', () => {
       },
     });
     expect(run.status).toBe(0);
-    const loaded = JSON.parse(run.stdout.trim().split('\n').pop()!) as string[];
-    expect(loaded.some((path) => path.endsWith('/dist/run.js'))).toBe(true);
-    for (const pattern of NOT_BEFORE_LISTEN) expect(loaded.filter((path) => pattern.test(path))).toEqual([]);
+    const loaded = JSON.parse(run.stdout.trim().split('\n').pop()!) as { modules: string[]; builtins: string[] };
+    expect(loaded.modules.some((path) => path.endsWith('/dist/run.js'))).toBe(true);
+    for (const pattern of NOT_BEFORE_LISTEN) expect(loaded.modules.filter((path) => pattern.test(path))).toEqual([]);
+    expect(loaded.builtins).toContain('net');
+    expect(loaded.builtins.filter((name) => BUILTINS_NOT_BEFORE_LISTEN.includes(name))).toEqual([]);
   });
 });
