@@ -135,25 +135,23 @@ export interface Launch {
   readonly socket: string;
 }
 
-/** The Go peers, each given a socket of its own under `dir` (`id` keeps several starts apart). */
+/**
+ * The Go peers, each in a private mount namespace where a directory of the bench's own (`id` keeps starts apart) is
+ * bound over /run/docker/plugins: both serve there (authz-broker at a fixed path, authz-broker.sock), so their sockets
+ * land in the bench's temp dir, never collide with another run or a real plugin, and vanish with it even when the
+ * bench is killed. unshare and sh exec, so the pid stays the peer's.
+ */
 export function peerLaunch(key: 'opa' | 'authzBroker', peer: Peer, dir: string, id: string): Launch {
-  if (key === 'opa') {
-    // opa-docker-authz serves /run/docker/plugins/NAME.sock: a unique NAME per start.
-    const name = `ia-bench-opa-${process.pid}-${id}`;
-    mkdirSync('/run/docker/plugins', { recursive: true });
-    return { command: peer.binary, args: ['-plugin-name', name, '-policy-file', peer.policy], env: cleanEnv(), socket: `/run/docker/plugins/${name}.sock` };
-  }
-  // authz-broker's socket is fixed at /run/docker/plugins/authz-broker.sock: in a private mount namespace a directory
-  // of ours is bound there, so the socket lands in it and no other run (or a real authz-broker) is touched. unshare
-  // and sh exec, so the pid stays the broker's.
-  const own = join(dir, `authz-broker-${id}`);
+  const own = join(dir, `${key}-${id}`);
   mkdirSync(own, { recursive: true });
   mkdirSync('/run/docker/plugins', { recursive: true });
+  const [socketName, args] =
+    key === 'opa' ? ['opa.sock', ['-plugin-name', 'opa', '-policy-file', peer.policy]] : ['authz-broker.sock', ['--policy-file', peer.policy]];
   return {
     command: 'unshare',
-    args: ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /run/docker/plugins && exec "$@"', own, peer.binary, '--policy-file', peer.policy],
+    args: ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /run/docker/plugins && exec "$@"', own, peer.binary, ...args],
     env: cleanEnv(),
-    socket: join(own, 'authz-broker.sock'),
+    socket: join(own, socketName),
   };
 }
 
@@ -179,7 +177,7 @@ export interface Serving {
   readonly socket: string;
   /** Milliseconds from spawn to the first answered /Plugin.Activate. */
   readonly readyMs: number;
-  /** Stops the process by pid and removes its socket (opa-docker-authz leaves its own in /run/docker/plugins). */
+  /** Stops the process by pid and removes its socket (opa-docker-authz leaves its own behind). */
   stop(): Promise<void>;
 }
 

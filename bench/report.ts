@@ -409,7 +409,7 @@ export function markdown(results: BenchResults): string {
     '## Start-up',
     '',
     `From spawn to the first answered \`/Plugin.Activate\`, ${s['startups']} starts each, every plugin and policy source in turn, ms. ` +
-      'authz-broker starts through `unshare -m` and `sh` (its fixed socket path is bound to a directory of the bench), a few ms of its figure.',
+      'The Go peers start through `unshare -m` and `sh` (their socket directory, /run/docker/plugins, is bound to one of the bench), a few ms of their figures.',
     '',
     '| plugin | p50 | p99 | max |',
     '| --- | --- | --- | --- |',
