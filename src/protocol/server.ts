@@ -182,6 +182,8 @@ function readBody(req: IncomingMessage, needsBody: ((head: AuthZHead) => boolean
       if (size >= 2 * headLookedAt) {
         headLookedAt = size;
         const found = parseAuthZHead(Buffer.concat(chunks).toString('utf8'));
+        // Once its head is read, a body is not copied and looked into again as it grows (a 1 MiB spec was, twice more).
+        if (found !== undefined) headLookedAt = Infinity;
         if (found !== undefined && !needsBody!(found)) {
           head = found;
           chunks = [];
