@@ -76,18 +76,21 @@ export const ACTIVATE_REPLY = { Implements: ['authz'] } as const;
 
 export type WireParseResult = { ok: true; request: AuthZRequest } | { ok: false; error: string };
 
-/** Fields by lowercased key, last duplicate winning, as Go's encoding/json fills a struct. */
-function foldKeys(record: Record<string, unknown>): Map<string, unknown> {
-  const folded = new Map<string, unknown>();
-  for (const [key, value] of Object.entries(record)) folded.set(key.toLowerCase(), value);
-  return folded;
-}
-
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-function stringField(fields: Map<string, unknown>, key: string): string | Error {
-  const value = fields.get(key);
+/** The struct fields read from an AuthZReq, by lowercased key. */
+type FieldKey = 'user' | 'userauthnmethod' | 'requestmethod' | 'requesturi' | 'requestbody' | 'requestheaders' | 'responsestatuscode';
+const FIELD_KEYS: ReadonlySet<string> = new Set<FieldKey>(['user', 'userauthnmethod', 'requestmethod', 'requesturi', 'requestbody', 'requestheaders', 'responsestatuscode']);
+const STRING_FIELDS = ['user', 'userauthnmethod', 'requestmethod', 'requesturi', 'requestbody'] as const;
+/** The keys as dockerd spells them (its AuthZRequest struct), lowercased once rather than on every call. */
+const LOWERED: ReadonlyMap<string, string> = new Map(
+  ['User', 'UserAuthNMethod', 'RequestMethod', 'RequestUri', 'RequestBody', 'RequestHeaders', 'RequestPeerCertificates', 'ResponseStatusCode', 'ResponseBody', 'ResponseHeaders'].map(
+    (key) => [key, key.toLowerCase()],
+  ),
+);
+
+function stringField(value: unknown, key: string): string | Error {
   if (value === undefined || value === null) return '';
   return typeof value === 'string' ? value : new Error(`${key} must be a string`);
 }
@@ -104,24 +107,32 @@ export function parseAuthZRequest(body: string): WireParseResult {
     return { ok: false, error: 'body is not JSON' };
   }
   if (!isRecord(data)) return { ok: false, error: 'body is not a JSON object' };
-  const fields = foldKeys(data);
-  const strings = ['user', 'userauthnmethod', 'requestmethod', 'requesturi', 'requestbody'].map((key) =>
-    stringField(fields, key),
-  );
-  const problem = strings.find((value): value is Error => value instanceof Error);
-  if (problem) return { ok: false, error: problem.message };
-  const [user, userAuthNMethod, requestMethod, requestUri, requestBody] = strings as string[];
+  // Keys matched case-insensitively, the last that matches a field winning, as Go's encoding/json fills a struct; in
+  // one pass that keeps only the fields read (the rest of an AuthZRes is the API's reply).
+  const fields: Partial<Record<FieldKey, unknown>> = {};
+  for (const key of Object.keys(data)) {
+    const folded = LOWERED.get(key) ?? key.toLowerCase();
+    if (FIELD_KEYS.has(folded)) fields[folded as FieldKey] = data[key];
+  }
+  const strings: Partial<Record<(typeof STRING_FIELDS)[number], string>> = {};
+  for (const key of STRING_FIELDS) {
+    const value = stringField(fields[key], key);
+    if (value instanceof Error) return { ok: false, error: value.message };
+    strings[key] = value;
+  }
+  const { user, userauthnmethod: userAuthNMethod, requestmethod: requestMethod, requesturi: requestUri, requestbody: requestBody } = strings;
 
-  const rawHeaders = fields.get('requestheaders');
+  const rawHeaders = fields.requestheaders;
   const requestHeaders: Record<string, string> = {};
   if (rawHeaders !== undefined && rawHeaders !== null) {
     if (!isRecord(rawHeaders)) return { ok: false, error: 'requestheaders must be an object' };
-    for (const [name, value] of Object.entries(rawHeaders)) {
+    for (const name of Object.keys(rawHeaders)) {
+      const value = rawHeaders[name];
       if (typeof value !== 'string') return { ok: false, error: 'requestheaders values must be strings' };
       requestHeaders[name.toLowerCase()] = value;
     }
   }
-  const status = fields.get('responsestatuscode');
+  const status = fields.responsestatuscode;
   if (status !== undefined && status !== null && !Number.isInteger(status)) {
     return { ok: false, error: 'responsestatuscode must be an integer' };
   }

@@ -28,6 +28,12 @@ describe('parseAuthZRequest', () => {
     expect(parsed).toMatchObject({ ok: true, request: { requestUri: '/b', requestMethod: 'GET' } });
   });
 
+  test("dockerd's own spelling and any other fold to the same field, whichever comes last winning", () => {
+    expect(parseAuthZRequest('{"RequestUri":"/a","requestURI":"/b"}')).toMatchObject({ ok: true, request: { requestUri: '/b' } });
+    expect(parseAuthZRequest('{"REQUESTURI":"/a","RequestUri":"/b"}')).toMatchObject({ ok: true, request: { requestUri: '/b' } });
+    expect(parseAuthZRequest('{"RequestMethod":"GET","requestmethod":7}')).toEqual({ ok: false, error: 'requestmethod must be a string' });
+  });
+
   test('null fields are empty, like Go', () => {
     expect(parseAuthZRequest('{"User":null,"RequestHeaders":null}')).toMatchObject({ ok: true, request: { user: '' } });
   });
