@@ -37,8 +37,9 @@ export interface RemoteRequest {
  * axios, required on the first remote call rather than at start: its load (~50 ms of CPU, ~10 MiB) is not paid by a
  * plugin on the embedded policy or a file, nor before the daemon's first Activate.
  */
+let loadedAxios: AxiosStatic | undefined;
 function axios(): AxiosStatic {
-  return (require('axios') as typeof import('axios')).default;
+  return (loadedAxios ??= (require('axios') as typeof import('axios')).default);
 }
 
 /** An axios instance made on first use. */

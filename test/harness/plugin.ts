@@ -95,15 +95,21 @@ export async function startPlugin(dir: string, options: PluginOptions = {}): Pro
   let current = { env: options.env ?? {}, args: options.args ?? [] };
   let child: TrackedProcess | undefined;
 
+  const stderrPath = join(dir, 'plugin.err');
+  const logText = () => (existsSync(stderrPath) ? readFileSync(stderrPath, 'utf8') : '');
+  const startLines = () => logText().split('"image-access listening"').length - 1;
+
   const launch = async () => {
-    const env = { ...inheritedEnv(), ...isolatedDefaults(dir), ...current.env, IMAGE_ACCESS_SOCKET: socket };
+    const env: NodeJS.ProcessEnv = { ...inheritedEnv(), ...isolatedDefaults(dir), ...current.env, IMAGE_ACCESS_SOCKET: socket };
+    const startedBefore = startLines();
     const started = spawnTracked('plugin', process.execPath, [...PLUGIN_NODE_FLAGS, PLUGIN_CLI, 'run', ...current.args], { logDir: dir, env, cwd: REPO_ROOT });
     child = started;
-    await waitUntil(`plugin ${name} to answer /Plugin.Activate on ${socket}`, () => activates(socket), {
-      timeoutMs: 20_000,
-      intervalMs: 50,
-      abort: () => (started.isRunning() ? undefined : `the plugin exited: ${readFileSync(started.stderrPath, 'utf8').slice(-2000)}`),
-    });
+    const abort = () => (started.isRunning() ? undefined : `the plugin exited: ${readFileSync(started.stderrPath, 'utf8').slice(-2000)}`);
+    await waitUntil(`plugin ${name} to answer /Plugin.Activate on ${socket}`, () => activates(socket), { timeoutMs: 20_000, intervalMs: 50, abort });
+    // A starting plugin writes its first lines once it has answered Activate (audit/logger.ts): until its start line
+    // is in the log, a test reading the log right after a decision could miss the decision's line.
+    if (['warn', 'error'].includes(env['IMAGE_ACCESS_LOG_LEVEL'] ?? '')) return;
+    await waitUntil(`plugin ${name} to write its start line`, async () => startLines() > startedBefore, { timeoutMs: 10_000, intervalMs: 20, abort });
   };
 
   registerLegacyPlugin(name, socket);
@@ -114,8 +120,6 @@ export async function startPlugin(dir: string, options: PluginOptions = {}): Pro
     unregisterLegacyPlugin(name);
     throw error;
   }
-  const stderrPath = join(dir, 'plugin.err');
-  const logText = () => (existsSync(stderrPath) ? readFileSync(stderrPath, 'utf8') : '');
   return {
     name,
     socket,
