@@ -16,6 +16,7 @@ describe("the plugin process's node flags", () => {
   test('config.json runs node with flags, then the script', () => {
     expect(entrypoint[0]).toBe('/usr/bin/node');
     expect(flags).toContain('--max-semi-space-size=1');
+    expect(flags).toContain('--v8-pool-size=1');
     for (const flag of flags) expect(flag).toMatch(/^--[a-z0-9-]+=\S+$/);
   });
 
