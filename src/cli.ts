@@ -5,13 +5,13 @@ import type { CommandIo } from './commands/command-io';
 import { startPlugin } from './run';
 import { VERSION } from './version';
 
+/** A starting plugin's first log lines wait this long for winston, past the daemon's first Activate (audit/logger.ts). */
+const PLUGIN_LOG_DEFER_MS = 100;
+
 /**
  * The other commands are required when they run (or for --help): `run` is how the daemon's plugin starts, and every
  * module it loads before listening is start-up time on every boot and restart.
  */
-/** A starting plugin's first log lines wait this long for winston, past the daemon's first Activate (audit/logger.ts). */
-const PLUGIN_LOG_DEFER_MS = 100;
-
 const commands = {
   check: () => require('./commands/check') as typeof import('./commands/check'),
   status: () => require('./commands/status') as typeof import('./commands/status'),

@@ -65,7 +65,6 @@ function lineWriter(split: boolean): winston.transport {
   })();
 }
 
-
 /**
  * JSON lines on stderr, or split by level: dockerd copies a managed plugin's stdout into its log at level=info and its
  * stderr at level=error (moby plugin/manager.go makeLoggerStreams), whatever a line says. winston, with one format that

@@ -156,11 +156,11 @@ class UnreadableBody extends Error {
 type ReadRequest = { readonly body: Buffer } | { readonly head: AuthZHead };
 
 /**
- * Calls `done` once with the whole body, up to MAX_BODY_BYTES, or with why it could not be read. A larger one is still read off to its end before it is refused, as express's
- * body parser does, so the client is never cut off mid-write and the connection stays usable. With `needsBody`, a
- * body past READ_HEAD_FIRST_BYTES is looked into for its method and URI (each time it has doubled) and, when they say
- * the rest does not matter, the rest is dropped as it arrives: a 4 MiB `containers/create` costs no memory and no
- * parsing, whatever its size.
+ * Calls `done` once with the whole body, up to MAX_BODY_BYTES, or with why it could not be read. A larger one is still
+ * read off to its end before it is refused, as express's body parser does, so the client is never cut off mid-write
+ * and the connection stays usable. With `needsBody`, a body past READ_HEAD_FIRST_BYTES is looked into for its method
+ * and URI (each time it has doubled) and, when they say the rest does not matter, the rest is dropped as it arrives: a
+ * 4 MiB `containers/create` costs no memory and no parsing, whatever its size.
  */
 function readBody(req: IncomingMessage, needsBody: ((head: AuthZHead) => boolean) | undefined, done: (read: ReadRequest | UnreadableBody) => void): void {
   let settled = false;
@@ -169,46 +169,44 @@ function readBody(req: IncomingMessage, needsBody: ((head: AuthZHead) => boolean
     settled = true;
     done(read);
   };
-  {
-    let chunks: Buffer[] = [];
-    // A large body of declared length (dockerd always declares it; the budget has reserved it) is read into one
-    // buffer of that size: no list of socket chunks kept alive and no copy joining them (or its head) at the end.
-    const declared = Number(req.headers['content-length']);
-    let whole = declared >= READ_HEAD_FIRST_BYTES && declared <= MAX_BODY_BYTES ? Buffer.allocUnsafeSlow(declared) : undefined;
-    let size = 0;
-    let headLookedAt = needsBody === undefined ? Infinity : READ_HEAD_FIRST_BYTES / 2;
-    let head: AuthZHead | undefined;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (head !== undefined || tooLarge) return;
-      if (whole === undefined) chunks.push(chunk);
-      else chunk.copy(whole, size - chunk.length);
-      if (size >= 2 * headLookedAt) {
-        headLookedAt = size;
-        const found = parseAuthZHead((whole?.subarray(0, size) ?? Buffer.concat(chunks)).toString('utf8'));
-        // Once its head is read, a body is not copied and looked into again as it grows (a 1 MiB spec was, twice more).
-        if (found !== undefined) headLookedAt = Infinity;
-        if (found !== undefined && !needsBody!(found)) {
-          head = found;
-          chunks = [];
-          whole = undefined;
-          return;
-        }
-      }
-      if (size > MAX_BODY_BYTES) {
-        tooLarge = true;
+  let chunks: Buffer[] = [];
+  // A large body of declared length (dockerd always declares it; the budget has reserved it) is read into one
+  // buffer of that size: no list of socket chunks kept alive and no copy joining them (or its head) at the end.
+  const declared = Number(req.headers['content-length']);
+  let whole = declared >= READ_HEAD_FIRST_BYTES && declared <= MAX_BODY_BYTES ? Buffer.allocUnsafeSlow(declared) : undefined;
+  let size = 0;
+  let headLookedAt = needsBody === undefined ? Infinity : READ_HEAD_FIRST_BYTES / 2;
+  let head: AuthZHead | undefined;
+  let tooLarge = false;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (head !== undefined || tooLarge) return;
+    if (whole === undefined) chunks.push(chunk);
+    else chunk.copy(whole, size - chunk.length);
+    if (size >= 2 * headLookedAt) {
+      headLookedAt = size;
+      const found = parseAuthZHead((whole?.subarray(0, size) ?? Buffer.concat(chunks)).toString('utf8'));
+      // Once its head is read, a body is not copied and looked into again as it grows (a 1 MiB spec was, twice more).
+      if (found !== undefined) headLookedAt = Infinity;
+      if (found !== undefined && !needsBody!(found)) {
+        head = found;
         chunks = [];
+        whole = undefined;
+        return;
       }
-    });
-    req.on('end', () => {
-      if (head !== undefined) settle({ head });
-      else if (tooLarge) settle(new UnreadableBody('request entity too large', true));
-      else settle({ body: whole ?? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)) });
-    });
-    req.on('error', (error) => settle(new UnreadableBody(error.message, false)));
-    req.on('close', () => req.complete || settle(new UnreadableBody('request aborted', false)));
-  }
+    }
+    if (size > MAX_BODY_BYTES) {
+      tooLarge = true;
+      chunks = [];
+    }
+  });
+  req.on('end', () => {
+    if (head !== undefined) settle({ head });
+    else if (tooLarge) settle(new UnreadableBody('request entity too large', true));
+    else settle({ body: whole ?? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)) });
+  });
+  req.on('error', (error) => settle(new UnreadableBody(error.message, false)));
+  req.on('close', () => req.complete || settle(new UnreadableBody('request aborted', false)));
 }
 
 /** A 200 with `body`, JSON text: headers and body go out in one write. */

@@ -80,9 +80,10 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The struct fields read from an AuthZReq, by lowercased key. */
-type FieldKey = 'user' | 'userauthnmethod' | 'requestmethod' | 'requesturi' | 'requestbody' | 'requestheaders' | 'responsestatuscode';
-const FIELD_KEYS: ReadonlySet<string> = new Set<FieldKey>(['user', 'userauthnmethod', 'requestmethod', 'requesturi', 'requestbody', 'requestheaders', 'responsestatuscode']);
 const STRING_FIELDS = ['user', 'userauthnmethod', 'requestmethod', 'requesturi', 'requestbody'] as const;
+const FIELDS = [...STRING_FIELDS, 'requestheaders', 'responsestatuscode'] as const;
+type FieldKey = (typeof FIELDS)[number];
+const FIELD_KEYS: ReadonlySet<string> = new Set(FIELDS);
 /** The keys as dockerd spells them (its AuthZRequest struct), lowercased once rather than on every call. */
 const LOWERED: ReadonlyMap<string, string> = new Map(
   ['User', 'UserAuthNMethod', 'RequestMethod', 'RequestUri', 'RequestBody', 'RequestHeaders', 'RequestPeerCertificates', 'ResponseStatusCode', 'ResponseBody', 'ResponseHeaders'].map(
