@@ -88,6 +88,24 @@ test('decisions in flight when the plugin stops are answered, with Connection: c
   expect(closed).toBe(true);
 });
 
+test('a call the daemon sends on a kept-alive connection after the stop began is answered, not dropped', async () => {
+  const handler = heldHandler();
+  const server = createPluginServer(handler, silentLogger());
+  await listenOnUnixSocket(server, socket);
+  // Two kept-alive connections in the agent's pool, as the daemon's; one of them then waits for a decision.
+  await Promise.all([post('/Plugin.Activate', ''), post('/Plugin.Activate', '')]);
+  const inFlight = post('/AuthZPlugin.AuthZReq', PULL);
+  await until(() => handler.waiting === 1);
+
+  const closing = closeServer(server, 60_000);
+  // Sent on the other, idle connection: closing it now would break this call, and dockerd would re-send it empty.
+  const sentDuringStop = post('/AuthZPlugin.AuthZRes', '{}');
+  expect(await sentDuringStop).toEqual({ status: 200, connection: 'close', json: ALLOWED });
+  handler.release(ALLOWED);
+  expect(await inFlight).toEqual({ status: 200, connection: 'close', json: ALLOWED });
+  await closing;
+});
+
 test('a decision still running when the grace period ends is dropped, so a stop always ends', async () => {
   const handler = heldHandler();
   const server = createPluginServer(handler, silentLogger());
