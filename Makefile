@@ -14,8 +14,9 @@ dist/cli.js: node_modules tsconfig.json $(shell find src -name '*.ts')
 	npx tsc -p tsconfig.json
 	@touch dist/cli.js
 
-# What ships and what `make run` and the real-engine tests run: the sources and their packages bundled (scripts/bundle.js).
-bundle/cli.js: dist/cli.js scripts/bundle.js
+# What ships and what `make run` and the real-engine tests run: the sources and their packages bundled (scripts/bundle.js),
+# with the V8 code cache of a start under config.json's node flags (scripts/code-cache.js).
+bundle/cli.js: dist/cli.js scripts/bundle.js scripts/code-cache.js config.json
 	node scripts/bundle.js
 	@touch bundle/cli.js
 

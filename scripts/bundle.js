@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // Bundles what ships (the managed plugin, the Debian package, `make run`, the real-engine tests' plugin) into bundle/:
-// the sources and the packages loaded at start-up in bundle/cli.js, the body worker's thread in bundle/body-worker.js
+// the sources and the packages loaded at start-up in bundle/app.js, started by bundle/cli.js with the V8 code cache
+// bundle/app.cache (made by scripts/code-cache.js with NODE, default this node), the body worker's thread in bundle/body-worker.js
 // (body-parsers.ts finds it beside the code that starts it), and each package group the code requires only when a
 // feature is on in bundle/vendor/GROUP.js, so a plugin without that feature never reads or parses it. No
-// node_modules ship. Usage: scripts/bundle.js [OUT_DIR]   (make build)
+// node_modules ship. Usage: scripts/bundle.js [OUT_DIR [NODE]]   (make build)
+const { execFileSync } = require('node:child_process');
+const { createHash } = require('node:crypto');
 const { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { dirname, join, resolve } = require('node:path');
 let esbuild;
@@ -16,6 +19,8 @@ try {
 
 const repo = resolve(__dirname, '..');
 const out = resolve(process.argv[2] ?? join(repo, 'bundle'));
+const node = process.argv[3] ?? process.execPath;
+const { nodeFlags } = require('./node-flags');
 
 // Packages required only on demand, by group. A group is one file, so packages that share state (the X.509 library's
 // ASN.1 schema registry, its tsyringe container) have one copy of it.
@@ -73,16 +78,25 @@ const vendorEntries = {
   },
 };
 
+// bundle/app.js starts with the line naming its build, a hash of the rest; its code cache starts with the same line
+// (src/code-cache.ts). The shebang is bundle/cli.js's.
+function withBuildLine(file) {
+  const text = file.text.replace(/^#!.*\n/, '');
+  const build = createHash('sha256').update(text).digest('hex');
+  return { path: file.path, contents: Buffer.from(`// image-access build ${build}\n${text}`) };
+}
+
 // Only changed files are rewritten, each by rename: a plugin starting from bundle/ meanwhile reads old or new, never half.
-// Files of an earlier layout (a vendor group since removed) go, so the directory holds exactly what ships.
-function writeOutput(files) {
+// Files of an earlier layout (a vendor group since removed) go, so the directory holds exactly what ships: those and
+// the code cache (`kept`), written next.
+function writeOutput(files, kept) {
   for (const { path, contents } of files) {
     if (existsSync(path) && readFileSync(path).equals(contents)) continue;
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(`${path}.tmp-${process.pid}`, contents, { mode: 0o644 });
     renameSync(`${path}.tmp-${process.pid}`, path);
   }
-  const current = new Set(files.map(({ path }) => path));
+  const current = new Set([...files.map(({ path }) => path), ...kept]);
   for (const entry of readdirSync(out, { recursive: true, withFileTypes: true })) {
     const path = join(entry.parentPath ?? entry.path, entry.name);
     if (entry.isFile() && !current.has(path) && !/\.tmp-\d+$/.test(path)) rmSync(path);
@@ -92,7 +106,7 @@ function writeOutput(files) {
 async function main() {
   const app = await esbuild.build({
     ...common,
-    entryPoints: { cli: 'src/cli.ts', 'body-worker': 'src/protocol/body-worker.ts' },
+    entryPoints: { cli: 'src/launcher.ts', app: 'src/cli.ts', 'body-worker': 'src/protocol/body-worker.ts' },
     outdir: out,
     plugins: [vendorImports],
   });
@@ -102,7 +116,10 @@ async function main() {
     outdir: out,
     plugins: [vendorEntries],
   });
-  writeOutput([...app.outputFiles, ...vendor.outputFiles]);
+  const appFile = join(out, 'app.js');
+  const files = app.outputFiles.map((file) => (file.path === appFile ? withBuildLine(file) : file));
+  writeOutput([...files, ...vendor.outputFiles], [join(out, 'app.cache')]);
+  execFileSync(node, [...nodeFlags(), join(__dirname, 'code-cache.js'), out], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 main().catch((error) => {

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { createLogger, type Logger } from './audit/logger';
 import { Authorizer, type AuthorizerDeps } from './authorizer';
 import { explainPull, type Explanation, type NotJudged } from './commands/explain';
+import { codeCacheStatus } from './code-cache-status';
 import type { Settings } from './config/settings';
 import type { IdentityResolver } from './identity/identity';
 import { organizationResolver, type OrganizationResolver } from './identity/organization';
@@ -201,7 +202,8 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
       : await (require('./gateway/start') as typeof import('./gateway/start')).startRegistryGateway(settings, core.authorizer, core.hubMirrors, logger, clock);
   await listenOnUnixSocket(server, settings.socket);
   const socketInode = statSync(settings.socket).ino;
-  logger.info('image-access listening', { socket: settings.socket, policy: policySource.describe, mode: settings.mode });
+  const codeCache = codeCacheStatus();
+  logger.info('image-access listening', { socket: settings.socket, policy: policySource.describe, mode: settings.mode, ...(codeCache && { codeCache }) });
   return {
     server,
     stop: async () => {

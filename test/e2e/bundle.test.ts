@@ -3,8 +3,9 @@ import { freePort, httpRequest, makeTempDir, removeTempDir, REPO_ROOT, startPlug
 
 /**
  * What ships is bundle/ (scripts/bundle.js): the packages a feature needs only when it is on are files of their own,
- * read the first time the code requires them. A plugin serving dockerd's calls reads bundle/cli.js and nothing else;
- * each feature's file loads, and works, once the feature is used. (NODE_DEBUG=module makes node log each file it loads.)
+ * read the first time the code requires them. A plugin serving dockerd's calls loads bundle/cli.js, which compiles
+ * bundle/app.js with its code cache, and no other module; each feature's file loads, and works, once the feature is
+ * used. (NODE_DEBUG=module makes node log each file it loads as a module.)
  */
 jest.setTimeout(60_000);
 
@@ -29,6 +30,8 @@ describe('the bundle: lazily required packages stay unread until used', () => {
 
   test("dockerd's calls are served from bundle/cli.js alone; express, then the body worker, load when first needed", async () => {
     plugin = await startPlugin(dir, { env: { NODE_DEBUG: 'module', IMAGE_ACCESS_POLICY: 'builtin' } });
+    // Started with config.json's node flags from the bundle built for this node: V8 takes the code cache.
+    expect(plugin.logLines().find((line) => line['message'] === 'image-access listening')).toMatchObject({ codeCache: 'used' });
     expect((await call(plugin, '/Plugin.Activate', undefined)).body).toBe('{"Implements":["authz"]}');
     const pull = await call(plugin, '/AuthZPlugin.AuthZReq', { RequestMethod: 'POST', RequestUri: '/v1.41/images/create?fromImage=someone%2Fapp&tag=1.0' });
     expect(JSON.parse(pull.body)).toMatchObject({ Allow: false });

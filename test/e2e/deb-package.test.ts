@@ -68,12 +68,17 @@ describeOnce('Debian package: apt install on a bare Debian, run, apt remove', ()
   test('the installed plugin runs and answers; image-access install puts it in the chain', async () => {
     mkdirSync(join(root, 'etc/docker'), { recursive: true });
     writeFileSync(daemonJson(), '{"debug":true}\n');
+    // As the systemd unit starts it: node's flags in NODE_OPTIONS.
+    const nodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(root, 'lib/systemd/system/image-access.service'), 'utf8'))![1]!;
     plugin = spawnTracked('plugin', 'unshare', ['--net', 'chroot', root, 'image-access', 'run', '--socket', '/run/image-access.sock', '--policy', 'builtin'], {
       logDir: dir,
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', NODE_OPTIONS: nodeOptions },
     });
     const socket = join(root, 'run/image-access.sock');
     await waitUntil('the packaged plugin to answer', async () => (await probeAuthzPlugin(socket, 1_000)) === undefined, { timeoutMs: 30_000, intervalMs: 100 });
+    // The code cache was made at packaging by the node the package ships, under those flags: V8 takes it.
+    await waitUntil('its start line', async () => readFileSync(plugin!.stderrPath, 'utf8').includes('image-access listening'), { timeoutMs: 10_000, intervalMs: 50 });
+    expect(readFileSync(plugin.stderrPath, 'utf8')).toContain('"codeCache":"used"');
     const install = inRoot('image-access', 'install', '--socket', '/run/image-access.sock');
     expect(install.code).toBe(0);
     expect(JSON.parse(readFileSync(daemonJson(), 'utf8'))).toEqual({ debug: true, 'authorization-plugins': ['image-access'] });

@@ -280,6 +280,8 @@ describe('managed plugin: built offline, pushed, installed from a registry, enfo
     const pluginLines = readFileSync(join(dir, 'host', 'dockerd.err'), 'utf8').split('\n').filter((line) => line.includes(`plugin=${pluginId}`));
     const levels = (text: string) => pluginLines.filter((line) => line.includes(text)).map((line) => /level=(\w+)/.exec(line)?.[1]);
     expect(levels('image-access listening')).toEqual(['info']);
+    // The code cache was made at assembly by the node the plugin ships with, under config.json's flags: V8 takes it.
+    expect(pluginLines.find((line) => line.includes('image-access listening'))).toContain('\\"codeCache\\":\\"used\\"');
     for (const [ours, dockerd] of [['info', 'info'], ['debug', 'info'], ['warn', 'error'], ['error', 'error']]) {
       expect([ours, levels(`\\"level\\":\\"${ours}\\"`).filter((level) => level !== dockerd)]).toEqual([ours, []]);
     }
