@@ -15,6 +15,7 @@ import { SIGNED_OUT, type IdentityResolver } from './identity/identity';
 import type { Identity } from './subject/subject';
 import { signInRequired, type SignInEnforcement } from './identity/organization';
 import type { DecisionEvent, DecisionObserver, DecisionRoute } from './observability/events';
+import { isPromise, then, type MaybeAsync } from './maybe-async';
 import { within } from './policy/deadline';
 import type { PolicySource, PolicyView } from './policy/source';
 import { isUnavailable } from './policy/source';
@@ -73,6 +74,13 @@ const SPELLING_ONLY: HostResolver = { resolve: (key) => Promise.resolve(literalH
 export type RouteSettings = Pick<Settings, 'allowImport' | 'allowLoad' | 'allowBuild' | 'protectPlugin' | 'pluginName'>;
 
 export const ALLOW: AuthZReply = Object.freeze({ Allow: true, Msg: '' });
+
+/** Whether Docker Hub pulls need a signed-in member, and of which organisation. */
+interface SignInRule {
+  readonly required: boolean;
+  readonly organization: string | undefined;
+}
+const NO_SIGN_IN: SignInRule = { required: false, organization: undefined };
 const deny = (message: string): AuthZReply => ({ Allow: false, Msg: message });
 
 /** One image judged, with the context that the decision log line records. */
@@ -135,7 +143,7 @@ export class Authorizer {
    * the route alone decides (passthrough: nearly every call; a request refused as it stands) is answered at once, not
    * through a promise: the daemon's next call waits on it.
    */
-  authorizeRequest(request: AuthZRequest, recognized: RecognizedRequest = recognize(request)): AuthZReply | Promise<AuthZReply> {
+  authorizeRequest(request: AuthZRequest, recognized: RecognizedRequest = recognize(request)): MaybeAsync<AuthZReply> {
     switch (recognized.kind) {
       case 'passthrough':
         return ALLOW;
@@ -153,11 +161,12 @@ export class Authorizer {
     }
   }
 
-  private async authorizePull(request: AuthZRequest, fromImage: string, tag: string): Promise<AuthZReply> {
+  /** At once (no promise) when sign-in, organisation, policy and badge are all known without waiting: nearly every pull. */
+  private authorizePull(request: AuthZRequest, fromImage: string, tag: string): MaybeAsync<AuthZReply> {
     const started = this.deps.clock();
     const parsed = pullReference(fromImage, tag);
-    const judgement = parsed.ok ? await this.judgeImage(request, parsed.reference) : this.judgeInvalid(tag === '' ? fromImage : `${fromImage}:${tag}`, parsed.error);
-    return this.conclude(judgement, started);
+    if (!parsed.ok) return this.conclude(this.judgeInvalid(tag === '' ? fromImage : `${fromImage}:${tag}`, parsed.error), started);
+    return then(this.judgeImage(request, parsed.reference, started), (judgement) => this.conclude(judgement, started));
   }
 
   private async authorizePluginChange(request: AuthZRequest, plugin: string, remote: string | undefined, action: string): Promise<AuthZReply> {
@@ -175,7 +184,7 @@ export class Authorizer {
    */
   async authorizeFetch(image: ImageReference, requestUri: string, reportAllowed = true): Promise<AuthZReply> {
     const started = this.deps.clock();
-    const judgement = await this.judgeImage(bareRequest('GET', requestUri), image);
+    const judgement = await this.judgeImage(bareRequest('GET', requestUri), image, started);
     return this.conclude({ ...judgement, via: 'gateway' }, started, reportAllowed);
   }
 
@@ -197,20 +206,21 @@ export class Authorizer {
       const sameRegistry = await this.registryMatcher({ domain: registryHost, path: '' }, view.policy.registryAllowlist);
       return { image: host, identity, ...policyContext(view), decision: decideRegistryConnection(host, registryHost, view.policy, sameRegistry) };
     })();
-    const judgement = await this.withinDeadline(host, judging, () => decideRegistryConnection(host, registryHost, undefined));
+    const judgement = await this.withinDeadline(host, judging, started, () => decideRegistryConnection(host, registryHost, undefined));
     return this.conclude({ ...judgement, via: 'gateway' }, started, false);
   }
 
-  /** Image references from a service spec or a plugin install: each judged like a pull; the first denial answers. */
-  private async authorizeImages(request: AuthZRequest, images: readonly string[]): Promise<AuthZReply> {
-    for (const image of images) {
-      const started = this.deps.clock();
-      const parsed = parseReference(image);
-      const judgement = parsed.ok ? await this.judgeImage(request, parsed.reference) : this.judgeInvalid(image, parsed.error);
+  /** Image references from a service spec or a plugin install, from `index` on: each judged like a pull; the first denial answers. */
+  private authorizeImages(request: AuthZRequest, images: readonly string[], index = 0): MaybeAsync<AuthZReply> {
+    const image = images[index];
+    if (image === undefined) return ALLOW;
+    const started = this.deps.clock();
+    const parsed = parseReference(image);
+    const judging = parsed.ok ? this.judgeImage(request, parsed.reference, started) : this.judgeInvalid(image, parsed.error);
+    return then(judging, (judgement) => {
       const reply = this.conclude(judgement, started);
-      if (!reply.Allow) return reply;
-    }
-    return ALLOW;
+      return reply.Allow ? this.authorizeImages(request, images, index + 1) : reply;
+    });
   }
 
   private activityAllowed(activity: RestrictedActivity): boolean {
@@ -237,7 +247,7 @@ export class Authorizer {
     const image = `${activity}: ${detail}`;
     if (this.activityAllowed(activity)) return this.conclude({ image, decision: activityAllowedBySetting(activity, detail) }, started);
     const judging = this.judgeActivityUnbounded(request, activity, detail, image);
-    const judgement = await this.withinDeadline(image, judging, (cause) =>
+    const judgement = await this.withinDeadline(image, judging, started, (cause) =>
       decideRestricted({ activity, detail, identity: SIGNED_OUT, policy: { unavailable: cause } }),
     );
     return this.conclude(judgement, started);
@@ -268,16 +278,18 @@ export class Authorizer {
    * The judgement, or the fail mode's when identity or policy take longer than the decision timeout. The registry is
    * located first (its resolution has its own bound), so that a timeout never judges a mirror as another registry.
    */
-  private async judgeImage(request: AuthZRequest, named: ImageReference): Promise<Judgement> {
+  private judgeImage(request: AuthZRequest, named: ImageReference, started: number): MaybeAsync<Judgement> {
     // A Docker Hub image (nearly every pull) has no mirror to tell apart: nothing is resolved or waited for.
-    const located = this.mayBeMirror(named) ? await this.throughMirror(named) : { image: named };
-    if ('unknown' in located) {
-      return { image: formatReference(named), decision: decideUnresolvedRegistry(named, located.unknown, this.deps.failMode) };
-    }
-    const image = located.image;
-    return this.withinDeadline(formatReference(image), this.judgeImageUnbounded(request, image), (cause) =>
-      decideWithoutPolicy(image, cause, this.deps.failMode),
-    );
+    const located = this.mayBeMirror(named) ? this.throughMirror(named) : { image: named };
+    return then(located, (found) => {
+      if ('unknown' in found) {
+        return { image: formatReference(named), decision: decideUnresolvedRegistry(named, found.unknown, this.deps.failMode) };
+      }
+      const image = found.image;
+      return this.withinDeadline(formatReference(image), this.judgeImageUnbounded(request, image), started, (cause) =>
+        decideWithoutPolicy(image, cause, this.deps.failMode),
+      );
+    });
   }
 
   private mayBeMirror(image: ImageReference): boolean {
@@ -313,53 +325,65 @@ export class Authorizer {
     return (entry, domain) => sameRegistry(of(entry), of(domain));
   }
 
-  /** `judging`, or `onTimeout`'s decision once the decision timeout has passed: the daemon waits on us forever. */
-  private async withinDeadline(image: string, judging: Promise<Judgement>, onTimeout: (cause: string) => Decision): Promise<Judgement> {
+  /**
+   * `judging`, or `onTimeout`'s decision once the decision timeout, counted from `started` (the request's arrival), has
+   * passed: the daemon waits on us forever. A judgement already made (everything it needed was known) has nothing to
+   * wait for: no timer.
+   */
+  private withinDeadline(image: string, judging: MaybeAsync<Judgement>, started: number, onTimeout: (cause: string) => Decision): MaybeAsync<Judgement> {
     const timeoutMs = this.deps.decisionTimeoutMs;
-    if (timeoutMs === undefined) return judging;
-    const judged = await within(judging, timeoutMs);
-    if (judged !== undefined) return judged;
-    this.deps.logger.warn('decision timeout; applying the fail mode', { image, timeoutMs });
-    return { image, decision: onTimeout(`no answer within the decision timeout of ${timeoutMs} ms`) };
+    if (timeoutMs === undefined || !isPromise(judging)) return judging;
+    return within(judging, Math.max(0, timeoutMs - (this.deps.clock() - started))).then((judged) => {
+      if (judged !== undefined) return judged;
+      this.deps.logger.warn('decision timeout; applying the fail mode', { image, timeoutMs });
+      return { image, decision: onTimeout(`no answer within the decision timeout of ${timeoutMs} ms`) };
+    });
   }
 
-  private async judgeImageUnbounded(request: AuthZRequest, image: ImageReference): Promise<Judgement> {
+  private judgeImageUnbounded(request: AuthZRequest, image: ImageReference): MaybeAsync<Judgement> {
+    // Both asked before either is waited for: each answers at once unless a file it reads has just changed.
+    const signInRule = this.signInRule();
+    const identifying = this.deps.identity.identify(request);
+    return then(signInRule, (requireSignIn) => then(identifying, (identity) => this.judgeAs(identity, requireSignIn, image)));
+  }
+
+  private judgeAs(identity: Identity, requireSignIn: SignInRule, image: ImageReference): MaybeAsync<Judgement> {
     const name = formatReference(image);
-    const [identity, requireSignIn] = await Promise.all([this.deps.identity.identify(request), this.signInRule()]);
     // Nobody signed in: refused before any policy is asked for (Docker Hub shows an organisation's settings to members only).
     const signedOut = requireSignIn.required
       ? refuseWithoutSignIn(image, categorize(image, requireSignIn.organization ?? '', undefined), identity, undefined, requireSignIn.organization)
       : undefined;
     if (signedOut !== undefined) return { image: name, identity, organization: requireSignIn.organization, decision: signedOut };
-    const view = await this.deps.policySource.policyFor(identity);
-    if (isUnavailable(view)) {
-      return { image: name, identity, decision: decideWithoutPolicy(image, view.unavailable, this.deps.failMode) };
-    }
-    const { policy } = view;
-    const matching = this.registryMatcher(image, policy.registryAllowlist);
-    const sameRegistry = matching === undefined ? undefined : await matching;
-    const needsBadge = policy.restrictedImages.enabled && hubNamespace(image) !== '' && categorize(image, policy.organization, undefined) === 'community';
-    const badge = needsBadge ? await this.deps.policySource.badgeOf(hubNamespace(image), view) : undefined;
-    return {
-      image: name,
-      identity,
-      ...policyContext(view),
-      decision: decide({
-        image,
-        category: categorize(image, policy.organization, badge),
-        identity,
-        policy,
-        requireSignIn: requireSignIn.required,
-        membership: view.membership,
-        ...(sameRegistry === undefined ? {} : { sameRegistry }),
-      }),
-    };
+    return then(this.deps.policySource.policyFor(identity), (view) => {
+      if (isUnavailable(view)) {
+        return { image: name, identity, decision: decideWithoutPolicy(image, view.unavailable, this.deps.failMode) };
+      }
+      const { policy } = view;
+      return then(this.registryMatcher(image, policy.registryAllowlist), (sameRegistry) => {
+        const needsBadge = policy.restrictedImages.enabled && hubNamespace(image) !== '' && categorize(image, policy.organization, undefined) === 'community';
+        const badge = needsBadge ? this.deps.policySource.badgeOf(hubNamespace(image), view) : undefined;
+        return then(badge, (known) => ({
+          image: name,
+          identity,
+          ...policyContext(view),
+          decision: decide({
+            image,
+            category: categorize(image, policy.organization, known),
+            identity,
+            policy,
+            requireSignIn: requireSignIn.required,
+            membership: view.membership,
+            ...(sameRegistry === undefined ? {} : { sameRegistry }),
+          }),
+        }));
+      });
+    });
   }
 
-  private async signInRule(): Promise<{ required: boolean; organization: string | undefined }> {
-    if (this.deps.signIn === undefined) return { required: false, organization: undefined };
-    const organization = await this.deps.signIn.organization.current();
-    return { required: signInRequired(this.deps.signIn.mode, organization), organization };
+  private signInRule(): MaybeAsync<SignInRule> {
+    const { signIn } = this.deps;
+    if (signIn === undefined) return NO_SIGN_IN;
+    return then(signIn.organization.current(), (organization) => ({ required: signInRequired(signIn.mode, organization), organization }));
   }
 
   private conclude(judgement: Judgement, started: number, reportAllowed = true): AuthZReply {

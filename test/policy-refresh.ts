@@ -1,3 +1,4 @@
+import type { MaybeAsync } from '../src/maybe-async';
 import { REFRESHING } from '../src/policy/cache';
 import { isUnavailable, type PolicyUnavailable, type PolicyView } from '../src/policy/source';
 
@@ -10,7 +11,7 @@ export function view(result: PolicyView | PolicyUnavailable): PolicyView {
  * Past the TTL a pull is answered from the cache at once, marked REFRESHING, and the refresh runs behind it: the
  * policy once that refresh is done (fresh, or marked with its failure).
  */
-export async function afterRefresh(policyFor: () => Promise<PolicyView | PolicyUnavailable>): Promise<PolicyView> {
+export async function afterRefresh(policyFor: () => MaybeAsync<PolicyView | PolicyUnavailable>): Promise<PolicyView> {
   expect(view(await policyFor()).stale).toBe(REFRESHING);
   for (;;) {
     const later = view(await policyFor());

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../audit/logger';
 import type { IdentitySourceName } from '../config/settings';
+import { then, type MaybeAsync } from '../maybe-async';
 import { runCredentialHelper, isHelperName, type HelperOptions, type HelperResult } from './credential-helper';
 import { authConfigSchema, isSignedOut, userFromAuthConfig } from './auth-config';
 import { parseJson } from './decode';
@@ -90,33 +91,39 @@ export function dockerConfigSource({ directory, logger, clock, helper }: DockerC
     else if (state.value.kind === 'helper') logger.info('Docker sign-in kept by a credential helper', { path, helper: state.value.helper });
     else logger.info('Docker config has no Docker Hub sign-in', { path });
   };
-  let cached: { helper: string; expires: number; result: Promise<HelperResult> } | undefined;
+  // The helper's answer once it came, so that a pull within HELPER_CACHE_MS takes it without waiting on a promise.
+  let cached: { helper: string; expires: number; result: Promise<HelperResult>; answer?: HelperResult } | undefined;
   // `docker login` and `docker logout` rewrite config.json even with a helper: a change drops the helper's answer too.
   const config = watchedFile(path, parseDockerConfig, (state) => {
     cached = undefined;
     describe(state);
   });
 
-  const askHelper = (name: string): Promise<HelperResult> => {
+  const askHelper = (name: string): MaybeAsync<HelperResult> => {
     const now = clock();
-    if (cached && cached.helper === name && cached.expires > now) return cached.result;
-    const result = runCredentialHelper(name, HUB_SERVER_URL, helperOptions).then((answer) => {
-      if (answer.kind === 'failed') logger.warn('credential helper failed; Docker sign-in unknown', { helper: name, problem: answer.problem });
-      return answer;
-    });
-    cached = { helper: name, expires: now + HELPER_CACHE_MS, result };
-    return result;
+    if (cached && cached.helper === name && cached.expires > now) return cached.answer ?? cached.result;
+    const asked: NonNullable<typeof cached> = {
+      helper: name,
+      expires: now + HELPER_CACHE_MS,
+      result: runCredentialHelper(name, HUB_SERVER_URL, helperOptions).then((answer) => {
+        if (answer.kind === 'failed') logger.warn('credential helper failed; Docker sign-in unknown', { helper: name, problem: answer.problem });
+        asked.answer = answer;
+        return answer;
+      }),
+    };
+    cached = asked;
+    return asked.result;
   };
 
   return {
     name: DOCKER_CONFIG_SOURCE,
-    async lookup() {
-      const state = await config.read();
-      if (state.kind !== 'ok') return undefined;
-      const signIn = state.value;
-      if (signIn.kind === 'none') return undefined;
-      if (signIn.kind === 'stored') return signIn.user;
-      return helperUser(await askHelper(signIn.helper));
-    },
+    lookup: () =>
+      then(config.read(), (state) => {
+        if (state.kind !== 'ok') return undefined;
+        const signIn = state.value;
+        if (signIn.kind === 'none') return undefined;
+        if (signIn.kind === 'stored') return signIn.user;
+        return then(askHelper(signIn.helper), helperUser);
+      }),
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { MaybeAsync } from '../maybe-async';
 import type { AuthZRequest } from '../protocol/wire';
 import type { Identity } from '../subject/subject';
 
@@ -17,15 +18,18 @@ export interface SignedInUser extends Identity {
   readonly credential?: HubCredential;
 }
 
-/** Works out who is pulling. Implementations never reject: unknown means signed out. */
+/**
+ * Works out who is pulling. Implementations never reject: unknown means signed out. At once when every source answers
+ * from what it holds (a header, an unchanged config file): a promise only when one must wait (a credential helper).
+ */
 export interface IdentityResolver {
-  identify(request: AuthZRequest): Promise<SignedInUser>;
+  identify(request: AuthZRequest): MaybeAsync<SignedInUser>;
 }
 
 /** One place the signed-in user can be learnt from; `undefined` means it has nothing to say, so the next one is asked. */
 export interface IdentitySource {
   readonly name: string;
-  lookup(request: AuthZRequest): Promise<SignedInUser | undefined>;
+  lookup(request: AuthZRequest): MaybeAsync<SignedInUser | undefined>;
 }
 
 export const SIGNED_OUT: SignedInUser = { source: 'none' };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Logger } from '../audit/logger';
 import type { RequireSignIn } from '../config/settings';
+import { then, type MaybeAsync } from '../maybe-async';
 import { parseJson } from './decode';
 import { usernameSchema } from './identity';
 import { watchedFile } from './watched-file';
@@ -17,9 +18,9 @@ export function parseRegistryJson(text: string): string | undefined | Error {
   return parsed.data.allowedOrgs[0];
 }
 
-/** Which Docker Hub organisation this machine belongs to. Never rejects. */
+/** Which Docker Hub organisation this machine belongs to. Never rejects; at once unless a changed registry.json is read. */
 export interface OrganizationResolver {
-  current(): Promise<string | undefined>;
+  current(): MaybeAsync<string | undefined>;
   /** Where the organisation is configured, for messages: `IMAGE_ACCESS_ORG`, or registry.json and its path. */
   readonly origin: string;
 }
@@ -38,7 +39,7 @@ export interface OrganizationOptions {
  */
 export function organizationResolver({ org, registryJson, logger }: OrganizationOptions): OrganizationResolver {
   if (org !== undefined || registryJson === undefined) {
-    return { current: () => Promise.resolve(org), origin: org === undefined ? 'nowhere' : 'IMAGE_ACCESS_ORG' };
+    return { current: () => org, origin: org === undefined ? 'nowhere' : 'IMAGE_ACCESS_ORG' };
   }
   const file = watchedFile<string | undefined>(registryJson, parseRegistryJson, (state) => {
     if (state.kind === 'missing') logger.info('no registry.json; no organization from Docker Desktop', { path: registryJson });
@@ -47,10 +48,7 @@ export function organizationResolver({ org, registryJson, logger }: Organization
   });
   return {
     origin: `allowedOrgs in ${registryJson}`,
-    current: async () => {
-      const state = await file.read();
-      return state.kind === 'ok' ? state.value : undefined;
-    },
+    current: () => then(file.read(), (state) => (state.kind === 'ok' ? state.value : undefined)),
   };
 }
 

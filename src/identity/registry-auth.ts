@@ -58,12 +58,12 @@ export function registryAuthSource(logger: Logger): IdentitySource {
       switch (reading.kind) {
         case 'absent':
         case 'other-registry':
-          return Promise.resolve(undefined);
+          return undefined;
         case 'unreadable':
           logger.warn('X-Registry-Auth header unreadable; treated as signed out', { problem: reading.problem });
-          return Promise.resolve(signedInUser(REGISTRY_AUTH_SOURCE, undefined, undefined));
+          return signedInUser(REGISTRY_AUTH_SOURCE, undefined, undefined);
         case 'user':
-          return Promise.resolve(reading.user);
+          return reading.user;
       }
     },
   };

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from '../audit/logger';
 import type { IdentitySourceName } from '../config/settings';
+import { isPromise, type MaybeAsync } from '../maybe-async';
 import type { AuthZRequest } from '../protocol/wire';
 import type { HelperOptions } from './credential-helper';
 import { dockerConfigSource } from './docker-config';
@@ -55,18 +56,25 @@ export function identityResolver(options: IdentityOptions): IdentityResolver {
     return source === undefined ? [] : [{ source, place: placeOf(name, options) }];
   });
   const everywhere = sources.map(({ place }) => place).join(', ') || 'no identity source';
-  return {
-    async identify(request: AuthZRequest): Promise<SignedInUser> {
-      for (const { source, place } of sources) {
-        try {
-          const user = await source.lookup(request);
-          if (user !== undefined) return { ...user, lookedIn: place };
-        } catch (error) {
-          // Sources do not throw; if one does, the next one still gets its turn.
-          options.logger.error('identity source failed', { source: source.name, error: (error as Error).name });
-        }
-      }
-      return { ...SIGNED_OUT, lookedIn: everywhere };
-    },
+  const signedOut: SignedInUser = { ...SIGNED_OUT, lookedIn: everywhere };
+  /** Sources from `index` on; one that throws or rejects is logged and the next one still gets its turn. */
+  const askFrom = (request: AuthZRequest, index: number): MaybeAsync<SignedInUser> => {
+    const entry = sources[index];
+    if (entry === undefined) return signedOut;
+    const { source, place } = entry;
+    const failed = (error: unknown) => {
+      // Sources do not throw; if one does, the next one still gets its turn.
+      options.logger.error('identity source failed', { source: source.name, error: (error as Error).name });
+      return askFrom(request, index + 1);
+    };
+    const found = (user: SignedInUser | undefined) => (user === undefined ? askFrom(request, index + 1) : { ...user, lookedIn: place });
+    let user: MaybeAsync<SignedInUser | undefined>;
+    try {
+      user = source.lookup(request);
+    } catch (error) {
+      return failed(error);
+    }
+    return isPromise(user) ? user.then(found, failed) : found(user);
   };
+  return { identify: (request) => askFrom(request, 0) };
 }

@@ -13,9 +13,9 @@ export function tlsUserSource(): IdentitySource {
     name: TLS_SOURCE,
     lookup(request: AuthZRequest) {
       // Empty on every request to a daemon without TLS client certificates: skip the (costly) failing parse.
-      if (request.user === '') return Promise.resolve(undefined);
+      if (request.user === '') return undefined;
       const name = usernameSchema.safeParse(request.user);
-      return Promise.resolve(name.success ? signedInUser(TLS_SOURCE, name.data, undefined) : undefined);
+      return name.success ? signedInUser(TLS_SOURCE, name.data, undefined) : undefined;
     },
   };
 }

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
+import type { MaybeAsync } from '../maybe-async';
 
 /** Larger than any real Docker config or registry.json; a bigger file is refused rather than read. */
 const MAX_FILE_BYTES = 1024 * 1024;
@@ -11,8 +12,11 @@ export type FileState<T> =
 
 export interface WatchedFile<T> {
   readonly path: string;
-  /** The file's current content, parsed; re-read only when its inode, size or mtime changed since the last read. */
-  read(): Promise<FileState<T>>;
+  /**
+   * The file's current content, parsed; re-read only when its inode, size or mtime changed since the last read. At
+   * once (no promise) when the stat shows it unchanged, as it is on nearly every pull.
+   */
+  read(): MaybeAsync<FileState<T>>;
 }
 
 /** `parse` returns an Error for content it rejects; its message is logged, so it must not quote secrets. */
@@ -25,7 +29,7 @@ function fingerprint(stats: { ino: number; size: number; mtimeMs: number }): str
 /**
  * A small configuration file another program rewrites (`docker login` replaces config.json, Docker Desktop
  * registry.json): one stat per read tells whether it changed, so a sign-in takes effect on the next request without a
- * watcher to close. Concurrent reads share one stat. `onChange` sees each new state once.
+ * watcher to close. Reads while a changed file is being read share that read. `onChange` sees each new state once.
  */
 export function watchedFile<T>(path: string, parse: FileParser<T>, onChange: (state: FileState<T>) => void): WatchedFile<T> {
   let last: { fingerprint: string; state: FileState<T> } | undefined;
@@ -37,7 +41,7 @@ export function watchedFile<T>(path: string, parse: FileParser<T>, onChange: (st
     return state;
   };
 
-  async function load(): Promise<FileState<T>> {
+  function load(): MaybeAsync<FileState<T>> {
     let stats;
     try {
       // Synchronous on purpose: this runs on every pull decision, and a stat of a small local file takes microseconds,
@@ -55,6 +59,13 @@ export function watchedFile<T>(path: string, parse: FileParser<T>, onChange: (st
     // A FIFO would block the read forever; a huge file is not a config file.
     if (!stats.isFile()) return settle(print, { kind: 'unreadable', problem: 'not a regular file' });
     if (stats.size > MAX_FILE_BYTES) return settle(print, { kind: 'unreadable', problem: `larger than ${MAX_FILE_BYTES} bytes` });
+    pending = reread(print).finally(() => {
+      pending = undefined;
+    });
+    return pending;
+  }
+
+  async function reread(print: string): Promise<FileState<T>> {
     let text: string;
     try {
       text = await fs.readFile(path, 'utf8');
@@ -67,11 +78,6 @@ export function watchedFile<T>(path: string, parse: FileParser<T>, onChange: (st
 
   return {
     path,
-    read() {
-      pending ??= load().finally(() => {
-        pending = undefined;
-      });
-      return pending;
-    },
+    read: () => pending ?? load(),
   };
 }

@@ -13,6 +13,7 @@
  */
 import type { LRUCache } from 'lru-cache';
 import type { Logger } from '../audit/logger';
+import type { MaybeAsync } from '../maybe-async';
 import type { OutboundAgents } from '../network/agents';
 import type { RemoteObserver } from '../observability/events';
 import { within } from './deadline';
@@ -120,9 +121,9 @@ export class RefreshingCache<V> {
 
   /**
    * The value of `key`, fetched with `load` when needed. `label` names the key in logs: it must hold no secret
-   * (keys may be derived from one).
+   * (keys may be derived from one). At once (no promise) when a usable value is cached or a backoff answers.
    */
-  async get(key: string, label: string, load: Loader<V>): Promise<Lookup<V>> {
+  get(key: string, label: string, load: Loader<V>): MaybeAsync<Lookup<V>> {
     const now = this.options.clock();
     const entry = this.entries.get(key);
     const good = this.usable(entry, now);
@@ -138,8 +139,7 @@ export class RefreshingCache<V> {
     const fetching = this.refresh(key, label, load, undefined);
     const { firstFetchWaitMs } = this.options;
     if (firstFetchWaitMs === undefined) return fetching;
-    const fetched = await within(fetching, firstFetchWaitMs);
-    return fetched ?? { ok: false, error: new Error(`${label}: still waiting after ${firstFetchWaitMs} ms`) };
+    return within(fetching, firstFetchWaitMs).then((fetched) => fetched ?? { ok: false, error: new Error(`${label}: still waiting after ${firstFetchWaitMs} ms`) });
   }
 
   /** The value of `key` if one is usable, without fetching: for callers that cannot fetch it themselves. */

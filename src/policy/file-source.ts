@@ -5,13 +5,13 @@ import { parsePolicyText, type Badge, type OrgPolicy } from './policy';
 import type { PolicySource, PolicyView } from './source';
 
 /** A policy that carries its own badge catalogue: the embedded default and policy files. */
-export function catalogueBadge(namespace: string, view: PolicyView): Promise<Badge | undefined> {
-  return Promise.resolve(view.policy.badges.get(namespace));
+export function catalogueBadge(namespace: string, view: PolicyView): Badge | undefined {
+  return view.policy.badges.get(namespace);
 }
 
 export function staticSource(policy: OrgPolicy, describe: string, now: number): PolicySource {
   const view: PolicyView = { policy, source: describe, fetchedAt: now };
-  return { describe, policyFor: () => Promise.resolve(view), badgeOf: catalogueBadge, close: () => undefined };
+  return { describe, policyFor: () => view, badgeOf: catalogueBadge, close: () => undefined };
 }
 
 export class PolicyFileError extends Error {}
@@ -98,7 +98,7 @@ export function fileSource(path: string, logger: Logger, clock: () => number): P
   });
   return {
     describe,
-    policyFor: () => Promise.resolve(view),
+    policyFor: () => view,
     badgeOf: catalogueBadge,
     close: () => unwatchFile(path),
   };

@@ -3,6 +3,7 @@
  * (`GET /v2/orgs/{namespace}/`), cached: for the Hub policy, and for file and URL policies so that nobody types badges
  * by hand. A policy document's own `badges` override the Hub's and answer when the Hub cannot.
  */
+import { then, type MaybeAsync } from '../maybe-async';
 import { RefreshingCache, remoteCacheOptions, type RemoteSourceOptions } from './cache';
 import type { CallOutcome } from './http-client';
 import { HubClient } from './hub-client';
@@ -29,10 +30,10 @@ export class HubBadges {
     this.cache = new RefreshingCache({ ...common, firstFetchWaitMs: Math.max(1, waitMs) });
   }
 
-  async badgeOf(namespace: string): Promise<Badge | undefined> {
-    const badge = await this.cache.get(namespace, `badge of ${namespace}`, () => this.client.namespaceBadge(namespace));
+  badgeOf(namespace: string): MaybeAsync<Badge | undefined> {
+    const badge = this.cache.get(namespace, `badge of ${namespace}`, () => this.client.namespaceBadge(namespace));
     // Unknown (Hub unreachable and nothing cached) counts as community: the cache has logged why.
-    return badge.ok ? badge.value : undefined;
+    return then(badge, (found) => (found.ok ? found.value : undefined));
   }
 }
 
@@ -41,7 +42,7 @@ export function withHubBadges(inner: PolicySource, hub: HubBadges): PolicySource
   return {
     describe: inner.describe,
     policyFor: (user) => inner.policyFor(user),
-    badgeOf: async (namespace, view) => view.policy.badges.get(namespace) ?? hub.badgeOf(namespace),
+    badgeOf: (namespace, view) => view.policy.badges.get(namespace) ?? hub.badgeOf(namespace),
     close: () => inner.close(),
   };
 }

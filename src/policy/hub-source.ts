@@ -1,5 +1,6 @@
 import type { SignedInUser } from '../identity/identity';
 import type { OrganizationResolver } from '../identity/organization';
+import { then, type MaybeAsync } from '../maybe-async';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type Found, type RemoteSourceOptions } from './cache';
 import { HubBadges, hubClient } from './hub-badges';
 import { RemoteError } from './remote-error';
@@ -59,8 +60,15 @@ export class HubPolicySource implements PolicySource {
     this.badges = new HubBadges(this.client, options, Math.floor(options.decisionTimeoutMs / 4));
   }
 
-  async policyFor(user: SignedInUser): Promise<PolicyView | PolicyUnavailable> {
-    const organization = await this.options.organization.current();
+  policyFor(user: SignedInUser): MaybeAsync<PolicyView | PolicyUnavailable> {
+    return then(this.options.organization.current(), (organization) => this.policyOf(organization, user));
+  }
+
+  badgeOf(namespace: string): MaybeAsync<Badge | undefined> {
+    return this.badges.badgeOf(namespace);
+  }
+
+  private policyOf(organization: string | undefined, user: SignedInUser): MaybeAsync<PolicyView | PolicyUnavailable> {
     if (organization === undefined) {
       return { unavailable: 'no organization is set (IMAGE_ACCESS_ORG, or allowedOrgs in registry.json)' };
     }
@@ -69,27 +77,25 @@ export class HubPolicySource implements PolicySource {
     if (username === undefined || credential === undefined) return this.withoutMember(organization, undefined);
 
     const userKey = this.userKey(username, credential.secret);
-    const orgs = await this.memberships.get(userKey, `organizations of ${username}`, () =>
+    const memberships = this.memberships.get(userKey, `organizations of ${username}`, () =>
       this.withToken(userKey, user, (token) => this.client.userOrgs(token)),
     );
-    if (!orgs.ok) {
-      // A refused secret is an answer: the user is not (validly) signed in. Anything else: we cannot tell.
-      const refused = orgs.error instanceof RemoteError && orgs.error.kind === 'unauthorized';
-      if (refused) return this.withoutMember(organization, undefined, `Docker Hub refused the credential of ${username}`);
-      return this.withoutMember(organization, undefined, orgs.error.message, orgs.error.message);
-    }
-    const membership = membershipIn(organization, orgs.value);
-    if (membership === 'none') return this.withoutMember(organization, 'none', `${username} is not a member`, orgs.stale);
-
-    const settings = await this.settings.get(organization, `settings of ${organization}`, () =>
-      this.withToken(userKey, user, (token) => this.client.orgSettings(organization, token)),
-    );
-    if (!settings.ok) return { unavailable: settings.error.message };
-    return this.view(organization, settings, membership, username, orgs);
-  }
-
-  badgeOf(namespace: string): Promise<Badge | undefined> {
-    return this.badges.badgeOf(namespace);
+    return then(memberships, (orgs) => {
+      if (!orgs.ok) {
+        // A refused secret is an answer: the user is not (validly) signed in. Anything else: we cannot tell.
+        const refused = orgs.error instanceof RemoteError && orgs.error.kind === 'unauthorized';
+        if (refused) return this.withoutMember(organization, undefined, `Docker Hub refused the credential of ${username}`);
+        return this.withoutMember(organization, undefined, orgs.error.message, orgs.error.message);
+      }
+      const membership = membershipIn(organization, orgs.value);
+      if (membership === 'none') return this.withoutMember(organization, 'none', `${username} is not a member`, orgs.stale);
+      const settings = this.settings.get(organization, `settings of ${organization}`, () =>
+        this.withToken(userKey, user, (token) => this.client.orgSettings(organization, token)),
+      );
+      return then(settings, (found): PolicyView | PolicyUnavailable =>
+        found.ok ? this.view(organization, found, membership, username, orgs) : { unavailable: found.error.message },
+      );
+    });
   }
 
   close(): void {

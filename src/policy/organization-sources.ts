@@ -4,6 +4,7 @@
  * asked for (`builtin`) or when nothing is configured at all (`auto`), and says so.
  */
 import type { OrganizationResolver } from '../identity/organization';
+import { then } from '../maybe-async';
 import { catalogueBadge } from './file-source';
 import { defaultPolicy, DEMO_NOTICE, DEMO_ORGANIZATION } from './default-policy';
 import { isUnavailable, type PolicySource, type PolicyUnavailable, type PolicyView } from './source';
@@ -14,10 +15,8 @@ export const BUILTIN = 'builtin';
 export function demoSource(organization: OrganizationResolver, loadedAt: number): PolicySource {
   return {
     describe: BUILTIN,
-    policyFor: async () => {
-      const org = await organization.current();
-      return { policy: defaultPolicy(org ?? DEMO_ORGANIZATION), source: BUILTIN, fetchedAt: loadedAt, note: DEMO_NOTICE };
-    },
+    policyFor: () =>
+      then(organization.current(), (org) => ({ policy: defaultPolicy(org ?? DEMO_ORGANIZATION), source: BUILTIN, fetchedAt: loadedAt, note: DEMO_NOTICE })),
     badgeOf: catalogueBadge,
     close: () => undefined,
   };
@@ -27,15 +26,17 @@ export function demoSource(organization: OrganizationResolver, loadedAt: number)
 export function forConfiguredOrganization(inner: PolicySource, organization: OrganizationResolver): PolicySource {
   return {
     describe: inner.describe,
-    async policyFor(user): Promise<PolicyView | PolicyUnavailable> {
-      const [view, org] = await Promise.all([inner.policyFor(user), organization.current()]);
-      if (isUnavailable(view) || org === undefined || view.policy.organization === org) return view;
-      return {
-        unavailable:
-          `${inner.describe} is the policy of organization "${view.policy.organization}", but this machine's organization ` +
-          `is "${org}" (${organization.origin}); it is not enforced`,
-      };
-    },
+    policyFor: (user) =>
+      then(organization.current(), (org) =>
+        then(inner.policyFor(user), (view): PolicyView | PolicyUnavailable => {
+          if (isUnavailable(view) || org === undefined || view.policy.organization === org) return view;
+          return {
+            unavailable:
+              `${inner.describe} is the policy of organization "${view.policy.organization}", but this machine's organization ` +
+              `is "${org}" (${organization.origin}); it is not enforced`,
+          };
+        }),
+      ),
     badgeOf: (namespace, view) => inner.badgeOf(namespace, view),
     close: () => inner.close(),
   };
@@ -53,16 +54,18 @@ export function hubFallbackNote(org: string): string {
 export function autoSource(organization: OrganizationResolver, hub: PolicySource, demo: PolicySource): PolicySource {
   return {
     describe: `auto (${hub.describe} for a configured organization, else ${BUILTIN})`,
-    async policyFor(user): Promise<PolicyView | PolicyUnavailable> {
-      const org = await organization.current();
-      if (org === undefined) {
-        const view = await demo.policyFor(user);
-        return isUnavailable(view) ? view : { ...view, note: `no organization is configured (IMAGE_ACCESS_ORG or registry.json): ${DEMO_NOTICE}` };
-      }
-      const view = await hub.policyFor(user);
-      const note = hubFallbackNote(org);
-      return isUnavailable(view) ? { unavailable: `${note}: ${view.unavailable}` } : { ...view, note };
-    },
+    policyFor: (user) =>
+      then(organization.current(), (org) => {
+        if (org === undefined) {
+          return then(demo.policyFor(user), (view): PolicyView | PolicyUnavailable =>
+            isUnavailable(view) ? view : { ...view, note: `no organization is configured (IMAGE_ACCESS_ORG or registry.json): ${DEMO_NOTICE}` },
+          );
+        }
+        const note = hubFallbackNote(org);
+        return then(hub.policyFor(user), (view): PolicyView | PolicyUnavailable =>
+          isUnavailable(view) ? { unavailable: `${note}: ${view.unavailable}` } : { ...view, note },
+        );
+      }),
     badgeOf: (namespace, view) => (view.source === BUILTIN ? demo : hub).badgeOf(namespace, view),
     close: () => {
       hub.close();

@@ -1,4 +1,5 @@
 import type { SignedInUser } from '../identity/identity';
+import type { MaybeAsync } from '../maybe-async';
 import type { Membership } from '../subject/subject';
 import type { Badge, OrgPolicy } from './policy';
 
@@ -21,12 +22,15 @@ export interface PolicyUnavailable {
   readonly unavailable: string;
 }
 
-/** Where policies come from: a file, a company URL or Docker Hub. Implementations never reject. */
+/**
+ * Where policies come from: a file, a company URL or Docker Hub. Implementations never reject, and answer at once (no
+ * promise) from what they hold: a promise only when they must fetch.
+ */
 export interface PolicySource {
   readonly describe: string;
-  policyFor(user: SignedInUser): Promise<PolicyView | PolicyUnavailable>;
+  policyFor(user: SignedInUser): MaybeAsync<PolicyView | PolicyUnavailable>;
   /** Badge of a Docker Hub namespace; undefined means community. */
-  badgeOf(namespace: string, view: PolicyView): Promise<Badge | undefined>;
+  badgeOf(namespace: string, view: PolicyView): MaybeAsync<Badge | undefined>;
   close(): void;
 }
 

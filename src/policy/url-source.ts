@@ -1,3 +1,4 @@
+import { then, type MaybeAsync } from '../maybe-async';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type RemoteSourceOptions } from './cache';
 import { catalogueBadge } from './file-source';
 import { createHttp, loggableUrl, send, statusFailure, type Http } from './http-client';
@@ -59,16 +60,17 @@ export class UrlPolicySource implements PolicySource {
     this.warmTimer.unref();
   }
 
-  async policyFor(): Promise<PolicyView | PolicyUnavailable> {
-    const found = await this.lookup();
-    if (!found.ok) return { unavailable: found.error.message };
-    return {
-      policy: found.value.policy,
-      source: this.describe,
-      fetchedAt: found.fetchedAt,
-      ...(found.value.etag === undefined ? {} : { version: found.value.etag }),
-      ...(found.stale === undefined ? {} : { stale: found.stale }),
-    };
+  policyFor(): MaybeAsync<PolicyView | PolicyUnavailable> {
+    return then(this.lookup(), (found): PolicyView | PolicyUnavailable => {
+      if (!found.ok) return { unavailable: found.error.message };
+      return {
+        policy: found.value.policy,
+        source: this.describe,
+        fetchedAt: found.fetchedAt,
+        ...(found.value.etag === undefined ? {} : { version: found.value.etag }),
+        ...(found.stale === undefined ? {} : { stale: found.stale }),
+      };
+    });
   }
 
   badgeOf = catalogueBadge;

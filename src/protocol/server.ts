@@ -1,6 +1,7 @@
 import type { Express, NextFunction, Request, Response } from 'express';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { isPromise, type MaybeAsync } from '../maybe-async';
 import { shownValue } from '../recognition/uri';
 import type { Logger } from '../audit/logger';
 import { trackReplies } from './socket';
@@ -33,7 +34,7 @@ export interface AuthZHandler {
    * `recognized`: the route as recognised when the body was read (the request's body may then be gone). A reply
    * rather than a promise when nothing has to be waited for (a passthrough route): it is written at once.
    */
-  authorizeRequest(request: AuthZRequest, recognized?: RecognizedRequest): AuthZReply | Promise<AuthZReply>;
+  authorizeRequest(request: AuthZRequest, recognized?: RecognizedRequest): MaybeAsync<AuthZReply>;
   /**
    * Whether a request's verdict may depend on more than its method and URI. When it does not, a large request is
    * allowed without its body (or headers) being kept or parsed; absent: every body is read.
@@ -45,8 +46,6 @@ const ALLOW: AuthZReply = { Allow: true, Msg: '' };
 /** The replies of nearly every call, serialised once. */
 const ALLOW_JSON = JSON.stringify(ALLOW);
 const ACTIVATE_JSON = JSON.stringify(ACTIVATE_REPLY);
-
-const isPromise = <T>(value: T | Promise<T>): value is Promise<T> => typeof (value as Promise<T>).then === 'function';
 
 /**
  * The daemon never sends an empty AuthZReq of its own: an empty body is its retry of a call whose connection broke
@@ -104,7 +103,7 @@ export function createPluginApp(handler: AuthZHandler, logger: Logger): Express 
  * once when nothing is waited for (a passthrough route, a malformed body), so that `docker ps` is answered in the turn
  * its body arrived in. A large body is prepared by a body worker, when `parsers` are given.
  */
-function authorizeBody(handler: AuthZHandler, logger: Logger, body: Buffer, parsers?: BodyParsers): AuthZReply | Promise<AuthZReply> {
+function authorizeBody(handler: AuthZHandler, logger: Logger, body: Buffer, parsers?: BodyParsers): MaybeAsync<AuthZReply> {
   if (body.length === 0) {
     logger.warn('AuthZReq without a body refused: the daemon re-sent a call whose connection to the plugin broke');
     return EMPTY_BODY_REPLY;
@@ -113,7 +112,7 @@ function authorizeBody(handler: AuthZHandler, logger: Logger, body: Buffer, pars
   return isPromise(prepared) ? prepared.then((ready) => judgePrepared(handler, logger, ready)) : judgePrepared(handler, logger, prepared);
 }
 
-function judgePrepared(handler: AuthZHandler, logger: Logger, prepared: PreparedRequest): AuthZReply | Promise<AuthZReply> {
+function judgePrepared(handler: AuthZHandler, logger: Logger, prepared: PreparedRequest): MaybeAsync<AuthZReply> {
   if (!prepared.ok) {
     logger.warn('malformed AuthZReq refused', { error: prepared.error });
     return { Allow: false, Msg: `image-access: malformed authorization request (${prepared.error})` };

@@ -42,7 +42,8 @@ function core(failMode: 'open' | 'closed'): PluginCore {
     },
     [],
   );
-  const created = createPluginCore(settings, captureLog().logger, () => now);
+  // Time moves as it does in the plugin (the decision timeout counts from the request's arrival), plus the jumps tests make.
+  const created = createPluginCore(settings, captureLog().logger, () => now + performance.now());
   cores.push(created);
   return created;
 }

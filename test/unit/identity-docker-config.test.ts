@@ -39,7 +39,7 @@ function helper(binDir: string, name: string, reply: string, exitCode = 0) {
 describe('config.json auths', () => {
   test('auth (base64 user:secret) is the signed-in user, lowercased, with the secret as credential', async () => {
     const { lookup } = setup({ auths: { [HUB]: { auth: basicAuth('Alice', SECRET) } } });
-    await expect(lookup()).resolves.toEqual({
+    expect(await lookup()).toEqual({
       source: 'docker-config',
       username: 'alice',
       credential: { kind: 'password', secret: SECRET },
@@ -48,12 +48,12 @@ describe('config.json auths', () => {
 
   test('identitytoken with username', async () => {
     const { lookup } = setup({ auths: { [HUB]: { username: 'bob', identitytoken: TOKEN } } });
-    await expect(lookup()).resolves.toEqual({ source: 'docker-config', username: 'bob', credential: { kind: 'identitytoken', secret: TOKEN } });
+    expect(await lookup()).toEqual({ source: 'docker-config', username: 'bob', credential: { kind: 'identitytoken', secret: TOKEN } });
   });
 
   test('a Docker Hub alias as key is found when the CLI key is absent', async () => {
     const { lookup } = setup({ auths: { 'ghcr.io': { auth: basicAuth('other', 'x') }, 'docker.io': { auth: basicAuth('carol', SECRET) } } });
-    await expect(lookup()).resolves.toMatchObject({ username: 'carol' });
+    expect(await lookup()).toMatchObject({ username: 'carol' });
   });
 
   test.each([
@@ -63,7 +63,7 @@ describe('config.json auths', () => {
     ['only another registry', { auths: { 'ghcr.io': { auth: basicAuth('dave', SECRET) } } }],
   ])('%s: nobody, so the next source is asked', async (_case, config) => {
     const { lookup } = setup(config);
-    await expect(lookup()).resolves.toBeUndefined();
+    expect(await lookup()).toBeUndefined();
   });
 
   test.each([
@@ -74,7 +74,7 @@ describe('config.json auths', () => {
   ])('a config that is %s is ignored with a warning that does not quote it', async (problem, text) => {
     const { configPath, lookup, log } = setup();
     writeFileSync(configPath, text);
-    await expect(lookup()).resolves.toBeUndefined();
+    expect(await lookup()).toBeUndefined();
     expect(log.lines()).toContainEqual(expect.objectContaining({ level: 'warn', message: 'Docker config unreadable; ignored', problem }));
     expect(log.text()).not.toContain(SECRET);
   });
@@ -85,7 +85,7 @@ describe('config.json auths', () => {
   ])('%s in place of config.json is refused, not read', async (_what, make) => {
     const { configPath, lookup, log } = setup();
     make(configPath);
-    await expect(lookup()).resolves.toBeUndefined();
+    expect(await lookup()).toBeUndefined();
     expect(log.lines()).toContainEqual(expect.objectContaining({ problem: 'not a regular file' }));
   });
 });
@@ -93,17 +93,17 @@ describe('config.json auths', () => {
 describe('signing in and out takes effect without a restart', () => {
   test('config.json replaced, rewritten in place and removed', async () => {
     const { configPath, lookup } = setup();
-    await expect(lookup()).resolves.toBeUndefined();
+    expect(await lookup()).toBeUndefined();
     replaceFile(configPath, JSON.stringify({ auths: { [HUB]: { auth: basicAuth('alice', SECRET) } } }));
-    await expect(lookup()).resolves.toMatchObject({ username: 'alice' });
+    expect(await lookup()).toMatchObject({ username: 'alice' });
     replaceFile(configPath, JSON.stringify({ auths: { [HUB]: { auth: basicAuth('bob', SECRET) } } }));
-    await expect(lookup()).resolves.toMatchObject({ username: 'bob' });
+    expect(await lookup()).toMatchObject({ username: 'bob' });
     writeFileSync(configPath, JSON.stringify({ auths: {} }));
-    await expect(lookup()).resolves.toBeUndefined();
+    expect(await lookup()).toBeUndefined();
     writeFileSync(configPath, JSON.stringify({ auths: { [HUB]: { auth: basicAuth('carol', SECRET) } } }));
-    await expect(lookup()).resolves.toMatchObject({ username: 'carol' });
+    expect(await lookup()).toMatchObject({ username: 'carol' });
     rmSync(configPath);
-    await expect(lookup()).resolves.toBeUndefined();
+    expect(await lookup()).toBeUndefined();
   });
 
   test('an unchanged file is read once, however many lookups', async () => {
@@ -119,7 +119,7 @@ describe('credential helpers', () => {
   test('credsStore: docker-credential-<name> get, asked for the Hub URL on stdin', async () => {
     const { binDir, lookup } = setup({ auths: { [HUB]: {} }, credsStore: 'teststore' });
     const calls = helper(binDir, 'teststore', JSON.stringify({ ServerURL: HUB, Username: 'Frank', Secret: HELPER_SECRET }));
-    await expect(lookup()).resolves.toEqual({ source: 'docker-config', username: 'frank', credential: { kind: 'password', secret: HELPER_SECRET } });
+    expect(await lookup()).toEqual({ source: 'docker-config', username: 'frank', credential: { kind: 'password', secret: HELPER_SECRET } });
     expect(calls()).toEqual([`get ${HUB}`]);
   });
 
@@ -131,19 +131,19 @@ describe('credential helpers', () => {
     });
     helper(binDir, 'general', JSON.stringify({ ServerURL: HUB, Username: 'wrong', Secret: 'x' }));
     helper(binDir, 'hubonly', JSON.stringify({ ServerURL: HUB, Username: 'grace', Secret: HELPER_SECRET }));
-    await expect(lookup()).resolves.toMatchObject({ username: 'grace' });
+    expect(await lookup()).toMatchObject({ username: 'grace' });
   });
 
   test('Username <token> means the Secret is an identity token, and the username is unknown', async () => {
     const { binDir, lookup } = setup({ credsStore: 'tok' });
     helper(binDir, 'tok', JSON.stringify({ ServerURL: HUB, Username: '<token>', Secret: TOKEN }));
-    await expect(lookup()).resolves.toEqual({ source: 'docker-config', credential: { kind: 'identitytoken', secret: TOKEN } });
+    expect(await lookup()).toEqual({ source: 'docker-config', credential: { kind: 'identitytoken', secret: TOKEN } });
   });
 
   test('credentials not found: nobody signed in', async () => {
     const { binDir, lookup, log } = setup({ credsStore: 'empty' });
     helper(binDir, 'empty', 'credentials not found in native keychain', 1);
-    await expect(lookup()).resolves.toBeUndefined();
+    expect(await lookup()).toBeUndefined();
     expect(log.lines().filter((line) => line['level'] === 'warn')).toEqual([]);
   });
 
@@ -154,7 +154,7 @@ describe('credential helpers', () => {
   ] as const)('a failing helper is logged (%s) and defers to the next source', async (problem, name, behaviour) => {
     const { binDir, lookup, log } = setup({ credsStore: name });
     if (behaviour !== undefined) helper(binDir, name, behaviour[0], behaviour[1]);
-    await expect(lookup()).resolves.toBeUndefined();
+    expect(await lookup()).toBeUndefined();
     expect(log.lines()).toContainEqual(
       expect.objectContaining({ level: 'warn', message: 'credential helper failed; Docker sign-in unknown', helper: name, problem }),
     );
@@ -178,10 +178,10 @@ describe('credential helpers', () => {
   test('a change to config.json (docker login / logout) drops the kept answer at once', async () => {
     const { binDir, configPath, lookup } = setup({ credsStore: 'switch' });
     helper(binDir, 'switch', JSON.stringify({ ServerURL: HUB, Username: 'ivan', Secret: HELPER_SECRET }));
-    await expect(lookup()).resolves.toMatchObject({ username: 'ivan' });
+    expect(await lookup()).toMatchObject({ username: 'ivan' });
     helper(binDir, 'switch', 'credentials not found in native keychain', 1);
     replaceFile(configPath, JSON.stringify({ credsStore: 'switch', auths: {} }));
-    await expect(lookup()).resolves.toBeUndefined();
+    expect(await lookup()).toBeUndefined();
   });
 
   test('a hanging helper is killed, with everything it started, at the deadline', async () => {

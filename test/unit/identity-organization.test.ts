@@ -18,12 +18,12 @@ describe('organizationResolver', () => {
   test('IMAGE_ACCESS_ORG wins; registry.json is not read', async () => {
     const { path } = withRegistryJson('{"allowedOrgs":["other"]}');
     const log = capturingLogger();
-    await expect(organizationResolver({ org: 'acme', registryJson: path, logger: log.logger }).current()).resolves.toBe('acme');
+    expect(await organizationResolver({ org: 'acme', registryJson: path, logger: log.logger }).current()).toBe('acme');
     expect(log.lines()).toEqual([]);
   });
 
   test("registry.json's first allowedOrgs entry, lowercased", async () => {
-    await expect(withRegistryJson('{"allowedOrgs":["Acme","other"]}').resolver.current()).resolves.toBe('acme');
+    expect(await withRegistryJson('{"allowedOrgs":["Acme","other"]}').resolver.current()).toBe('acme');
   });
 
   test.each([
@@ -33,23 +33,23 @@ describe('organizationResolver', () => {
     ['the wrong shape', '{"allowedOrgs":"acme"}', 'warn'],
   ])('registry.json %s: no organisation', async (_case, content, level) => {
     const { resolver, log } = withRegistryJson(content);
-    await expect(resolver.current()).resolves.toBeUndefined();
+    expect(await resolver.current()).toBeUndefined();
     expect(log.lines()).toEqual([expect.objectContaining({ level })]);
   });
 
   test('no path and no setting: no organisation', async () => {
-    await expect(organizationResolver({ org: undefined, registryJson: undefined, logger: capturingLogger().logger }).current()).resolves.toBeUndefined();
+    expect(await organizationResolver({ org: undefined, registryJson: undefined, logger: capturingLogger().logger }).current()).toBeUndefined();
   });
 
   test('changes to registry.json take effect on the next request', async () => {
     const { path, resolver } = withRegistryJson();
-    await expect(resolver.current()).resolves.toBeUndefined();
+    expect(await resolver.current()).toBeUndefined();
     replaceFile(path, '{"allowedOrgs":["first"]}');
-    await expect(resolver.current()).resolves.toBe('first');
+    expect(await resolver.current()).toBe('first');
     replaceFile(path, '{"allowedOrgs":["second"]}');
-    await expect(resolver.current()).resolves.toBe('second');
+    expect(await resolver.current()).toBe('second');
     rmSync(path);
-    await expect(resolver.current()).resolves.toBeUndefined();
+    expect(await resolver.current()).toBeUndefined();
   });
 });
 

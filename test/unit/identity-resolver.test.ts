@@ -29,17 +29,17 @@ describe('identityResolver', () => {
   test('every source knowing: the first configured wins', async () => {
     const request = authzRequest(header, 'CertUser');
     const everyone = { signedInAs: 'cfg', user: 'fleet' };
-    await expect(resolver(ALL, everyone).resolver.identify(request)).resolves.toMatchObject({ username: 'hdr', source: 'registry-auth' });
-    await expect(resolver(['tls', 'registry-auth'], everyone).resolver.identify(request)).resolves.toEqual({ username: 'certuser', source: 'tls', lookedIn: 'the TLS client certificate' });
-    await expect(resolver(['docker-config', 'tls'], everyone).resolver.identify(request)).resolves.toMatchObject({ username: 'cfg', source: 'docker-config' });
-    await expect(resolver(['provisioned', 'docker-config'], everyone).resolver.identify(request)).resolves.toEqual({ username: 'fleet', source: 'provisioned', lookedIn: 'IMAGE_ACCESS_USER' });
+    expect(await resolver(ALL, everyone).resolver.identify(request)).toMatchObject({ username: 'hdr', source: 'registry-auth' });
+    expect(await resolver(['tls', 'registry-auth'], everyone).resolver.identify(request)).toEqual({ username: 'certuser', source: 'tls', lookedIn: 'the TLS client certificate' });
+    expect(await resolver(['docker-config', 'tls'], everyone).resolver.identify(request)).toMatchObject({ username: 'cfg', source: 'docker-config' });
+    expect(await resolver(['provisioned', 'docker-config'], everyone).resolver.identify(request)).toEqual({ username: 'fleet', source: 'provisioned', lookedIn: 'IMAGE_ACCESS_USER' });
   });
 
   test('sources that know nothing are passed over, in order', async () => {
     const { resolver: r } = resolver(ALL, { signedInAs: 'cfg', user: 'fleet' });
-    await expect(r.identify(authzRequest())).resolves.toMatchObject({ username: 'cfg', source: 'docker-config', lookedIn: expect.stringMatching(/\/config\.json$/) });
+    expect(await r.identify(authzRequest())).toMatchObject({ username: 'cfg', source: 'docker-config', lookedIn: expect.stringMatching(/\/config\.json$/) });
     const { resolver: fleetOnly } = resolver(ALL, { user: 'fleet' });
-    await expect(fleetOnly.identify(authzRequest())).resolves.toEqual({ username: 'fleet', source: 'provisioned', lookedIn: 'IMAGE_ACCESS_USER' });
+    expect(await fleetOnly.identify(authzRequest())).toEqual({ username: 'fleet', source: 'provisioned', lookedIn: 'IMAGE_ACCESS_USER' });
   });
 
   test('a source left out of the list is never asked', async () => {
@@ -57,13 +57,13 @@ describe('identityResolver', () => {
 
   test("a signed-out header (e30=) is the client's own word and ends the search", async () => {
     const { resolver: r } = resolver(ALL, { signedInAs: 'cfg', user: 'fleet' });
-    await expect(r.identify(authzRequest({ 'x-registry-auth': 'e30=' }))).resolves.toEqual({ source: 'registry-auth', lookedIn: 'the X-Registry-Auth header' });
+    expect(await r.identify(authzRequest({ 'x-registry-auth': 'e30=' }))).toEqual({ source: 'registry-auth', lookedIn: 'the X-Registry-Auth header' });
   });
 
   test('a header for another registry defers to the machine sign-in', async () => {
     const { resolver: r } = resolver(ALL, { signedInAs: 'cfg' });
     const other = { 'x-registry-auth': registryAuthHeader({ username: 'x', password: SECRETS[0], serveraddress: 'ghcr.io' }) };
-    await expect(r.identify(authzRequest(other))).resolves.toMatchObject({ username: 'cfg' });
+    expect(await r.identify(authzRequest(other))).toMatchObject({ username: 'cfg' });
   });
 
   test('no secret reaches the log, whichever path is taken', async () => {
