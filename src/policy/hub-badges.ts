@@ -5,6 +5,7 @@
  */
 import { then, type MaybeAsync } from '../maybe-async';
 import { RefreshingCache, remoteCacheOptions, type RemoteSourceOptions } from './cache';
+import { ConcurrencyLimit } from './concurrency-limit';
 import type { CallOutcome } from './http-client';
 import { HubClient } from './hub-client';
 import type { Badge } from './policy';
@@ -12,6 +13,14 @@ import { RemoteGate } from './remote-gate';
 import type { PolicySource } from './source';
 
 const MAX_ENTRIES = 10_000;
+/**
+ * Badge lookups under way at once. A host rarely pulls more than a few new namespaces at once (a compose file, a CI
+ * job's images); a flood of distinct ones (a scan, a misbehaving script) keeps this many requests and sockets in
+ * flight, not one per namespace, and does not burst into Docker Hub's rate limit. The others wait in order.
+ */
+export const LOOKUPS_AT_ONCE = 8;
+/** Lookups waiting for a turn at most: at LOOKUPS_AT_ONCE per Hub round trip, more would not start in time anyway. */
+const MAX_WAITING = 1_000;
 
 /** A Hub client for `hubUrl` with the source's timeouts, agents, metrics and one gate for all its calls. */
 export function hubClient(hubUrl: string, options: RemoteSourceOptions): HubClient {
@@ -23,15 +32,27 @@ export function hubClient(hubUrl: string, options: RemoteSourceOptions): HubClie
 
 export class HubBadges {
   private readonly cache: RefreshingCache<Badge | undefined>;
+  private readonly lookups: ConcurrencyLimit;
 
   /** `waitMs`: how long a decision waits for a badge not yet known; past it the namespace counts as community. */
   constructor(private readonly client: HubClient, options: RemoteSourceOptions, waitMs: number) {
     const common = remoteCacheOptions(options, { name: 'hub badge', maxEntries: MAX_ENTRIES });
     this.cache = new RefreshingCache({ ...common, firstFetchWaitMs: Math.max(1, waitMs) });
+    // A lookup that cannot start within the decision timeout is not made: the decision that wanted it is long answered.
+    this.lookups = new ConcurrencyLimit({
+      name: 'Docker Hub badge lookups',
+      limit: LOOKUPS_AT_ONCE,
+      maxWaiting: MAX_WAITING,
+      maxWaitMs: options.decisionTimeoutMs,
+      clock: options.clock,
+      logger: options.logger,
+    });
   }
 
   badgeOf(namespace: string): MaybeAsync<Badge | undefined> {
-    const badge = this.cache.get(namespace, `badge of ${namespace}`, () => this.client.namespaceBadge(namespace));
+    const badge = this.cache.get(namespace, `badge of ${namespace}`, () =>
+      this.lookups.run(`badge of ${namespace}`, () => this.client.namespaceBadge(namespace)),
+    );
     // Unknown (Hub unreachable and nothing cached) counts as community: the cache has logged why.
     return then(badge, (found) => (found.ok ? found.value : undefined));
   }

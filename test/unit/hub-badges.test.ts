@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { runCheck } from '../../src/commands/check';
 import { SIGNED_OUT } from '../../src/identity/identity';
 import { fileSource } from '../../src/policy/file-source';
-import { HubBadges, hubClient, withHubBadges } from '../../src/policy/hub-badges';
+import { HubBadges, hubClient, LOOKUPS_AT_ONCE, withHubBadges } from '../../src/policy/hub-badges';
 import { isUnavailable, type PolicySource, type PolicyView } from '../../src/policy/source';
 import { captureLog } from '../hub/log-capture';
 import { startStandInHub, type StandInHub } from '../hub';
@@ -77,6 +77,21 @@ test("with the Hub down: the policy's badges still answer, a badge learnt before
   expect(await source.badgeOf('grafana', policy)).toBe('verified_publisher');
   expect(await source.badgeOf('bitnami', policy)).toBe('verified_publisher');
   expect(await source.badgeOf('someoss', policy)).toBeUndefined();
+});
+
+test('a flood of distinct namespaces keeps a few lookups in flight; each one not known in time counts as community', async () => {
+  const log = captureLog();
+  const options = { ttlMs: 300_000, staleMaxMs: 86_400_000, decisionTimeoutMs: 2_000, logger: log.logger, clock: Date.now };
+  const badges = new HubBadges(hubClient(hub.url, options), options, 50);
+  // Replies come long after every lookup has given up waiting: no turn frees before the test ends.
+  hub.fail('namespace', { kind: 'slow', delayMs: 60_000 });
+  const flood = Array.from({ length: 4 * LOOKUPS_AT_ONCE }, (_, i) => badges.badgeOf(`flood${i}`));
+  expect(await Promise.all(flood)).toEqual(flood.map(() => undefined));
+  expect(hub.requests('namespace')).toBeGreaterThan(0);
+  expect(hub.requests('namespace')).toBeLessThanOrEqual(LOOKUPS_AT_ONCE);
+  // The same namespace again joins its lookup under way or waiting: nothing more is asked.
+  expect(await badges.badgeOf('flood0')).toBeUndefined();
+  expect(hub.requests('namespace')).toBeLessThanOrEqual(LOOKUPS_AT_ONCE);
 });
 
 test('through the plugin: a file policy without badges classifies a Hub Verified Publisher as Docker Hub does', async () => {
