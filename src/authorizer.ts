@@ -19,7 +19,7 @@ import { isPromise, then, type MaybeAsync } from './maybe-async';
 import { within } from './policy/deadline';
 import type { PolicySource, PolicyView } from './policy/source';
 import { isUnavailable } from './policy/source';
-import { bareRequest, type AuthZHead, type AuthZReply, type AuthZRequest } from './protocol/wire';
+import { ALLOW, bareRequest, type AuthZHead, type AuthZReply, type AuthZRequest } from './protocol/wire';
 import { activityAllowedBySetting, decideRestricted, type RestrictedActivity, type RestrictedInput } from './decision/restricted';
 import { mayNamePlugin } from './recognition/plugins';
 import { recognize } from './recognition/recognize';
@@ -72,8 +72,6 @@ export interface AuthorizerDeps {
 const SPELLING_ONLY: HostResolver = { resolve: (key) => Promise.resolve(literalHost(key) ?? { key, endpoints: new Set() }) };
 
 export type RouteSettings = Pick<Settings, 'allowImport' | 'allowLoad' | 'allowBuild' | 'protectPlugin' | 'pluginName'>;
-
-export const ALLOW: AuthZReply = Object.freeze({ Allow: true, Msg: '' });
 
 /** Whether Docker Hub pulls need a signed-in member, and of which organisation. */
 interface SignInRule {

@@ -8,7 +8,7 @@ import { trackReplies } from './socket';
 import { prepareRequest, type PreparedRequest } from '../recognition/prepared';
 import type { RecognizedRequest } from '../recognition/recognized';
 import { BodyBudget, BodyParsers } from './body-parsers';
-import { ACTIVATE_REPLY, parseAuthZHead, type AuthZHead, type AuthZReply, type AuthZRequest } from './wire';
+import { ACTIVATE_REPLY, ALLOW, parseAuthZHead, type AuthZHead, type AuthZReply, type AuthZRequest } from './wire';
 
 /** The most request body dockerd forwards: 4 MiB from 26.1 (1 MiB on 20.10), sent base64-encoded. */
 const FORWARDED_BODY_MAX = 4 * 1024 * 1024;
@@ -42,7 +42,6 @@ export interface AuthZHandler {
   needsBody?(head: AuthZHead): boolean;
 }
 
-const ALLOW: AuthZReply = { Allow: true, Msg: '' };
 /** The replies of nearly every call, serialised once. */
 const ALLOW_JSON = JSON.stringify(ALLOW);
 const ACTIVATE_JSON = JSON.stringify(ACTIVATE_REPLY);

@@ -22,6 +22,9 @@ export interface AuthZReply {
   readonly Msg: string;
 }
 
+/** The reply to nearly every call: one object, so the server writes its JSON serialised once (server.ts). */
+export const ALLOW: AuthZReply = Object.freeze({ Allow: true, Msg: '' });
+
 /** A request as the daemon would send it with no user, headers or body: for the plugin's own probes and `check`. */
 export function bareRequest(requestMethod: string, requestUri: string): AuthZRequest {
   return { user: '', userAuthNMethod: '', requestMethod, requestUri, requestBody: '', requestHeaders: {}, responseStatusCode: 0 };
