@@ -404,7 +404,8 @@ export class Authorizer {
       policyVersion: judgement.policyVersion,
       policyStale: judgement.policyStale,
       mode: this.deps.mode,
-      ...(judgement.via === undefined ? {} : { via: judgement.via }),
+      // Present even when undefined (JSON leaves it out): one shape for every event, which every line serialises.
+      via: judgement.via,
       latencyMs: now - started,
     };
     // A would-be denial in warn mode is what a rollout watches for: it stands out at warn level.

@@ -21,12 +21,34 @@ export interface Logger {
 const SECRET_KEY = /pass(word)?|secret|token|^auth$|authorization|credential|x-registry-auth/i;
 const REDACTED = '[redacted]';
 
+/** Field names are few and come back on every line (a decision line has 17): each is tested once. */
+const secretNames = new Map<string, boolean>();
+const NAMES_REMEMBERED = 1000;
+
+function isSecretName(key: string): boolean {
+  let secret = secretNames.get(key);
+  if (secret === undefined) {
+    secret = SECRET_KEY.test(key);
+    if (secretNames.size < NAMES_REMEMBERED) secretNames.set(key, secret);
+  }
+  return secret;
+}
+
 function redact(value: unknown, depth = 0): unknown {
   if (depth > 6 || typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) out[key] = SECRET_KEY.test(key) ? REDACTED : redact(item, depth + 1);
+  for (const [key, item] of Object.entries(value)) out[key] = isSecretName(key) ? REDACTED : redact(item, depth + 1);
   return out;
+}
+
+/** A line whose fields are all plain values under names that hold no secret (a decision line) has nothing to redact. */
+function needsRedaction(info: object): boolean {
+  for (const key in info) {
+    const value = (info as Record<string, unknown>)[key];
+    if (isSecretName(key) || (typeof value === 'object' && value !== null)) return true;
+  }
+  return false;
 }
 
 const SEVERITY: Readonly<Record<LogLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
@@ -85,9 +107,16 @@ export function createLogger(level: LogLevel, streams: LogStreams = 'stderr', de
     const line = winston.format((info) => {
       const lineLevel = info.level as LogLevel;
       if (!(SEVERITY[lineLevel] <= threshold)) return false;
+      const timestamp = (info as { [LOGGED_AT]?: string })[LOGGED_AT] ?? new Date().toISOString();
+      // Nothing to redact: the line is winston's own record (a copy of the fields made for this line) with its time.
+      if (!needsRedaction(info)) {
+        (info as Record<string, unknown>)['timestamp'] = timestamp;
+        info[MESSAGE] = stringify(info);
+        return info;
+      }
       const record: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(info)) record[key] = SECRET_KEY.test(key) ? REDACTED : redact(item);
-      record['timestamp'] = (info as { [LOGGED_AT]?: string })[LOGGED_AT] ?? new Date().toISOString();
+      for (const [key, item] of Object.entries(info)) record[key] = isSecretName(key) ? REDACTED : redact(item);
+      record['timestamp'] = timestamp;
       info[MESSAGE] = stringify(record);
       return info;
     });
