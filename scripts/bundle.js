@@ -119,7 +119,8 @@ async function main() {
   const appFile = join(out, 'app.js');
   const files = app.outputFiles.map((file) => (file.path === appFile ? withBuildLine(file) : file));
   writeOutput([...files, ...vendor.outputFiles], [join(out, 'app.cache')]);
-  execFileSync(node, [...nodeFlags(), join(__dirname, 'code-cache.js'), out], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // Under config.json's flags alone: NODE_OPTIONS of the caller's would change V8's flags, and V8 refuse the cache.
+  execFileSync(node, [...nodeFlags(), join(__dirname, 'code-cache.js'), out], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
 }
 
 main().catch((error) => {
