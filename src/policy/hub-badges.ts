@@ -12,7 +12,13 @@ import type { Badge } from './policy';
 import { RemoteGate } from './remote-gate';
 import type { PolicySource } from './source';
 
-const MAX_ENTRIES = 10_000;
+/**
+ * Namespaces whose badge is kept. A host pulls from tens to a few hundred namespaces a day (a CI runner's base images
+ * and tools); the least recently used past this many is asked again when next pulled. Each entry is a few hundred
+ * bytes of V8's old space, and V8 lets that space grow to several times what is live: 10,000 cost ~8 MiB of RSS after
+ * a flood of distinct namespaces (bench), 2,000 still keep a day's namespaces through a Hub outage (stale-if-error).
+ */
+export const MAX_BADGES = 2_000;
 /**
  * Badge lookups under way at once. A host rarely pulls more than a few new namespaces at once (a compose file, a CI
  * job's images); a flood of distinct ones (a scan, a misbehaving script) keeps this many requests and sockets in
@@ -36,7 +42,7 @@ export class HubBadges {
 
   /** `waitMs`: how long a decision waits for a badge not yet known; past it the namespace counts as community. */
   constructor(private readonly client: HubClient, options: RemoteSourceOptions, waitMs: number) {
-    const common = remoteCacheOptions(options, { name: 'hub badge', maxEntries: MAX_ENTRIES });
+    const common = remoteCacheOptions(options, { name: 'hub badge', maxEntries: MAX_BADGES });
     this.cache = new RefreshingCache({ ...common, firstFetchWaitMs: Math.max(1, waitMs) });
     // A lookup that cannot start within the decision timeout is not made: the decision that wanted it is long answered.
     this.lookups = new ConcurrencyLimit({

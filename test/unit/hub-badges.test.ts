@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { runCheck } from '../../src/commands/check';
 import { SIGNED_OUT } from '../../src/identity/identity';
 import { fileSource } from '../../src/policy/file-source';
-import { HubBadges, hubClient, LOOKUPS_AT_ONCE, withHubBadges } from '../../src/policy/hub-badges';
+import { HubBadges, hubClient, LOOKUPS_AT_ONCE, MAX_BADGES, withHubBadges } from '../../src/policy/hub-badges';
 import { isUnavailable, type PolicySource, type PolicyView } from '../../src/policy/source';
 import { captureLog } from '../hub/log-capture';
 import { startStandInHub, type StandInHub } from '../hub';
@@ -93,6 +93,29 @@ test('a flood of distinct namespaces keeps a few lookups in flight; each one not
   expect(await badges.badgeOf('flood0')).toBeUndefined();
   expect(hub.requests('namespace')).toBeLessThanOrEqual(LOOKUPS_AT_ONCE);
 });
+
+test('the badges kept are bounded: past MAX_BADGES namespaces the least recently used is asked again', async () => {
+  const log = captureLog();
+  const options = { ttlMs: 300_000, staleMaxMs: 86_400_000, decisionTimeoutMs: 2_000, logger: log.logger, clock: Date.now };
+  const badges = new HubBadges(hubClient(hub.url, options), options, 2_000);
+  await badges.badgeOf('ns0');
+  // In batches: a thousand lookups waiting at once would be refused (the flood limit), not cached.
+  for (let first = 1; first < MAX_BADGES - 1; first += 100) {
+    const batch = Array.from({ length: Math.min(100, MAX_BADGES - 1 - first) }, (_, i) => badges.badgeOf(`ns${first + i}`));
+    await Promise.all(batch);
+  }
+  expect(await badges.badgeOf('bitnami')).toBe('verified_publisher');
+  expect(hub.requests('namespace')).toBe(MAX_BADGES);
+  // All kept: asked again, none goes to the Hub.
+  expect(await badges.badgeOf('bitnami')).toBe('verified_publisher');
+  expect(hub.requests('namespace')).toBe(MAX_BADGES);
+  // One more namespace drops the least recently used (ns0), not bitnami, which was just used.
+  await badges.badgeOf('one-more');
+  expect(await badges.badgeOf('bitnami')).toBe('verified_publisher');
+  expect(hub.requests('namespace')).toBe(MAX_BADGES + 1);
+  await badges.badgeOf('ns0');
+  expect(hub.requests('namespace')).toBe(MAX_BADGES + 2);
+}, 30_000);
 
 test('through the plugin: a file policy without badges classifies a Hub Verified Publisher as Docker Hub does', async () => {
   const out: string[] = [];
