@@ -104,11 +104,13 @@ export async function send(http: Http, request: RemoteRequest, timeoutMs: number
   }
   const seconds = elapsed();
   let unsettled = response.status < 300;
+  // The reply keeps the headers, not axios's response (its request, socket and config) while the caller reads it.
+  const headers = response.headers;
   const reply: RemoteReply = {
     status: response.status,
     text: typeof response.data === 'string' ? response.data : '',
     header: (name) => {
-      const value: unknown = response.headers[name.toLowerCase()];
+      const value: unknown = headers[name.toLowerCase()];
       return typeof value === 'string' ? value : undefined;
     },
     settle: (outcome) => {
@@ -119,12 +121,29 @@ export async function send(http: Http, request: RemoteRequest, timeoutMs: number
   if (reply.status < 300) {
     gate?.answered();
   } else {
-    const failure = reply.status === 304 ? undefined : statusFailure(request.what, reply);
-    report?.(failure?.kind ?? 'not-modified', seconds);
-    if (failure === undefined) gate?.answered();
-    else gate?.failed(failure);
+    const kind = reply.status === 304 ? 'not-modified' : statusKind(reply.status);
+    report?.(kind, seconds);
+    // Only a failing or rate-limiting remote holds the gate: a 404 (a community namespace) costs no RemoteError here.
+    if (kind === 'unavailable' || kind === 'rate-limited') gate?.failed(statusFailure(request.what, reply));
+    else gate?.answered();
   }
   return reply;
+}
+
+/** What an HTTP status other than 2xx and 304 says about the call. */
+function statusKind(status: number): RemoteFailure {
+  switch (status) {
+    case 401:
+      return 'unauthorized';
+    case 403:
+      return 'forbidden';
+    case 404:
+      return 'not-found';
+    case 429:
+      return 'rate-limited';
+    default:
+      return status >= 500 ? 'unavailable' : 'bad-reply';
+  }
 }
 
 function transportFailure(what: string, error: unknown, timeoutMs: number): RemoteError {
@@ -148,20 +167,9 @@ export function retryAfterMs(value: string | undefined, now: number): number | u
 /** The RemoteError for a reply whose status is not what the caller wanted. */
 export function statusFailure(what: string, reply: RemoteReply): RemoteError {
   reply.settle('bad-reply');
-  const message = `${what}: HTTP ${reply.status}`;
-  switch (reply.status) {
-    case 401:
-      return new RemoteError('unauthorized', message);
-    case 403:
-      return new RemoteError('forbidden', message);
-    case 404:
-      return new RemoteError('not-found', message);
-    case 429:
-      return new RemoteError('rate-limited', message, retryAfterMs(reply.header('retry-after'), Date.now()));
-    default:
-      if (reply.status >= 500) return new RemoteError('unavailable', message, retryAfterMs(reply.header('retry-after'), Date.now()));
-      return new RemoteError('bad-reply', message);
-  }
+  const kind = statusKind(reply.status);
+  const retryAfter = kind === 'rate-limited' || kind === 'unavailable' ? retryAfterMs(reply.header('retry-after'), Date.now()) : undefined;
+  return new RemoteError(kind, `${what}: HTTP ${reply.status}`, retryAfter);
 }
 
 /** Parses a reply body once, at the edge: JSON, then the schema. */
