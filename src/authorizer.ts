@@ -97,17 +97,21 @@ interface Judgement {
   readonly via?: DecisionRoute;
 }
 
-/** What a decision log line and a denial message take from the policy in force. */
-function policyContext(
-  view: PolicyView,
-): Pick<Judgement, 'policySource' | 'policyFetchedAt' | 'policyVersion' | 'policyStale' | 'organization' | 'adminContact'> {
+/**
+ * An image judged under the policy in force, with what the decision log line and a denial message take from that
+ * policy. Every field is set (undefined when unknown): one shape for every pull.
+ */
+function judgedUnder(view: PolicyView, image: string, identity: Identity, decision: Decision): Judgement {
   return {
+    image,
+    decision,
+    identity,
     policySource: view.source,
     policyFetchedAt: view.fetchedAt,
-    ...(view.version === undefined ? {} : { policyVersion: view.version }),
-    ...(view.stale === undefined ? {} : { policyStale: view.stale }),
+    policyVersion: view.version,
+    policyStale: view.stale,
     organization: view.policy.organization,
-    ...(view.policy.adminContact === undefined ? {} : { adminContact: view.policy.adminContact }),
+    adminContact: view.policy.adminContact,
   };
 }
 
@@ -202,7 +206,7 @@ export class Authorizer {
       const view = await this.deps.policySource.policyFor(identity);
       if (isUnavailable(view)) return { image: host, identity, decision: decideRegistryConnection(host, registryHost, undefined) };
       const sameRegistry = await this.registryMatcher({ domain: registryHost, path: '' }, view.policy.registryAllowlist);
-      return { image: host, identity, ...policyContext(view), decision: decideRegistryConnection(host, registryHost, view.policy, sameRegistry) };
+      return judgedUnder(view, host, identity, decideRegistryConnection(host, registryHost, view.policy, sameRegistry));
     })();
     const judgement = await this.withinDeadline(host, judging, started, () => decideRegistryConnection(host, registryHost, undefined));
     return this.conclude({ ...judgement, via: 'gateway' }, started, false);
@@ -259,7 +263,7 @@ export class Authorizer {
     if (isUnavailable(view)) return { image, identity, decision: decideRestricted({ activity, detail, identity, policy: view, ...why }) };
     const membership = view.membership;
     const decision = decideRestricted({ activity, detail, identity, policy: view.policy, ...why, ...(membership === undefined ? {} : { membership }) });
-    return { image, identity, ...policyContext(view), decision };
+    return judgedUnder(view, image, identity, decision);
   }
 
   /**
@@ -360,20 +364,22 @@ export class Authorizer {
       return then(this.registryMatcher(image, policy.registryAllowlist), (sameRegistry) => {
         const needsBadge = policy.restrictedImages.enabled && hubNamespace(image) !== '' && categorize(image, policy.organization, undefined) === 'community';
         const badge = needsBadge ? this.deps.policySource.badgeOf(hubNamespace(image), view) : undefined;
-        return then(badge, (known) => ({
-          image: name,
-          identity,
-          ...policyContext(view),
-          decision: decide({
-            image,
-            category: categorize(image, policy.organization, known),
+        return then(badge, (known) =>
+          judgedUnder(
+            view,
+            name,
             identity,
-            policy,
-            requireSignIn: requireSignIn.required,
-            membership: view.membership,
-            ...(sameRegistry === undefined ? {} : { sameRegistry }),
-          }),
-        }));
+            decide({
+              image,
+              category: categorize(image, policy.organization, known),
+              identity,
+              policy,
+              requireSignIn: requireSignIn.required,
+              membership: view.membership,
+              ...(sameRegistry === undefined ? {} : { sameRegistry }),
+            }),
+          ),
+        );
       });
     });
   }

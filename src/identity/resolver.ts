@@ -57,6 +57,12 @@ export function identityResolver(options: IdentityOptions): IdentityResolver {
   });
   const everywhere = sources.map(({ place }) => place).join(', ') || 'no identity source';
   const signedOut: SignedInUser = { ...SIGNED_OUT, lookedIn: everywhere };
+  // A source answers with the same user on every pull until its file changes: the last answer with its place is kept.
+  let last: { readonly user: SignedInUser; readonly place: string; readonly found: SignedInUser } | undefined;
+  const lookedIn = (user: SignedInUser, place: string): SignedInUser => {
+    if (last?.user !== user || last.place !== place) last = { user, place, found: { ...user, lookedIn: place } };
+    return last.found;
+  };
   /** Sources from `index` on; one that throws or rejects is logged and the next one still gets its turn. */
   const askFrom = (request: AuthZRequest, index: number): MaybeAsync<SignedInUser> => {
     const entry = sources[index];
@@ -67,7 +73,7 @@ export function identityResolver(options: IdentityOptions): IdentityResolver {
       options.logger.error('identity source failed', { source: source.name, error: (error as Error).name });
       return askFrom(request, index + 1);
     };
-    const found = (user: SignedInUser | undefined) => (user === undefined ? askFrom(request, index + 1) : { ...user, lookedIn: place });
+    const found = (user: SignedInUser | undefined) => (user === undefined ? askFrom(request, index + 1) : lookedIn(user, place));
     let user: MaybeAsync<SignedInUser | undefined>;
     try {
       user = source.lookup(request);

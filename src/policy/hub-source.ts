@@ -20,6 +20,8 @@ const TOKEN_TTL_MS = 5 * 60_000;
 const MAX_ENTRIES = 10_000;
 
 const SOURCE = 'hub';
+/** Docker Hub's policy carries no badge catalogue: badges come from the Hub itself (badgeOf). */
+const NO_BADGES: ReadonlyMap<string, Badge> = new Map();
 
 /**
  * The live Docker Hub policy (`IMAGE_ACCESS_POLICY=hub`). With the pulling user's own credential it signs in, reads
@@ -129,7 +131,7 @@ export class HubPolicySource implements PolicySource {
         organization,
         restrictedImages: settings.value,
         owners: membership === 'owner' && username !== undefined ? [username] : [],
-        badges: new Map(),
+        badges: NO_BADGES,
       },
       source: SOURCE,
       fetchedAt: Math.min(settings.fetchedAt, orgs?.fetchedAt ?? settings.fetchedAt),
