@@ -1,8 +1,28 @@
 import { isAscii } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Script } from 'node:vm';
 import { setCodeCacheStatus, type CodeCacheStatus } from './code-cache-status';
+
+/**
+ * V8 takes a code cache only under the V8 flags it was made with, Node's own too (node:http and the modules it loads,
+ * compiled at Node's build): config.json's --max-semi-space-size=1 had every one of them compiled from source, ~10 ms
+ * of CPU at each start. The flag has done its work once the heap exists (the heap keeps the semi-spaces it sized; a
+ * worker's young generation then follows its own resourceLimits), so it is set back to its default before anything
+ * else is compiled. process.binding is the way that loads nothing (node:v8 costs more than it saves); its deprecation
+ * warning is held back for this one call. Should it go, the flag stays and the start is as slow as before.
+ */
+function restoreDefaultSemiSpaceFlag(): void {
+  const quiet = process.noDeprecation;
+  process.noDeprecation = true;
+  try {
+    const withBinding = process as unknown as { binding(name: 'v8'): { setFlagsFromString?: (flags: string) => void } };
+    withBinding.binding('v8').setFlagsFromString?.('--max-semi-space-size=0');
+  } catch {
+    // Not there in this node: compiled under the flag, as before.
+  } finally {
+    process.noDeprecation = quiet;
+  }
+}
 
 /**
  * A script compiled with the V8 code cache made for it: the bytecode of what a start ran, so V8 neither parses nor
@@ -20,6 +40,8 @@ export interface CompiledScript {
 }
 
 export function compileWithCodeCache(file: string, cacheFile: string): CompiledScript {
+  restoreDefaultSemiSpaceFlag();
+  const { Script } = require('node:vm') as typeof import('node:vm');
   // esbuild writes ASCII (escaping the rest): read as one buffer and taken as one-byte text, ~3 ms less than as UTF-8.
   const bytes = readFileSync(file);
   const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');

@@ -32,16 +32,22 @@ const writeApp = (build: string, answer: number, word = 'plain') =>
       `module.exports.word = ${JSON.stringify(word)};\n`,
   );
 
-/** Starts the app in a node of its own, as bundle/cli.js does; with `write`, then writes its cache as scripts/code-cache.js does. */
+/**
+ * Starts the app in a node of its own, as bundle/cli.js does; with `write`, then writes its cache as
+ * scripts/code-cache.js does. Then makes 100 MB of short-lived garbage and says how large V8's new space grew.
+ */
 const start = (flags: string[] = [], write = false) => {
   const script = `const compiled = require(${JSON.stringify(COMPILED)}).compileWithCodeCache(${JSON.stringify(app)}, ${JSON.stringify(cache)});
 const app = { exports: {} };
 compiled.run(app, require);
 ${write ? `require('node:fs').writeFileSync(${JSON.stringify(cache)}, compiled.cacheData());` : ''}
-process.stdout.write(JSON.stringify({ codeCache: compiled.codeCache, answer: app.exports.answer, file: app.exports.file, line: app.exports.line(), word: app.exports.word }));`;
+let kept = [];
+for (let i = 0; i < 2e6; i++) { kept.push({ i, text: 'x' + i }); if (kept.length > 20000) kept = []; }
+const newSpace = require('node:v8').getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size / 2 ** 20;
+process.stdout.write(JSON.stringify({ codeCache: compiled.codeCache, answer: app.exports.answer, file: app.exports.file, line: app.exports.line(), word: app.exports.word, newSpace }));`;
   const run = spawnSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' });
   expect(run.stderr).toBe('');
-  return JSON.parse(run.stdout) as { codeCache: string; answer: number; file: string; line: string; word: string };
+  return JSON.parse(run.stdout) as { codeCache: string; answer: number; file: string; line: string; word: string; newSpace: number };
 };
 
 describe('the code cache bundle/cli.js compiles the app with', () => {
@@ -68,6 +74,17 @@ describe('the code cache bundle/cli.js compiles the app with', () => {
     start([], true);
     writeFileSync(cache, readFileSync(cache).subarray(0, 87 + 64));
     expect(start()).toMatchObject({ codeCache: 'rejected', answer: 42 });
+  });
+
+  test("holds under config.json's --max-semi-space-size=1, set back once it has sized the heap, which keeps its small semi-spaces", () => {
+    writeApp('a'.repeat(64), 42);
+    expect(start([], true)).toMatchObject({ codeCache: 'none', newSpace: expect.any(Number) });
+    const small = start(['--max-semi-space-size=1']);
+    // V8 compares flags: it takes a cache made without the flag only once the flag is back at its default.
+    expect(small).toMatchObject({ codeCache: 'used', answer: 42 });
+    // A semi-space of 1 MiB (two of them): not the 16 MiB ones the same garbage grows without the flag.
+    expect(small.newSpace).toBeLessThanOrEqual(2);
+    expect(start().newSpace).toBeGreaterThan(2);
   });
 
   test('is not needed: without one the app runs', () => {
