@@ -15,5 +15,7 @@ export function prepareRequest(body: string): PreparedRequest {
   const parsed = parseAuthZRequest(body);
   if (!parsed.ok) return parsed;
   const recognized = recognize(parsed.request);
-  return { ok: true, request: { ...parsed.request, requestBody: '' }, recognized };
+  const { request } = parsed;
+  // A request without a body (a pull, nearly every call) is kept as it is.
+  return { ok: true, request: request.requestBody === '' ? request : { ...request, requestBody: '' }, recognized };
 }

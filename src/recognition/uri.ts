@@ -11,8 +11,12 @@ export interface ApiRequestTarget {
 
 const VERSION_PREFIX = /^\/v[0-9.]+(?=\/|$)/;
 
+/** What Go's url.QueryUnescape would change: nearly every key and value has neither. */
+const QUERY_ESCAPES = /[%+]/;
+
 /** Go's url.QueryUnescape: `+` is a space, a bad escape is an error. */
 function queryUnescape(text: string): string | undefined {
+  if (!QUERY_ESCAPES.test(text)) return text;
   try {
     return decodeURIComponent(text.replace(/\+/g, ' '));
   } catch {
@@ -75,9 +79,9 @@ export function parseRequestUri(rawUri: string): ApiRequestTarget | undefined {
   const target = splitRequestTarget(rawUri);
   if (target === undefined) return undefined;
   const { rawPath, rawQuery } = target;
-  let decoded: string;
+  let decoded = rawPath;
   try {
-    decoded = decodeURIComponent(rawPath);
+    if (rawPath.includes('%')) decoded = decodeURIComponent(rawPath);
   } catch {
     return undefined;
   }
