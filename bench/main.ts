@@ -25,6 +25,7 @@ import {
   registerLegacyPlugin,
   removeTempDir,
   seedImages,
+  sleep,
   startDaemon,
   startRegistry,
   uniquePluginName,
@@ -144,6 +145,16 @@ async function measureRound(daemons: Partial<Record<Configuration, Daemon>>, ord
 
 /** From V8's --trace-gc lines `Mark-Compact 35.7 (67.0) -> 12.6 (65.0) MB`: the heap still live after each full GC. */
 const liveHeapAfterFullGcs = (trace: string) => [...trace.matchAll(/Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+)/g)].map((match) => Number(match[1]));
+
+/**
+ * V8's memory reducer gives a burst's heap back about 8 s after allocation slows down (and glibc its freed arenas'
+ * tops): what a workload leaves resident is read once that has had its turn.
+ */
+const SETTLE_MS = 15_000;
+async function residentMiB(pid: number): Promise<number> {
+  await sleep(SETTLE_MS);
+  return rssMiB(pid);
+}
 
 type Mix = 'mixed' | 'pulls' | 'bodies' | 'namespaces';
 
@@ -281,19 +292,27 @@ async function main(): Promise<void> {
       const mixed = await load(dir, pid, alone.socket, SIZES.loadTotal, 'mixed', (done) => rss.push({ requests: done, rssMiB: rssMiB(pid) }));
       process.stderr.write(`  mixed: ${mixed.perCpuSecond.toFixed(0)} per CPU second, RSS ${rss[0]!.rssMiB.toFixed(1)} -> ${rss[rss.length - 1]!.rssMiB.toFixed(1)} MiB\n`);
       const pulls = await load(dir, pid, alone.socket, SIZES.pullsTotal, 'pulls');
-      // Each workload is judged against the RSS right before it.
-      const beforeNamespacesMiB = rssMiB(pid);
+      // Each workload is judged by the memory it leaves resident against what was resident right before it; the peak
+      // right after it is reported too.
+      const beforeNamespacesMiB = await residentMiB(pid);
       const namespaces = await load(dir, pid, alone.socket, SIZES.namespaces, 'namespaces');
-      const afterNamespacesMiB = rssMiB(pid);
+      const afterNamespacesPeakMiB = rssMiB(pid);
+      const afterNamespacesMiB = await residentMiB(pid);
       const bodies = await load(dir, pid, alone.socket, SIZES.bodies, 'bodies');
-      const afterBodiesMiB = rssMiB(pid);
-      process.stderr.write(`  RSS ${beforeNamespacesMiB.toFixed(1)} MiB, after distinct namespaces ${afterNamespacesMiB.toFixed(1)}, after 1 MiB bodies ${afterBodiesMiB.toFixed(1)}\n`);
+      const afterBodiesPeakMiB = rssMiB(pid);
+      const afterBodiesMiB = await residentMiB(pid);
+      process.stderr.write(
+        `  RSS resident ${beforeNamespacesMiB.toFixed(1)} MiB, after distinct namespaces ${afterNamespacesPeakMiB.toFixed(1)} -> ${afterNamespacesMiB.toFixed(1)}, ` +
+          `after 1 MiB bodies ${afterBodiesPeakMiB.toFixed(1)} -> ${afterBodiesMiB.toFixed(1)}\n`,
+      );
       await alone.stop();
       results.memory = {
         rss,
         liveHeapAfterFullGcMB: liveHeapAfterFullGcs(readFileSync(alone.process.stdoutPath, 'utf8')),
         beforeNamespacesMiB,
+        afterNamespacesPeakMiB,
         afterNamespacesMiB,
+        afterBodiesPeakMiB,
         afterBodiesMiB,
         bodies,
         namespaces,
