@@ -147,10 +147,10 @@ async function measureRound(daemons: Partial<Record<Configuration, Daemon>>, ord
 const liveHeapAfterFullGcs = (trace: string) => [...trace.matchAll(/Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+)/g)].map((match) => Number(match[1]));
 
 /**
- * V8's memory reducer gives a burst's heap back about 8 s after allocation slows down (and glibc its freed arenas'
+ * V8's memory reducer gives a burst's heap back 8 to 20 s after allocation slows down (and glibc its freed arenas'
  * tops): what a workload leaves resident is read once that has had its turn.
  */
-const SETTLE_MS = 15_000;
+const SETTLE_MS = 30_000;
 async function residentMiB(pid: number): Promise<number> {
   await sleep(SETTLE_MS);
   return rssMiB(pid);

@@ -72,7 +72,7 @@ export interface BenchResults {
     /** The plugin's heap still in use after each full (mark-compact) GC, over the whole plugin-alone session. */
     readonly liveHeapAfterFullGcMB: readonly number[];
     /**
-     * Resident (read 15 s after the load stopped) after the mixed and pulls-only runs, then after each workload in turn
+     * Resident (read 30 s after the load stopped) after the mixed and pulls-only runs, then after each workload in turn
      * (namespaces, then bodies); the peaks are read right as each workload ends.
      */
     readonly beforeNamespacesMiB: number;
@@ -396,7 +396,7 @@ export function markdown(results: BenchResults): string {
     '| --- | --- |',
     ...memory.rss.map((sample) => `| ${rate(sample.requests)} | ${sample.rssMiB.toFixed(1)} |`),
     '',
-    `Then resident (15 s after the load stopped: V8's memory reducer has had its turn) after the pulls-only run ${memory.beforeNamespacesMiB.toFixed(1)} MiB; ` +
+    `Then resident (30 s after the load stopped: V8's memory reducer has had its turn) after the pulls-only run ${memory.beforeNamespacesMiB.toFixed(1)} MiB; ` +
       `after ${rate(memory.namespaces.requests)} pulls of distinct namespaces (each a Hub badge lookup) ${memory.afterNamespacesMiB.toFixed(1)} MiB ` +
       `(${memory.afterNamespacesPeakMiB.toFixed(1)} as they ended); after ${rate(memory.bodies.requests)} requests with 1 MiB bodies ` +
       `${memory.afterBodiesMiB.toFixed(1)} MiB (${memory.afterBodiesPeakMiB.toFixed(1)} as they ended).`,
