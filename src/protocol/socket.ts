@@ -120,12 +120,14 @@ const QUIET_BEFORE_CLOSING_IDLE_MS = 250;
  * one restart under load out of two, test/e2e/restart.test.ts).
  */
 export function closeServer(server: HttpServer, graceMs = 0): Promise<void> {
-  const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
   const seen = traffic.get(server);
   if (seen === undefined) {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     return closed;
   }
+  // net's close, not http's: it stops accepting and leaves the open connections be.
+  const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
   for (const reply of seen.replies) if (!reply.headersSent) reply.shouldKeepAlive = false;
   const closeIdleWhenQuiet = () => {
     const quietFor = Date.now() - seen.lastRequestAt;
