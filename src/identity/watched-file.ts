@@ -1,5 +1,4 @@
-import { statSync } from 'node:fs';
-import { promises as fs } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import type { MaybeAsync } from '../maybe-async';
 
 /** Larger than any real Docker config or registry.json; a bigger file is refused rather than read. */

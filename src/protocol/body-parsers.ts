@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
+import type { MaybeAsync } from '../maybe-async';
 import { prepareRequest, type PreparedRequest } from '../recognition/prepared';
 
 /** From this size on a body is prepared off the main thread (a 64 KiB spec takes well under a millisecond inline). */
@@ -88,7 +89,7 @@ export class BodyParsers {
   private nextId = 0;
 
   /** Prepared at once (no promise) when small enough to be done inline. */
-  prepare(body: Buffer): PreparedRequest | Promise<PreparedRequest> {
+  prepare(body: Buffer): MaybeAsync<PreparedRequest> {
     if (!this.available || body.length < OFF_THREAD_FROM_BYTES) return prepareRequest(body.toString('utf8'));
     return new Promise((resolve) => this.leastBusy().send(this.nextId++, body, resolve));
   }

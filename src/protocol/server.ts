@@ -1,7 +1,7 @@
 import type { Express, NextFunction, Request, Response } from 'express';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { isPromise, type MaybeAsync } from '../maybe-async';
+import { isPromise, then, type MaybeAsync } from '../maybe-async';
 import { shownValue } from '../recognition/uri';
 import type { Logger } from '../audit/logger';
 import { trackReplies } from './socket';
@@ -108,7 +108,7 @@ function authorizeBody(handler: AuthZHandler, logger: Logger, body: Buffer, pars
     return EMPTY_BODY_REPLY;
   }
   const prepared = parsers === undefined ? prepareRequest(body.toString('utf8')) : parsers.prepare(body);
-  return isPromise(prepared) ? prepared.then((ready) => judgePrepared(handler, logger, ready)) : judgePrepared(handler, logger, prepared);
+  return then(prepared, (ready) => judgePrepared(handler, logger, ready));
 }
 
 function judgePrepared(handler: AuthZHandler, logger: Logger, prepared: PreparedRequest): MaybeAsync<AuthZReply> {
