@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import { freePort, httpRequest, makeTempDir, removeTempDir, REPO_ROOT, startPlugin, type PluginProcess } from '../harness';
 
@@ -70,5 +72,19 @@ describe('the bundle: lazily required packages stay unread until used', () => {
     expect(scraped.body).toContain('# TYPE');
     expect(plugin.logText()).toContain('registry gateway serving dockerd as its HTTPS proxy');
     expect(bundleFilesRead(plugin)).toEqual(expect.arrayContaining(['bundle/cli.js', 'bundle/vendor/prom-client.js', 'bundle/vendor/x509.js']));
+  });
+
+  test("the remote sources' HTTP client: axios as the bundle ships it, without the multipart encoder it never uses", async () => {
+    const server = createServer((req, res) => req.resume().on('end', () => res.end('{"ok":true}')));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const { axios } = require(join(REPO_ROOT, 'bundle', 'vendor', 'axios.js')) as { axios: typeof import('axios').default };
+      expect((await axios.get(url)).data).toEqual({ ok: true });
+      // form-data (and mime-db with it) is left out of the bundle: a multipart body is refused, not sent.
+      await expect(axios.postForm(url, { field: 'value' })).rejects.toThrow('image-access sends no multipart/form-data bodies');
+    } finally {
+      server.close();
+    }
   });
 });
