@@ -5,6 +5,7 @@ import { isPromise, then, type MaybeAsync } from '../maybe-async';
 import { shownValue } from '../recognition/uri';
 import type { Logger } from '../audit/logger';
 import { trackReplies } from './socket';
+import { answerRawCalls, type RawCall } from './raw-calls';
 import { prepareRequest, type PreparedRequest } from '../recognition/prepared';
 import type { RecognizedRequest } from '../recognition/recognized';
 import { BodyBudget, BodyParsers } from './body-parsers';
@@ -213,8 +214,10 @@ function sendJsonText(res: ServerResponse, body: string): void {
   res.end(body);
 }
 
+const jsonText = (value: unknown): string => (value === ALLOW ? ALLOW_JSON : JSON.stringify(value));
+
 function sendJson(res: ServerResponse, value: unknown): void {
-  sendJsonText(res, value === ALLOW ? ALLOW_JSON : JSON.stringify(value));
+  sendJsonText(res, jsonText(value));
 }
 
 /** The same reply written straight to a socket, for a request Node's HTTP parser gave up on (no response object). */
@@ -249,9 +252,10 @@ const REQUEST_LINE = /^[A-Z]+ (\S+) HTTP\/1\.[01]\r?\n/;
 const FAST_PATHS = new Set(['/Plugin.Activate', '/AuthZPlugin.AuthZReq', '/AuthZPlugin.AuthZRes']);
 
 /**
- * The calls the daemon makes on every API request, answered with plain node:http: express's per-request cost alone
- * held the plugin to ~4k AuthZReq/s on one core (bench/results/RESULTS.md). The replies are the ones express gives;
- * anything unusual (other paths or methods, query strings, encoded bodies) still goes through express.
+ * The plugin's calls that node:http is given (large bodies, or sent otherwise than dockerd sends them: raw-calls.ts),
+ * answered without express, whose per-request cost alone held the plugin to ~4k AuthZReq/s on one core
+ * (bench/results/RESULTS.md). The replies are the ones express gives; anything unusual (other paths or methods, query
+ * strings, encoded bodies) still goes through express.
  */
 function serveFast(
   req: IncomingMessage,
@@ -301,6 +305,16 @@ function serveFast(
   });
 }
 
+/** A call dockerd sent as it always does, answered on the socket (raw-calls.ts): as serveFast answers a small one. */
+function answerRawCall({ path, body }: RawCall, handler: AuthZHandler, logger: Logger, parsers: BodyParsers): MaybeAsync<string> {
+  if (path === '/Plugin.Activate') return ACTIVATE_JSON;
+  if (path === '/AuthZPlugin.AuthZRes') return ALLOW_JSON;
+  return then(authorizeBody(handler, logger, body, parsers), jsonText);
+}
+
+/** How long a call may take to arrive whole before node:http takes its connection over (and its timeouts apply). */
+const RAW_CALL_WAIT_MS = 1_000;
+
 /** How long a sender may take over a request's head, and over the whole request; how often that is checked. */
 export interface ServerTimeouts {
   readonly headersMs: number;
@@ -313,8 +327,10 @@ const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 10_000, requestMs: 30_000,
 /**
  * Every request on an AuthZ path gets the AuthZ reply where HTTP lets one be sent: a denial saying why for another
  * method, headers too large, a broken chunked body, a sender that stalls (Node's own replies were 404, 431, 400, 408).
+ * dockerd's own calls are answered on the socket (raw-calls.ts), everything else by node:http; `rawCalls` false: all
+ * by node:http (what tests compare the raw answers with).
  */
-export function createPluginServer(handler: AuthZHandler, logger: Logger, timeouts: ServerTimeouts = DEFAULT_TIMEOUTS): Server {
+export function createPluginServer(handler: AuthZHandler, logger: Logger, timeouts: ServerTimeouts = DEFAULT_TIMEOUTS, rawCalls = true): Server {
   let app: Express | undefined;
   const parsers = new BodyParsers();
   const large = { parsers, budget: new BodyBudget(LARGE_BODY_BUDGET_BYTES) };
@@ -345,6 +361,9 @@ export function createPluginServer(handler: AuthZHandler, logger: Logger, timeou
   server.headersTimeout = timeouts.headersMs;
   server.requestTimeout = timeouts.requestMs;
   server.on('close', () => parsers.close());
-  trackReplies(server);
+  const traffic = trackReplies(server);
+  if (rawCalls) {
+    answerRawCalls(server, traffic, Math.min(RAW_CALL_WAIT_MS, timeouts.checkEveryMs), (call) => answerRawCall(call, handler, logger, parsers));
+  }
   return server;
 }

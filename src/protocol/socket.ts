@@ -1,6 +1,6 @@
 import { chmodSync, lstatSync, mkdirSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
-import { connect, Server as NetServer, type Server } from 'node:net';
+import { connect, Server as NetServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 
 export class SocketPathError extends Error {}
@@ -83,9 +83,22 @@ export async function listenOnUnixSocket(server: Server, path: string): Promise<
   chmodSync(path, 0o600);
 }
 
+/**
+ * A connection whose calls server.ts answers itself, on the socket, instead of through node:http (raw-calls.ts): what
+ * a stop must know of it. It is tracked until it closes or is handed to node:http, which then tracks it.
+ */
+export interface OwnConnection {
+  readonly socket: Socket;
+  /** Whether it waits for its next call with nothing of one read: a stop may close it once the daemon is quiet. */
+  readonly idle: boolean;
+  /** Whether a call read on it is being answered: a stop waits for the answer. */
+  readonly answering: boolean;
+}
+
 /** What a stopping server waits on: the replies it is working on, and when the daemon last sent a call. */
-interface Traffic {
+export interface Traffic {
   readonly replies: Set<ServerResponse>;
+  readonly own: Set<OwnConnection>;
   lastRequestAt: number;
 }
 
@@ -94,9 +107,11 @@ const traffic = new WeakMap<HttpServer, Traffic>();
 /**
  * Keeps track of the replies `server` is working on and of when its last request came, so that closeServer can wait
  * for them. Call once, at creation, for a server whose requests must not be dropped by a shutdown (the plugin's).
+ * Connections it answers outside node:http go in the returned `own`; the server's closeIdleConnections and
+ * closeAllConnections then close those too, so that http's close() and closeServer treat both kinds alike.
  */
-export function trackReplies(server: HttpServer): void {
-  const seen: Traffic = { replies: new Set(), lastRequestAt: 0 };
+export function trackReplies(server: HttpServer): Traffic {
+  const seen: Traffic = { replies: new Set(), own: new Set(), lastRequestAt: 0 };
   traffic.set(server, seen);
   server.on('request', (_request: IncomingMessage, reply: ServerResponse) => {
     seen.lastRequestAt = Date.now();
@@ -104,6 +119,21 @@ export function trackReplies(server: HttpServer): void {
     seen.replies.add(reply);
     reply.once('close', () => seen.replies.delete(reply));
   });
+  const { closeIdleConnections, closeAllConnections } = server;
+  server.closeIdleConnections = function closeIdle(this: HttpServer) {
+    closeIdleConnections.call(this);
+    for (const connection of seen.own) if (connection.idle) connection.socket.destroy();
+  };
+  server.closeAllConnections = function closeAll(this: HttpServer) {
+    closeAllConnections.call(this);
+    for (const connection of seen.own) connection.socket.destroy();
+  };
+  return seen;
+}
+
+function answeringOwn(seen: Traffic): boolean {
+  for (const connection of seen.own) if (connection.answering) return true;
+  return false;
 }
 
 /** How long a stopping server must have had no call before it closes the daemon's idle connections. */
@@ -131,7 +161,7 @@ export function closeServer(server: HttpServer, graceMs = 0): Promise<void> {
   for (const reply of seen.replies) if (!reply.headersSent) reply.shouldKeepAlive = false;
   const closeIdleWhenQuiet = () => {
     const quietFor = Date.now() - seen.lastRequestAt;
-    if (seen.replies.size === 0 && quietFor >= QUIET_BEFORE_CLOSING_IDLE_MS) server.closeIdleConnections();
+    if (seen.replies.size === 0 && !answeringOwn(seen) && quietFor >= QUIET_BEFORE_CLOSING_IDLE_MS) server.closeIdleConnections();
   };
   closeIdleWhenQuiet();
   const watch = setInterval(closeIdleWhenQuiet, QUIET_BEFORE_CLOSING_IDLE_MS / 5);

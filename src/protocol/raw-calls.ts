@@ -1,0 +1,220 @@
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { then, type MaybeAsync } from '../maybe-async';
+import type { OwnConnection, Traffic } from './socket';
+
+/**
+ * dockerd's calls to the plugin, answered on the socket with a few lines of HTTP/1.1 instead of node:http, whose
+ * parser, request and response objects cost about a third of the CPU of each call at daemon pace. dockerd 20.10
+ * and 26.1 write every call the same way (captured from both):
+ *
+ *     POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nHost: \r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: 91\r\n
+ *     Accept: application/vnd.docker.plugins.v1.2+json\r\n\r\n{"RequestMethod":"GET",...}
+ *
+ * (26.1's Host is `plugin.moby.localhost`), each in one write up to Go's 4 KiB buffer and in 4 KiB pieces beyond.
+ * Only that shape is answered here, and strictly: anything else on a connection (another path or method, another
+ * version, chunked or encoded bodies, an Expect or Upgrade, a repeated or non-numeric Content-Length, a bare LF, a
+ * byte outside visible ASCII in a header, a large head or body, more than one request in what was read, a sender that
+ * stalls) hands the connection, with every byte read so far put back, to node:http, which answers it as it always did.
+ */
+
+export type CallPath = '/Plugin.Activate' | '/AuthZPlugin.AuthZReq' | '/AuthZPlugin.AuthZRes';
+
+const CALL_LINES: ReadonlyArray<readonly [string, CallPath]> = (['/Plugin.Activate', '/AuthZPlugin.AuthZReq', '/AuthZPlugin.AuthZRes'] as const).map(
+  (path) => [`POST ${path} HTTP/1.1\r\n`, path] as const,
+);
+
+/** Far over the ~150 bytes of head dockerd sends. */
+export const RAW_HEAD_MAX = 4 * 1024;
+/** Bodies below OFF_THREAD_FROM_BYTES (body-parsers.ts): a larger one, its budget and its worker stay with node:http. */
+export const RAW_BODY_MAX = 60 * 1024;
+
+/** Header lines as RFC 9110 has them (token name, visible ASCII, space and tab in the value), without obs-fold. */
+const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*$/;
+const DIGITS = /^[0-9]{1,9}$/;
+
+export interface RawCall {
+  readonly path: CallPath;
+  readonly body: Buffer;
+}
+
+/**
+ * One call at the start of `bytes` that holds it all and nothing after it; `partial` while they could still become
+ * one; `other` for anything node:http must answer.
+ */
+export function parseCall(bytes: Buffer): RawCall | 'partial' | 'other' {
+  const headEnd = bytes.indexOf('\r\n\r\n');
+  if (headEnd < 0) return bytes.length < RAW_HEAD_MAX && couldBeCall(bytes) ? 'partial' : 'other';
+  if (headEnd + 4 > RAW_HEAD_MAX) return 'other';
+  const head = bytes.toString('latin1', 0, headEnd + 2);
+  const call = CALL_LINES.find(([line]) => head.startsWith(line));
+  if (call === undefined) return 'other';
+  const fields = head.slice(call[0].length);
+  if (!FIELD_LINES.test(fields)) return 'other';
+  let length: number | undefined;
+  let hosts = 0;
+  for (let at = 0; at < fields.length; ) {
+    const colon = fields.indexOf(':', at);
+    const end = fields.indexOf('\r\n', colon);
+    const value = fields.slice(colon + 1, end).trim();
+    switch (fields.slice(at, colon).toLowerCase()) {
+      case 'content-length':
+        if (length !== undefined || !DIGITS.test(value)) return 'other';
+        length = Number(value);
+        break;
+      case 'host':
+        hosts++;
+        break;
+      case 'connection':
+        if (value.toLowerCase() !== 'keep-alive') return 'other';
+        break;
+      case 'transfer-encoding':
+      case 'content-encoding':
+      case 'expect':
+      case 'upgrade':
+        return 'other';
+    }
+    at = end + 2;
+  }
+  if (length === undefined || length > RAW_BODY_MAX || hosts !== 1) return 'other';
+  const end = headEnd + 4 + length;
+  if (bytes.length < end) return 'partial';
+  if (bytes.length > end) return 'other';
+  return { path: call[1], body: bytes.subarray(headEnd + 4, end) };
+}
+
+/** Whether a head not yet complete starts as a call does. */
+function couldBeCall(bytes: Buffer): boolean {
+  const start = bytes.toString('latin1', 0, 40);
+  return CALL_LINES.some(([line]) => (start.length >= line.length ? start.startsWith(line) : line.startsWith(start)));
+}
+
+function replyText(json: string, close: boolean): string {
+  return (
+    `HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\n` +
+    `Connection: ${close ? 'close' : 'keep-alive'}\r\n\r\n${json}`
+  );
+}
+
+type Listener = (this: Server, socket: Socket) => void;
+
+/**
+ * Answers dockerd's calls on `server`'s connections with `answer` (the reply's JSON text), handing each connection
+ * that sends anything else to node:http. A call is complete, or the connection handed over, within `waitMs` of its
+ * first byte (or of the connection's opening): node:http then applies its own timeouts to a sender that stalls.
+ */
+export function answerRawCalls(server: Server, traffic: Traffic, waitMs: number, answer: (call: RawCall) => MaybeAsync<string>): void {
+  const httpListeners = server.listeners('connection') as Listener[];
+  server.removeAllListeners('connection');
+  const handOff = (socket: Socket) => {
+    // node:http then reads the socket's handle itself; the bytes put back in the stream still come first: resume()
+    // hands them to its parser on the next tick, before the event loop can read anything new from the handle.
+    for (const listener of httpListeners) listener.call(server, socket);
+    socket.resume();
+  };
+  server.on('connection', (socket: Socket) => serveConnection(server, socket, traffic, waitMs, answer, handOff));
+}
+
+function serveConnection(
+  server: Server,
+  socket: Socket,
+  traffic: Traffic,
+  waitMs: number,
+  answer: (call: RawCall) => MaybeAsync<string>,
+  handOff: (socket: Socket) => void,
+): void {
+  /** The bytes of a call not yet complete. */
+  let pending: Buffer | undefined;
+  let waiting: NodeJS.Timeout | undefined;
+  let answering = false;
+  /** Paused: on bytes sent before the reply to the call being answered, or on replies the client does not read. */
+  let held = false;
+  /** The client sent its last bytes (a half-close). */
+  let ended = false;
+  const connection: OwnConnection = {
+    socket,
+    get idle() {
+      return !answering && waiting === undefined;
+    },
+    get answering() {
+      return answering;
+    },
+  };
+  const stopWaiting = () => {
+    clearTimeout(waiting);
+    waiting = undefined;
+  };
+  const handOver = (bytes: Buffer | undefined) => {
+    stopWaiting();
+    traffic.own.delete(connection);
+    socket.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+    socket.pause();
+    if (bytes !== undefined) socket.unshift(bytes);
+    handOff(socket);
+  };
+  const reply = (json: string) => {
+    answering = false;
+    if (socket.destroyed) return;
+    const close = ended || !server.listening;
+    if (close) {
+      traffic.own.delete(connection);
+      socket.off('data', onData);
+      socket.end(replyText(json, true), () => socket.destroy());
+    } else {
+      socket.write(replyText(json, false));
+      // A client that sends calls without reading their replies is read no further until it does.
+      if (socket.writableNeedDrain) hold(), socket.once('drain', release);
+      else if (held) release();
+    }
+  };
+  const hold = () => {
+    held = true;
+    socket.pause();
+  };
+  const release = () => {
+    held = false;
+    socket.resume();
+  };
+  function onData(chunk: Buffer): void {
+    if (answering) {
+      // Sent before its reply: read once the reply is written, in order.
+      hold();
+      socket.unshift(chunk);
+      return;
+    }
+    const bytes = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+    const call = parseCall(bytes);
+    if (call === 'other') return handOver(bytes);
+    if (call === 'partial') {
+      pending = bytes;
+      waiting ??= setTimeout(() => handOver(pending), waitMs);
+      return;
+    }
+    pending = undefined;
+    stopWaiting();
+    answering = true;
+    traffic.lastRequestAt = Date.now();
+    then(answer(call), reply);
+  }
+  function onEnd(): void {
+    ended = true;
+    if (answering) return;
+    if (pending === undefined) return void socket.end();
+    // Cut off mid-call: node:http is given the same bytes and the same end, and answers as it always did.
+    const bytes = pending;
+    handOver(undefined);
+    socket.emit('data', bytes);
+    socket.emit('end');
+  }
+  function onError(): void {
+    socket.destroy();
+  }
+  function onClose(): void {
+    stopWaiting();
+    traffic.own.delete(connection);
+  }
+  socket.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  traffic.own.add(connection);
+  // A connection that sends nothing is node:http's to time out, as it always was.
+  waiting = setTimeout(() => handOver(undefined), waitMs);
+}
