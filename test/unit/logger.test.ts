@@ -30,6 +30,12 @@ describe('plugin log lines', () => {
     expect(new Date(line['timestamp'] as string).toISOString()).toBe(line['timestamp']);
   });
 
+  test("as winston's logger makes a line: a `message` field is joined to the message, a field named level is overwritten in place", () => {
+    const { stderr } = captured(() => createLogger('info').warn('cannot read the policy', { level: 'x', message: 'ENOENT', path: '/p' }));
+    expect(Object.keys(JSON.parse(stderr[0]!) as object)).toEqual(['level', 'message', 'path', 'timestamp']);
+    expect(JSON.parse(stderr[0]!)).toMatchObject({ level: 'warn', message: 'cannot read the policy ENOENT', path: '/p' });
+  });
+
   test('lines below the configured level are dropped', () => {
     const { stderr } = captured(() => {
       const logger = createLogger('warn');
