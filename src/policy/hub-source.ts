@@ -46,6 +46,8 @@ export class HubPolicySource implements PolicySource {
   private keySecret: Buffer | undefined;
   /** Every pull of a signed-in machine asks for the same user's key: the last one is kept rather than re-hashed. */
   private lastKey: { readonly username: string; readonly secret: string; readonly key: string } | undefined;
+  /** Every pull of a signed-in machine is judged under the same view until a lookup changes: the last one is kept. */
+  private lastView: { readonly made: readonly unknown[]; readonly view: PolicyView } | undefined;
 
   constructor(private readonly options: HubSourceOptions) {
     this.describe = `hub:${options.hubUrl}`;
@@ -126,18 +128,26 @@ export class HubPolicySource implements PolicySource {
     orgs: { readonly stale?: string; readonly fetchedAt?: number } | undefined,
   ): PolicyView {
     const stale = settings.stale ?? orgs?.stale;
-    return {
+    const fetchedAt = Math.min(settings.fetchedAt, orgs?.fetchedAt ?? settings.fetchedAt);
+    const owner = membership === 'owner' ? username : undefined;
+    // Everything the view is made of: the same, the same view.
+    const made = [organization, settings.value, owner, fetchedAt, stale, membership];
+    const last = this.lastView;
+    if (last !== undefined && made.every((part, i) => part === last.made[i])) return last.view;
+    const view: PolicyView = {
       policy: {
         organization,
         restrictedImages: settings.value,
-        owners: membership === 'owner' && username !== undefined ? [username] : [],
+        owners: owner === undefined ? [] : [owner],
         badges: NO_BADGES,
       },
       source: SOURCE,
-      fetchedAt: Math.min(settings.fetchedAt, orgs?.fetchedAt ?? settings.fetchedAt),
+      fetchedAt,
       ...(stale === undefined ? {} : { stale }),
       ...(membership === undefined ? {} : { membership }),
     };
+    this.lastView = { made, view };
+    return view;
   }
 
   /** Runs a Hub call with the user's access token; a token the Hub no longer accepts is dropped and renewed once. */

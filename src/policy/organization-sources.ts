@@ -52,6 +52,7 @@ export function hubFallbackNote(org: string): string {
  * with none, the demo policy. Asked per pull, so a registry.json that appears switches from the demo to the Hub.
  */
 export function autoSource(organization: OrganizationResolver, hub: PolicySource, demo: PolicySource): PolicySource {
+  let noted: { readonly view: PolicyView; readonly org: string; readonly noted: PolicyView } | undefined;
   return {
     describe: `auto (${hub.describe} for a configured organization, else ${BUILTIN})`,
     policyFor: (user) =>
@@ -61,10 +62,12 @@ export function autoSource(organization: OrganizationResolver, hub: PolicySource
             isUnavailable(view) ? view : { ...view, note: `no organization is configured (IMAGE_ACCESS_ORG or registry.json): ${DEMO_NOTICE}` },
           );
         }
-        const note = hubFallbackNote(org);
-        return then(hub.policyFor(user), (view): PolicyView | PolicyUnavailable =>
-          isUnavailable(view) ? { unavailable: `${note}: ${view.unavailable}` } : { ...view, note },
-        );
+        return then(hub.policyFor(user), (view): PolicyView | PolicyUnavailable => {
+          if (isUnavailable(view)) return { unavailable: `${hubFallbackNote(org)}: ${view.unavailable}` };
+          // The Hub source answers with the same view pull after pull: so does this.
+          if (noted?.view !== view || noted.org !== org) noted = { view, org, noted: { ...view, note: hubFallbackNote(org) } };
+          return noted.noted;
+        });
       }),
     badgeOf: (namespace, view) => (view.source === BUILTIN ? demo : hub).badgeOf(namespace, view),
     close: () => {

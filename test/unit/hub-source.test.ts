@@ -92,6 +92,20 @@ describe('HubPolicySource', () => {
     expect(policy.policy.owners).toEqual(['olivia']);
   });
 
+  it('answers each user with their own view when pulls alternate, and a repeated pull with the view it had', async () => {
+    const s = source();
+    const first = view(await s.policyFor(owner));
+    const asMember = view(await s.policyFor(member));
+    const again = view(await s.policyFor(owner));
+    expect([first.policy.owners, asMember.policy.owners, again.policy.owners]).toEqual([['olivia'], [], ['olivia']]);
+    expect([first.membership, asMember.membership, again.membership]).toEqual(['owner', 'member', 'owner']);
+    expect(view(await s.policyFor(owner))).toBe(again);
+    now += TTL;
+    const refreshed = view(await s.policyFor(owner));
+    expect(refreshed.stale).toBeDefined();
+    expect(refreshed).not.toBe(again);
+  });
+
   it('asks the Hub once per key for 100 concurrent pulls', async () => {
     const s = source();
     const results = await Promise.all(Array.from({ length: 100 }, () => s.policyFor(member)));
