@@ -105,6 +105,18 @@ function formatLine(info: winston.Logform.TransformableInfo, threshold: number):
   return info;
 }
 
+/**
+ * A line whose fields are plain values under names that hold no secret and that winston would not set (a decision
+ * line): the fields' own JSON with level, message and timestamp after them, which is what the format makes of winston's
+ * copy of the fields, without the copy. Undefined for any other line.
+ */
+function plainLine(level: LogLevel, message: string, fields: LogFields): string | undefined {
+  if (needsRedaction(fields) || 'level' in fields || 'message' in fields || 'timestamp' in fields) return undefined;
+  const json = stringify(fields as Record<string, unknown>);
+  const tail = `"level":"${level}","message":${JSON.stringify(message)},"timestamp":"${new Date().toISOString()}"}`;
+  return json === '{}' ? `{${tail}` : `${json.slice(0, -1)},${tail}`;
+}
+
 /** winston's splat tokens: a message holding one has its fields dropped by winston's Logger.log (no splat format here). */
 const SPLAT_TOKEN = '%';
 
@@ -151,6 +163,8 @@ export function createLogger(level: LogLevel, streams: LogStreams = 'stderr', de
     const { logger, format, writer } = winstonLogger();
     if (message.includes(SPLAT_TOKEN)) return void logger.log(lineLevel, message, fields);
     if (SEVERITY[lineLevel] > threshold) return;
+    const plain = fields === undefined ? undefined : plainLine(lineLevel, message, fields);
+    if (plain !== undefined) return void writer.log!({ level: lineLevel, message, [MESSAGE]: plain }, written);
     // The record winston's Logger.log makes: the fields, then level and message, a `message` field joined to it.
     const info: winston.Logform.TransformableInfo = Object.assign({}, fields, { level: lineLevel, message });
     const joined = (fields as { message?: unknown } | undefined)?.message;

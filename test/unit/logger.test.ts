@@ -36,6 +36,20 @@ describe('plugin log lines', () => {
     expect(JSON.parse(stderr[0]!)).toMatchObject({ level: 'warn', message: 'cannot read the policy ENOENT', path: '/p' });
   });
 
+  test('fields left undefined are left out of the line, whichever way it is written', () => {
+    const { stderr } = captured(() => {
+      const logger = createLogger('info');
+      logger.info('image decision', { user: undefined, image: 'alpine', via: undefined });
+      logger.info('image decision', { user: undefined });
+      logger.info('nested', { user: undefined, error: { code: 'EIO' } });
+    });
+    expect(stderr.map((line) => Object.keys(JSON.parse(line) as object))).toEqual([
+      ['image', 'level', 'message', 'timestamp'],
+      ['level', 'message', 'timestamp'],
+      ['error', 'level', 'message', 'timestamp'],
+    ]);
+  });
+
   test('lines below the configured level are dropped', () => {
     const { stderr } = captured(() => {
       const logger = createLogger('warn');
