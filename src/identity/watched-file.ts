@@ -21,7 +21,13 @@ export interface WatchedFile<T> {
 /** `parse` returns an Error for content it rejects; its message is logged, so it must not quote secrets. */
 export type FileParser<T> = (text: string) => T | Error;
 
-function fingerprint(stats: { ino: number; size: number; mtimeMs: number }): string {
+interface Stamp {
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+function fingerprint(stats: Stamp): string {
   return `${stats.ino}:${stats.size}:${stats.mtimeMs}`;
 }
 
@@ -31,12 +37,13 @@ function fingerprint(stats: { ino: number; size: number; mtimeMs: number }): str
  * watcher to close. Reads while a changed file is being read share that read. `onChange` sees each new state once.
  */
 export function watchedFile<T>(path: string, parse: FileParser<T>, onChange: (state: FileState<T>) => void): WatchedFile<T> {
-  let last: { fingerprint: string; state: FileState<T> } | undefined;
+  // `stamp`: the stat the state was made from, when it stands for as long as the file does not change.
+  let last: { fingerprint: string; state: FileState<T>; stamp?: Stamp } | undefined;
   let pending: Promise<FileState<T>> | undefined;
 
-  const settle = (print: string, state: FileState<T>): FileState<T> => {
+  const settle = (print: string, state: FileState<T>, stamp?: Stamp): FileState<T> => {
     if (last?.fingerprint !== print) onChange(state);
-    last = { fingerprint: print, state };
+    last = { fingerprint: print, state, ...(stamp === undefined ? {} : { stamp }) };
     return state;
   };
 
@@ -53,18 +60,20 @@ export function watchedFile<T>(path: string, parse: FileParser<T>, onChange: (st
       if (code === 'ENOENT' || code === 'ENOTDIR') return settle('missing', { kind: 'missing' });
       return settle(`stat:${code}`, { kind: 'unreadable', problem: `cannot stat (${code})` });
     }
+    // Compared field by field: the fingerprint is made only when the file changed.
+    const stamp = last?.stamp;
+    if (stamp !== undefined && stamp.ino === stats.ino && stamp.size === stats.size && stamp.mtimeMs === stats.mtimeMs) return last!.state;
     const print = fingerprint(stats);
-    if (last?.fingerprint === print) return last.state;
     // A FIFO would block the read forever; a huge file is not a config file.
-    if (!stats.isFile()) return settle(print, { kind: 'unreadable', problem: 'not a regular file' });
-    if (stats.size > MAX_FILE_BYTES) return settle(print, { kind: 'unreadable', problem: `larger than ${MAX_FILE_BYTES} bytes` });
-    pending = reread(print).finally(() => {
+    if (!stats.isFile()) return settle(print, { kind: 'unreadable', problem: 'not a regular file' }, stats);
+    if (stats.size > MAX_FILE_BYTES) return settle(print, { kind: 'unreadable', problem: `larger than ${MAX_FILE_BYTES} bytes` }, stats);
+    pending = reread(print, stats).finally(() => {
       pending = undefined;
     });
     return pending;
   }
 
-  async function reread(print: string): Promise<FileState<T>> {
+  async function reread(print: string, stamp: Stamp): Promise<FileState<T>> {
     let text: string;
     try {
       text = await fs.readFile(path, 'utf8');
@@ -72,7 +81,7 @@ export function watchedFile<T>(path: string, parse: FileParser<T>, onChange: (st
       return settle(`read:${print}`, { kind: 'unreadable', problem: `cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
     }
     const value = parse(text);
-    return settle(print, value instanceof Error ? { kind: 'unreadable', problem: value.message } : { kind: 'ok', value });
+    return settle(print, value instanceof Error ? { kind: 'unreadable', problem: value.message } : { kind: 'ok', value }, stamp);
   }
 
   return {

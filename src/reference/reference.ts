@@ -89,7 +89,8 @@ export function parseReference(input: string): ParseResult {
   let domain = split.domain;
   let path = split.remainder;
   if (!DOMAIN.test(domain)) return invalid(`invalid reference format: invalid registry "${domain}"`);
-  if (isHubDomain(domain)) {
+  // A name without a registry (nearly every pull) is Docker Hub's already: no host to canonicalise.
+  if (domain === DOCKER_HUB || isHubDomain(domain)) {
     domain = DOCKER_HUB;
     if (!path.includes('/')) path = `${OFFICIAL_NAMESPACE}/${path}`;
   }
