@@ -220,6 +220,19 @@ describe('every connection gets the replies node:http alone gives', () => {
    * after a hand-off (it meets the garbage first, and its error reply takes the place of the replies pending). dockerd
    * never sends a call before the reply to the one before.
    */
+  test('a connection that sends nothing gets node:http\'s timeout reply, as before', async () => {
+    const silent = (path: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(path);
+        let received = '';
+        socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+        socket.on('close', () => resolve(normalize(received)));
+      });
+    const [raw, http] = await Promise.all([silent(servers.raw.socket), silent(servers.http.socket)]);
+    expect(raw).toBe(http);
+    expect(raw).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
   test('seeded random and mutated requests: the same replies, and the plugin never crashes', async () => {
     const random = rng(15);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
