@@ -132,6 +132,7 @@ describe('every connection gets the replies node:http alone gives', () => {
   const handler: AuthZHandler = {
     authorizeRequest: (request) => {
       const reply = { Allow: request.requestUri.includes('ok'), Msg: `seen ${request.requestUri}` };
+      if (request.requestUri.includes('slow')) return new Promise((resolve) => setTimeout(() => resolve(reply), 100));
       return request.requestUri.includes('later') ? Promise.resolve(reply) : reply;
     },
   };
@@ -220,6 +221,30 @@ describe('every connection gets the replies node:http alone gives', () => {
    * after a hand-off (it meets the garbage first, and its error reply takes the place of the replies pending). dockerd
    * never sends a call before the reply to the one before.
    */
+  test('a call sent while the one before is being answered is answered after it, in order', async () => {
+    const slow = dockerdCall('/AuthZPlugin.AuthZReq', '{"RequestUri":"/ok/slow"}');
+    const next = dockerdCall('/AuthZPlugin.AuthZReq', '{"RequestUri":"/ok/next"}');
+    const replies = await Promise.all(
+      [servers.raw.socket, servers.http.socket].map(
+        (path) =>
+          new Promise<string>((resolve) => {
+            const socket = connect(path);
+            let received = '';
+            socket.on('data', (chunk: Buffer) => {
+              received += chunk.toString();
+              if (received.includes('/ok/next')) socket.end();
+            });
+            socket.on('close', () => resolve(normalize(received)));
+            socket.write(slow);
+            setTimeout(() => socket.write(next), 30);
+          }),
+      ),
+    );
+    expect(replies[0]).toBe(replies[1]);
+    expect(replies[0]!.indexOf('seen /ok/slow')).toBeLessThan(replies[0]!.indexOf('seen /ok/next'));
+    expect(replies[0]!.indexOf('seen /ok/slow')).toBeGreaterThan(0);
+  });
+
   test('a connection that sends nothing gets node:http\'s timeout reply, as before', async () => {
     const silent = (path: string) =>
       new Promise<string>((resolve) => {
