@@ -8,6 +8,7 @@
 import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DecisionEvent, DecisionObserver } from '../observability/events';
+import { isoTimes } from './iso-time';
 import type { Logger } from './logger';
 
 export interface AuditLogOptions {
@@ -20,11 +21,14 @@ export interface AuditLogOptions {
   readonly logger: Logger;
 }
 
+/** A record's time and its policy's fetch time: each its own, the second the same on pull after pull. */
+const isoTime = isoTimes();
+const isoFetchedAt = isoTimes();
+
 /** The audit record: explicit fields only, so nothing else an event might carry can leak into the file. */
 export function auditLine(event: DecisionEvent, host: string): string {
-  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
   return `${JSON.stringify({
-    time: iso(event.time),
+    time: isoTime(event.time),
     host,
     user: event.user ?? null,
     identitySource: event.identitySource,
@@ -35,7 +39,7 @@ export function auditLine(event: DecisionEvent, host: string): string {
     rule: event.rule,
     reason: event.reason,
     policySource: event.policySource ?? null,
-    policyFetchedAt: iso(event.policyFetchedAt) ?? null,
+    policyFetchedAt: event.policyFetchedAt === undefined ? null : isoFetchedAt(event.policyFetchedAt),
     policyVersion: event.policyVersion ?? null,
     policyStale: event.policyStale,
     mode: event.mode,

@@ -1,5 +1,6 @@
 import type winston from 'winston';
 import type { LogLevel, LogStreams } from '../config/settings';
+import { isoTimes } from './iso-time';
 
 /** Where winston keeps a line's formatted text (triple-beam's MESSAGE). */
 const MESSAGE = Symbol.for('message');
@@ -53,6 +54,9 @@ function needsRedaction(info: object): boolean {
 
 const SEVERITY: Readonly<Record<LogLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
 
+/** A line's `timestamp`: the time it is written. */
+const isoNow = isoTimes();
+
 /** JSON whatever the fields hold: a cycle or a bigint must cost a field, never the line (nor the process). */
 function stringify(record: Record<string, unknown>): string {
   try {
@@ -91,7 +95,7 @@ function lineWriter(split: boolean): winston.transport {
 function formatLine(info: winston.Logform.TransformableInfo, threshold: number): winston.Logform.TransformableInfo | false {
   const lineLevel = info.level as LogLevel;
   if (!(SEVERITY[lineLevel] <= threshold)) return false;
-  const timestamp = (info as { [LOGGED_AT]?: string })[LOGGED_AT] ?? new Date().toISOString();
+  const timestamp = (info as { [LOGGED_AT]?: string })[LOGGED_AT] ?? isoNow(Date.now());
   // Nothing to redact: the line is winston's own record (a copy of the fields made for this line) with its time.
   if (!needsRedaction(info)) {
     (info as Record<string, unknown>)['timestamp'] = timestamp;
@@ -113,7 +117,7 @@ function formatLine(info: winston.Logform.TransformableInfo, threshold: number):
 function plainLine(level: LogLevel, message: string, fields: LogFields): string | undefined {
   if (needsRedaction(fields) || 'level' in fields || 'message' in fields || 'timestamp' in fields) return undefined;
   const json = stringify(fields as Record<string, unknown>);
-  const tail = `"level":"${level}","message":${JSON.stringify(message)},"timestamp":"${new Date().toISOString()}"}`;
+  const tail = `"level":"${level}","message":${JSON.stringify(message)},"timestamp":"${isoNow(Date.now())}"}`;
   return json === '{}' ? `{${tail}` : `${json.slice(0, -1)},${tail}`;
 }
 
