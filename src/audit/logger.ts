@@ -115,6 +115,8 @@ function formatLine(info: winston.Logform.TransformableInfo, threshold: number):
  * copy of the fields, without the copy. Undefined for any other line.
  */
 function plainLine(level: LogLevel, message: string, fields: LogFields): string | undefined {
+  // Only a plain object serialises as the copy of its own fields would (an array, a URL or a class with toJSON do not).
+  if (Object.getPrototypeOf(fields) !== Object.prototype) return undefined;
   if (needsRedaction(fields) || 'level' in fields || 'message' in fields || 'timestamp' in fields) return undefined;
   const json = stringify(fields as Record<string, unknown>);
   const tail = `"level":"${level}","message":${JSON.stringify(message)},"timestamp":"${isoNow(Date.now())}"}`;

@@ -50,6 +50,26 @@ describe('plugin log lines', () => {
     ]);
   });
 
+  test("fields that are not a plain object give winston's line: their own enumerable fields, then level, message and timestamp", () => {
+    class Tagged {
+      readonly kind = 'tagged';
+      toJSON(): string {
+        return 'as JSON';
+      }
+    }
+    const { stderr } = captured(() => {
+      const logger = createLogger('info');
+      logger.info('array', ['a', 'b']);
+      logger.info('url', new URL('https://example.test/x'));
+      logger.info('class', new Tagged());
+    });
+    expect(stderr.map((line) => Object.keys(JSON.parse(line) as object))).toEqual([
+      ['0', '1', 'level', 'message', 'timestamp'],
+      ['level', 'message', 'timestamp'],
+      ['kind', 'level', 'message', 'timestamp'],
+    ]);
+  });
+
   test('lines below the configured level are dropped', () => {
     const { stderr } = captured(() => {
       const logger = createLogger('warn');
