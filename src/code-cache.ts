@@ -2,26 +2,18 @@ import { isAscii } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setCodeCacheStatus, type CodeCacheStatus } from './code-cache-status';
+import { setV8Flags } from './v8-flags';
 
 /**
  * V8 takes a code cache only under the V8 flags it was made with, Node's own too (node:http and the modules it loads,
  * compiled at Node's build): config.json's --max-semi-space-size=1 had every one of them compiled from source, ~10 ms
  * of CPU at each start. The flag has done its work once the heap exists (the heap keeps the semi-spaces it sized; a
  * worker's young generation then follows its own resourceLimits), so it is set back to its default before anything
- * else is compiled. process.binding is the way that loads nothing (node:v8 costs more than it saves); its deprecation
- * warning is held back for this one call. Should it go, the flag stays and the start is as slow as before.
+ * else is compiled (setV8Flags: no module loaded for it). Should that fail, the flag stays and the start is as slow as
+ * before.
  */
 function restoreDefaultSemiSpaceFlag(): void {
-  const quiet = process.noDeprecation;
-  process.noDeprecation = true;
-  try {
-    const withBinding = process as unknown as { binding(name: 'v8'): { setFlagsFromString?: (flags: string) => void } };
-    withBinding.binding('v8').setFlagsFromString?.('--max-semi-space-size=0');
-  } catch {
-    // Not there in this node: compiled under the flag, as before.
-  } finally {
-    process.noDeprecation = quiet;
-  }
+  setV8Flags('--max-semi-space-size=0');
 }
 
 /**

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { MaybeAsync } from '../maybe-async';
 import { prepareRequest, type PreparedRequest } from '../recognition/prepared';
+import { collectGarbage } from './collect-garbage';
 
 /** From this size on a body is prepared off the main thread (a 64 KiB spec takes well under a millisecond inline). */
 export const OFF_THREAD_FROM_BYTES = 64 * 1024;
@@ -102,7 +103,10 @@ export class BodyParsers {
     if (this.workers.length < this.size) {
       const worker = new BodyWorker((gone) => {
         const at = this.workers.indexOf(gone);
-        if (at !== -1) this.workers.splice(at, 1);
+        if (at === -1) return;
+        this.workers.splice(at, 1);
+        // The burst is over: what it left on the main thread is collected now rather than at the next busy spell.
+        if (this.workers.length === 0) collectGarbage();
       });
       this.workers.push(worker);
       return worker;
