@@ -7,7 +7,13 @@ const { join } = require('node:path');
 const { SETTINGS, settingsMarkdown } = require('../dist/config/settings.js');
 const path = join(__dirname, '..', 'config.json');
 const manifest = JSON.parse(readFileSync(path, 'utf8'));
-manifest.env = SETTINGS.map((s) => ({ name: s.env, description: s.description, settable: ['value'], value: s.managedDefault ?? s.default }));
+// After the settings, the manifest's other entries as they are: the process environment that is not a setting
+// (GLIBC_TUNABLES, read by the C library before node runs).
+const runtimeEnv = manifest.env.filter((entry) => !entry.name.startsWith('IMAGE_ACCESS_') && !SETTINGS.some((s) => s.env === entry.name));
+manifest.env = [
+  ...SETTINGS.map((s) => ({ name: s.env, description: s.description, settable: ['value'], value: s.managedDefault ?? s.default })),
+  ...runtimeEnv,
+];
 writeFileSync(path, `${JSON.stringify(manifest, null, 2)}\n`);
 
 const readmePath = join(__dirname, '..', 'README.md');

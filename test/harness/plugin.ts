@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { SETTINGS } from '../../src/config/settings';
 import { cliConfigDir } from './docker-cli';
 import { spawnTracked, type TrackedProcess } from './processes';
 import { httpRequest, waitUntil } from './wait';
@@ -8,11 +9,16 @@ import { httpRequest, waitUntil } from './wait';
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 /** What ships (scripts/bundle.js), so a bundling mistake fails the tests: `make build`, or the e2e global setup. */
 export const PLUGIN_CLI = join(REPO_ROOT, 'bundle', 'cli.js');
-const ENTRYPOINT = (JSON.parse(readFileSync(join(REPO_ROOT, 'config.json'), 'utf8')) as { entrypoint: string[] }).entrypoint;
+const MANIFEST = JSON.parse(readFileSync(join(REPO_ROOT, 'config.json'), 'utf8')) as { entrypoint: string[]; env: Array<{ name: string; value: string }> };
+const ENTRYPOINT = MANIFEST.entrypoint;
 /** The script the managed plugin's entrypoint runs (config.json): the same file under /opt/image-access, its workdir. */
 export const MANAGED_SCRIPT = ENTRYPOINT.find((arg) => arg.startsWith('/opt/image-access/'))!;
 /** The node flags of config.json's entrypoint: the plugin process runs with them however it is started. */
 export const PLUGIN_NODE_FLAGS: readonly string[] = ENTRYPOINT.slice(1, -1);
+/** config.json's environment that is not a setting (GLIBC_TUNABLES): the plugin process starts with it however it is started. */
+export const PLUGIN_RUNTIME_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  MANIFEST.env.filter((entry) => !SETTINGS.some((setting) => setting.env === entry.name)).map((entry) => [entry.name, entry.value]),
+);
 /** Where the daemon looks for legacy plugin spec files (fixed; it cannot be pointed elsewhere). */
 export const LEGACY_SPEC_DIR = '/etc/docker/plugins';
 
@@ -100,7 +106,7 @@ export async function startPlugin(dir: string, options: PluginOptions = {}): Pro
   const startLines = () => logText().split('"image-access listening"').length - 1;
 
   const launch = async () => {
-    const env: NodeJS.ProcessEnv = { ...inheritedEnv(), ...isolatedDefaults(dir), ...current.env, IMAGE_ACCESS_SOCKET: socket };
+    const env: NodeJS.ProcessEnv = { ...inheritedEnv(), ...PLUGIN_RUNTIME_ENV, ...isolatedDefaults(dir), ...current.env, IMAGE_ACCESS_SOCKET: socket };
     const startedBefore = startLines();
     const started = spawnTracked('plugin', process.execPath, [...PLUGIN_NODE_FLAGS, PLUGIN_CLI, 'run', ...current.args], { logDir: dir, env, cwd: REPO_ROOT });
     child = started;
