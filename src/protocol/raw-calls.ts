@@ -16,6 +16,8 @@ import type { OwnConnection, Traffic } from './socket';
  * version, chunked or encoded bodies, an Expect or Upgrade, a repeated or non-numeric Content-Length, a bare LF, a
  * byte outside visible ASCII in a header, a large head or body, more than one request in what was read, a sender that
  * stalls) hands the connection, with every byte read so far put back, to node:http, which answers it as it always did.
+ * Except a large AuthZRes: its body, the API's reply (`docker images` on a busy host: hundreds of KiB), is never
+ * looked at, so it is read off and dropped as it arrives, and the connection stays on this path.
  */
 
 export type CallPath = '/Plugin.Activate' | '/AuthZPlugin.AuthZReq' | '/AuthZPlugin.AuthZRes';
@@ -38,11 +40,17 @@ export interface RawCall {
   readonly body: Buffer;
 }
 
+/** An AuthZRes past RAW_BODY_MAX whose head is read: `unread` bytes of its body are still to come, to be dropped. */
+export interface SkippedBody {
+  readonly path: '/AuthZPlugin.AuthZRes';
+  readonly unread: number;
+}
+
 /**
  * One call at the start of `bytes` that holds it all and nothing after it; `partial` while they could still become
  * one; `other` for anything node:http must answer.
  */
-export function parseCall(bytes: Buffer): RawCall | 'partial' | 'other' {
+export function parseCall(bytes: Buffer): RawCall | SkippedBody | 'partial' | 'other' {
   const headEnd = bytes.indexOf('\r\n\r\n');
   if (headEnd < 0) return bytes.length < RAW_HEAD_MAX && couldBeCall(bytes) ? 'partial' : 'other';
   if (headEnd + 4 > RAW_HEAD_MAX) return 'other';
@@ -76,10 +84,11 @@ export function parseCall(bytes: Buffer): RawCall | 'partial' | 'other' {
     }
     at = end + 2;
   }
-  if (length === undefined || length > RAW_BODY_MAX || hosts !== 1) return 'other';
+  if (length === undefined || hosts !== 1) return 'other';
   const end = headEnd + 4 + length;
-  if (bytes.length < end) return 'partial';
   if (bytes.length > end) return 'other';
+  if (length > RAW_BODY_MAX) return call[1] === '/AuthZPlugin.AuthZRes' ? { path: call[1], unread: end - bytes.length } : 'other';
+  if (bytes.length < end) return 'partial';
   return { path: call[1], body: bytes.subarray(headEnd + 4, end) };
 }
 
@@ -89,7 +98,7 @@ function couldBeCall(bytes: Buffer): boolean {
   return CALL_LINES.some(([line]) => (start.length >= line.length ? start.startsWith(line) : line.startsWith(start)));
 }
 
-function replyText(json: string, close: boolean): string {
+export function replyText(json: string, close: boolean): string {
   return (
     `HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\n` +
     `Connection: ${close ? 'close' : 'keep-alive'}\r\n\r\n${json}`
@@ -98,12 +107,28 @@ function replyText(json: string, close: boolean): string {
 
 type Listener = (this: Server, socket: Socket) => void;
 
+export interface RawCallAnswers {
+  /** The reply's JSON text. */
+  answer(call: RawCall): MaybeAsync<string>;
+  /**
+   * The reply's JSON text for a call whose dropped body stopped coming (`code`: node:http's for the same:
+   * ERR_HTTP_REQUEST_TIMEOUT, HPE_INVALID_EOF_STATE); the connection then ends, as node:http ends it.
+   */
+  unfinished(path: CallPath, code: string): string;
+}
+
+export interface RawCallTimes {
+  /** A call is complete, or its connection handed to node:http, within this of its first byte (or of the opening). */
+  readonly waitMs: number;
+  /** A body being dropped is all read within this of its call's first byte (node:http's requestTimeout). */
+  readonly requestMs: number;
+}
+
 /**
- * Answers dockerd's calls on `server`'s connections with `answer` (the reply's JSON text), handing each connection
- * that sends anything else to node:http. A call is complete, or the connection handed over, within `waitMs` of its
- * first byte (or of the connection's opening): node:http then applies its own timeouts to a sender that stalls.
+ * Answers dockerd's calls on `server`'s connections, handing each connection that sends anything else to node:http,
+ * which then applies its own timeouts to a sender that stalls.
  */
-export function answerRawCalls(server: Server, traffic: Traffic, waitMs: number, answer: (call: RawCall) => MaybeAsync<string>): void {
+export function answerRawCalls(server: Server, traffic: Traffic, times: RawCallTimes, answers: RawCallAnswers): void {
   const httpListeners = server.listeners('connection') as Listener[];
   server.removeAllListeners('connection');
   const handOff = (socket: Socket) => {
@@ -112,19 +137,21 @@ export function answerRawCalls(server: Server, traffic: Traffic, waitMs: number,
     for (const listener of httpListeners) listener.call(server, socket);
     socket.resume();
   };
-  server.on('connection', (socket: Socket) => serveConnection(server, socket, traffic, waitMs, answer, handOff));
+  server.on('connection', (socket: Socket) => serveConnection(server, socket, traffic, times, answers, handOff));
 }
 
 function serveConnection(
   server: Server,
   socket: Socket,
   traffic: Traffic,
-  waitMs: number,
-  answer: (call: RawCall) => MaybeAsync<string>,
+  { waitMs, requestMs }: RawCallTimes,
+  { answer, unfinished }: RawCallAnswers,
   handOff: (socket: Socket) => void,
 ): void {
   /** The bytes of a call not yet complete. */
   let pending: Buffer | undefined;
+  /** Bytes still to come of a body being dropped (a large AuthZRes). */
+  let skipping = 0;
   let waiting: NodeJS.Timeout | undefined;
   let answering = false;
   /** Paused: on bytes sent before the reply to the call being answered, or on replies the client does not read. */
@@ -175,11 +202,33 @@ function serveConnection(
     held = false;
     socket.resume();
   };
+  const answerCall = (call: RawCall) => {
+    stopWaiting();
+    answering = true;
+    traffic.lastRequestAt = Date.now();
+    then(answer(call), reply);
+  };
+  /** Ends the connection with the reply node:http gives a call whose body stopped coming. */
+  const cutOff = (code: string) => {
+    skipping = 0;
+    stopWaiting();
+    ended = true;
+    reply(unfinished('/AuthZPlugin.AuthZRes', code));
+  };
   function onData(chunk: Buffer): void {
     if (answering) {
       // Sent before its reply: read once the reply is written, in order.
       hold();
       socket.unshift(chunk);
+      return;
+    }
+    if (skipping > 0) {
+      if (chunk.length < skipping) return void (skipping -= chunk.length);
+      const after = chunk.subarray(skipping);
+      skipping = 0;
+      answerCall({ path: '/AuthZPlugin.AuthZRes', body: Buffer.alloc(0) });
+      // Sent behind the body: the next call, read in its turn.
+      if (after.length > 0) onData(after);
       return;
     }
     const bytes = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
@@ -191,14 +240,19 @@ function serveConnection(
       return;
     }
     pending = undefined;
-    stopWaiting();
-    answering = true;
-    traffic.lastRequestAt = Date.now();
-    then(answer(call), reply);
+    if ('unread' in call && call.unread > 0) {
+      // Past the point of handing over (what was read is gone): the body has node:http's time to arrive from its head on.
+      skipping = call.unread;
+      stopWaiting();
+      waiting = setTimeout(() => cutOff('ERR_HTTP_REQUEST_TIMEOUT'), requestMs);
+      return;
+    }
+    answerCall('unread' in call ? { path: call.path, body: Buffer.alloc(0) } : call);
   }
   function onEnd(): void {
     ended = true;
     if (answering) return;
+    if (skipping > 0) return cutOff('HPE_INVALID_EOF_STATE');
     if (pending === undefined) return void socket.end();
     // Cut off mid-call: node:http is given the same bytes and the same end, and answers as it always did.
     const bytes = pending;

@@ -5,7 +5,7 @@ import { isPromise, then, type MaybeAsync } from '../maybe-async';
 import { shownValue } from '../recognition/uri';
 import type { Logger } from '../audit/logger';
 import { trackReplies } from './socket';
-import { answerRawCalls, type RawCall } from './raw-calls';
+import { answerRawCalls, replyText, type CallPath, type RawCall } from './raw-calls';
 import { prepareRequest, type PreparedRequest } from '../recognition/prepared';
 import type { RecognizedRequest } from '../recognition/recognized';
 import { BodyBudget, BodyParsers } from './body-parsers';
@@ -220,24 +220,18 @@ function sendJson(res: ServerResponse, value: unknown): void {
   sendJsonText(res, jsonText(value));
 }
 
-/** The same reply written straight to a socket, for a request Node's HTTP parser gave up on (no response object). */
-function writeRawJson(socket: Duplex, value: unknown): void {
-  const body = JSON.stringify(value);
-  socket.end(
-    `HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `Connection: close\r\n\r\n${body}`,
-  );
-}
+/** The reply's JSON text for a plugin call that could not be read whole (`code`: node:http's error code). */
+const unreadableCallJson = (path: string, code: string | undefined): string => jsonText(unreadableReply(path, clientErrorReason(code)));
 
 /** Why Node's HTTP parser gave up on a request, in words for the denial. */
-function clientErrorReason(error: NodeJS.ErrnoException): string {
-  switch (error.code) {
+function clientErrorReason(code: string | undefined): string {
+  switch (code) {
     case 'HPE_HEADER_OVERFLOW':
       return 'request headers too large';
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return 'request not received in full in time';
     default:
-      return `malformed HTTP request (${error.code ?? 'unreadable'})`;
+      return `malformed HTTP request (${code ?? 'unreadable'})`;
   }
 }
 
@@ -352,7 +346,7 @@ export function createPluginServer(handler: AuthZHandler, logger: Logger, timeou
     const path = reply?.req.url ?? REQUEST_LINE.exec(error.rawPacket?.toString('latin1') ?? '')?.[1];
     if (!socket.writable || reply?.headersSent) return void socket.destroy();
     logger.warn('unreadable plugin request', { path: path === undefined ? undefined : shownValue(path), error: error.code ?? error.message });
-    if (path !== undefined && FAST_PATHS.has(path)) writeRawJson(socket, unreadableReply(path, clientErrorReason(error)));
+    if (path !== undefined && FAST_PATHS.has(path)) socket.end(replyText(unreadableCallJson(path, error.code), true));
     else socket.end(`HTTP/1.1 ${PLAIN_STATUS[error.code ?? ''] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
   });
   // Never close an idle connection: the daemon (whose pool holds at most 2 idle ones) may be sending on it at that very
@@ -363,7 +357,15 @@ export function createPluginServer(handler: AuthZHandler, logger: Logger, timeou
   server.on('close', () => parsers.close());
   const traffic = trackReplies(server);
   if (rawCalls) {
-    answerRawCalls(server, traffic, Math.min(RAW_CALL_WAIT_MS, timeouts.checkEveryMs), (call) => answerRawCall(call, handler, logger, parsers));
+    answerRawCalls(
+      server,
+      traffic,
+      { waitMs: Math.min(RAW_CALL_WAIT_MS, timeouts.checkEveryMs), requestMs: timeouts.requestMs },
+      {
+        answer: (call) => answerRawCall(call, handler, logger, parsers),
+        unfinished: (path: CallPath, code) => (logger.warn('unreadable plugin request', { path, error: code }), unreadableCallJson(path, code)),
+      },
+    );
   }
   return server;
 }

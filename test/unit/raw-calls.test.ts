@@ -35,6 +35,19 @@ describe('what the raw path takes as a dockerd call', () => {
     expect(call).toEqual({ path: text.split(' ')[1], body: Buffer.from(text.slice(text.indexOf('\r\n\r\n') + 4)) });
   });
 
+  test("a large AuthZRes is taken once its head is read, with the count of its body's bytes still to come", () => {
+    const body = 'x'.repeat(RAW_BODY_MAX + 100);
+    const text = Buffer.from(dockerdCall('/AuthZPlugin.AuthZRes', body));
+    const head = text.length - body.length;
+    expect(parseCall(text.subarray(0, head - 1))).toBe('partial');
+    expect(parseCall(text.subarray(0, head))).toEqual({ path: '/AuthZPlugin.AuthZRes', unread: body.length });
+    expect(parseCall(text.subarray(0, head + 4096))).toEqual({ path: '/AuthZPlugin.AuthZRes', unread: body.length - 4096 });
+    expect(parseCall(text)).toEqual({ path: '/AuthZPlugin.AuthZRes', unread: 0 });
+    expect(parseCall(Buffer.concat([text, Buffer.from('x')]))).toBe('other');
+    // The request phase needs its body: a large one is node:http's (body budget, workers).
+    expect(parseCall(Buffer.from(dockerdCall('/AuthZPlugin.AuthZReq', body)))).toBe('other');
+  });
+
   test('a call not yet whole is partial, at every byte', () => {
     const text = Buffer.from(dockerdCall('/AuthZPlugin.AuthZReq', PING));
     for (let cut = 0; cut < text.length; cut++) expect(parseCall(text.subarray(0, cut))).toBe('partial');
@@ -243,6 +256,52 @@ describe('every connection gets the replies node:http alone gives', () => {
     expect(replies[0]).toBe(replies[1]);
     expect(replies[0]!.indexOf('seen /ok/slow')).toBeLessThan(replies[0]!.indexOf('seen /ok/next'));
     expect(replies[0]!.indexOf('seen /ok/slow')).toBeGreaterThan(0);
+  });
+
+  describe("a large AuthZRes (the API's reply, never looked at) is dropped as it arrives", () => {
+    const large = Buffer.from(dockerdCall('/AuthZPlugin.AuthZRes', JSON.stringify({ ResponseBody: 'x'.repeat(300 * 1024) })));
+    const pieces = (text: Buffer) => Array.from({ length: Math.ceil(text.length / 4096) }, (_, i) => text.subarray(i * 4096, (i + 1) * 4096));
+    /** What a connection receives when `send` writes on it, until it closes. */
+    const received = (path: string, send: (socket: ReturnType<typeof connect>) => void) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(path);
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(text));
+        send(socket);
+      });
+
+    test('in 4 KiB pieces, as dockerd 26.1 sends it: allowed, and the next call is answered on the raw path still', async () => {
+      const next = Buffer.from(dockerdCall('/AuthZPlugin.AuthZReq', '{"RequestUri":"/ok/next"}'));
+      const [raw, http] = await Promise.all(
+        [servers.raw.socket, servers.http.socket].map((path) =>
+          received(path, (socket) => {
+            // Each call once the one before is answered, as dockerd sends them.
+            socket.write(first);
+            socket.once('data', () => {
+              for (const piece of pieces(large)) socket.write(piece);
+              socket.once('data', () => socket.end(next));
+            });
+          }),
+        ),
+      );
+      expect(normalize(raw!)).toBe(normalize(http!));
+      expect(raw!.match(/\{"Allow":true,"Msg":""\}/g)).toHaveLength(1);
+      expect(raw).toContain('seen /ok/next');
+      // node:http dates its replies; the raw path does not: no connection was handed over.
+      expect(http).toContain('\r\nDate: ');
+      expect(raw).not.toContain('\r\nDate: ');
+    });
+
+    test.each([
+      ['cut off (the sender ends mid-body)', (socket: ReturnType<typeof connect>) => socket.end(large.subarray(0, -10))],
+      ['stalled mid-body', (socket: ReturnType<typeof connect>) => socket.write(large.subarray(0, -10))],
+    ])('%s: the reply node:http gives, and the connection ends', async (_name, send) => {
+      const [raw, http] = await Promise.all([servers.raw.socket, servers.http.socket].map((path) => received(path, send)));
+      expect(normalize(raw!)).toBe(normalize(http!));
+      expect(raw).toMatch(/Connection: close\r\n\r\n\{"Allow":true,"Msg":""\}$/);
+    });
   });
 
   test('a connection that sends nothing gets node:http\'s timeout reply, as before', async () => {
