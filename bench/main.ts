@@ -64,10 +64,14 @@ const QUICK = process.env['BENCH_QUICK'] === '1';
 const scale = (n: number) => (QUICK ? Math.ceil(n / 10) : n);
 const SIZES = {
   daemonRounds: QUICK ? 3 : 5,
-  /** Each round's calls of one kind are split into this many batches, alternating between the daemons. */
+  /**
+   * Each round's calls of one kind are split into this many batches, alternating between the daemons. Pulls alternate
+   * call by call: a pull (~8 ms, through the registry mirror) drifts by a millisecond within a round, ten times what a
+   * plugin adds, and in batches of 6 one plugin's p50 ranged 0.09-0.99 ms over 5 rounds (0.52-0.86 call by call).
+   */
   batches: 10,
   apiCalls: scale(600),
-  pulls: scale(60),
+  pulls: scale(200),
   concurrency: 8,
   warmUp: scale(100),
   paceCalls: scale(3000),
@@ -127,15 +131,15 @@ async function startPolicyServer(dir: string): Promise<{ server: Server; url: st
  */
 async function measureRound(daemons: Partial<Record<Configuration, Daemon>>, order: readonly Configuration[]): Promise<Partial<Record<Configuration, ApiRound>>> {
   const measured = new Map<Configuration, Record<string, ApiRound[string]>>(order.map((c) => [c, {}]));
-  const interleaved = async (call: (typeof API_CALLS)[number], count: number, concurrency: number, warmUp: number) => {
+  const interleaved = async (call: (typeof API_CALLS)[number], count: number, concurrency: number, warmUp: number, batches = SIZES.batches) => {
     const series = new Map(order.map((c) => [c, new CallSeries(daemons[c]!.socket, call, concurrency)]));
     for (const c of order) await series.get(c)!.warmUp(warmUp);
-    for (let batch = 0; batch < SIZES.batches; batch++) for (const c of order) await series.get(c)!.batch(Math.ceil(count / SIZES.batches));
+    for (let batch = 0; batch < batches; batch++) for (const c of order) await series.get(c)!.batch(Math.ceil(count / batches));
     return new Map(order.map((c) => [c, series.get(c)!.finish()]));
   };
   for (const call of API_CALLS) {
     const pull = call.method === 'POST';
-    const sequential = await interleaved(call, pull ? SIZES.pulls : SIZES.apiCalls, 1, SIZES.warmUp);
+    const sequential = pull ? await interleaved(call, SIZES.pulls, 1, SIZES.warmUp, SIZES.pulls) : await interleaved(call, SIZES.apiCalls, 1, SIZES.warmUp);
     // Concurrent pulls of one image queue up behind each other in the daemon: sequential only.
     const concurrent = pull ? undefined : await interleaved(call, SIZES.apiCalls, SIZES.concurrency, 0);
     for (const c of order) measured.get(c)![call.label] = { sequential: sequential.get(c)!, ...(concurrent && { concurrent: concurrent.get(c)! }) };
