@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/audit/logger';
@@ -115,6 +115,18 @@ function exchange(socketPath: string, pieces: readonly Buffer[]): Promise<string
   });
 }
 
+/** What a connection receives until it closes, while `talk` writes on it (`text`: what it received so far). */
+function received(path: string, talk: (socket: Socket, text: () => string) => void): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(text));
+    talk(socket, () => text);
+  });
+}
+
 /** Whether every reply in `text` has its whole body. */
 function wholeReplies(text: string): boolean {
   for (const reply of text.split(/(?=HTTP\/1\.1 \d{3} )/)) {
@@ -202,26 +214,19 @@ describe('every connection gets the replies node:http alone gives', () => {
     const call = dockerdCall('/AuthZPlugin.AuthZReq', '{"RequestUri":"/ok/pieces"}');
     const pieces = [call.slice(0, 10), call.slice(10, 100), call.slice(100)];
     const replies = await Promise.all(
-      [servers.raw.socket, servers.http.socket].map(
-        (path) =>
-          new Promise<string>((resolve) => {
-            const socket = connect(path);
-            let received = '';
-            socket.on('data', (chunk: Buffer) => {
-              received += chunk.toString();
-              if (received.includes('/ok/pieces')) {
-                // Then a call that stops mid-body: answered once node:http's request timeout passes.
-                socket.write(call.slice(0, -3));
-              }
-            });
-            socket.on('close', () => resolve(normalize(received)));
-            void (async () => {
-              for (const piece of pieces) {
-                socket.write(piece);
-                await new Promise((done) => setTimeout(done, 20));
-              }
-            })();
-          }),
+      [servers.raw.socket, servers.http.socket].map((path) =>
+        received(path, (socket, text) => {
+          socket.on('data', () => {
+            // Then a call that stops mid-body: answered once node:http's request timeout passes.
+            if (text().includes('/ok/pieces')) socket.write(call.slice(0, -3));
+          });
+          void (async () => {
+            for (const piece of pieces) {
+              socket.write(piece);
+              await new Promise((done) => setTimeout(done, 20));
+            }
+          })();
+        }).then(normalize),
       ),
     );
     expect(replies[0]).toBe(replies[1]);
@@ -238,19 +243,12 @@ describe('every connection gets the replies node:http alone gives', () => {
     const slow = dockerdCall('/AuthZPlugin.AuthZReq', '{"RequestUri":"/ok/slow"}');
     const next = dockerdCall('/AuthZPlugin.AuthZReq', '{"RequestUri":"/ok/next"}');
     const replies = await Promise.all(
-      [servers.raw.socket, servers.http.socket].map(
-        (path) =>
-          new Promise<string>((resolve) => {
-            const socket = connect(path);
-            let received = '';
-            socket.on('data', (chunk: Buffer) => {
-              received += chunk.toString();
-              if (received.includes('/ok/next')) socket.end();
-            });
-            socket.on('close', () => resolve(normalize(received)));
-            socket.write(slow);
-            setTimeout(() => socket.write(next), 30);
-          }),
+      [servers.raw.socket, servers.http.socket].map((path) =>
+        received(path, (socket, text) => {
+          socket.on('data', () => text().includes('/ok/next') && socket.end());
+          socket.write(slow);
+          setTimeout(() => socket.write(next), 30);
+        }).then(normalize),
       ),
     );
     expect(replies[0]).toBe(replies[1]);
@@ -261,16 +259,6 @@ describe('every connection gets the replies node:http alone gives', () => {
   describe("a large AuthZRes (the API's reply, never looked at) is dropped as it arrives", () => {
     const large = Buffer.from(dockerdCall('/AuthZPlugin.AuthZRes', JSON.stringify({ ResponseBody: 'x'.repeat(300 * 1024) })));
     const pieces = (text: Buffer) => Array.from({ length: Math.ceil(text.length / 4096) }, (_, i) => text.subarray(i * 4096, (i + 1) * 4096));
-    /** What a connection receives when `send` writes on it, until it closes. */
-    const received = (path: string, send: (socket: ReturnType<typeof connect>) => void) =>
-      new Promise<string>((resolve) => {
-        const socket = connect(path);
-        let text = '';
-        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-        socket.on('error', () => undefined);
-        socket.on('close', () => resolve(text));
-        send(socket);
-      });
 
     test('in 4 KiB pieces, as dockerd 26.1 sends it: allowed, and the next call is answered on the raw path still', async () => {
       const next = Buffer.from(dockerdCall('/AuthZPlugin.AuthZReq', '{"RequestUri":"/ok/next"}'));
@@ -295,8 +283,8 @@ describe('every connection gets the replies node:http alone gives', () => {
     });
 
     test.each([
-      ['cut off (the sender ends mid-body)', (socket: ReturnType<typeof connect>) => socket.end(large.subarray(0, -10))],
-      ['stalled mid-body', (socket: ReturnType<typeof connect>) => socket.write(large.subarray(0, -10))],
+      ['cut off (the sender ends mid-body)', (socket: Socket) => socket.end(large.subarray(0, -10))],
+      ['stalled mid-body', (socket: Socket) => socket.write(large.subarray(0, -10))],
     ])('%s: the reply node:http gives, and the connection ends', async (_name, send) => {
       const [raw, http] = await Promise.all([servers.raw.socket, servers.http.socket].map((path) => received(path, send)));
       expect(normalize(raw!)).toBe(normalize(http!));
@@ -305,13 +293,7 @@ describe('every connection gets the replies node:http alone gives', () => {
   });
 
   test('a connection that sends nothing gets node:http\'s timeout reply, as before', async () => {
-    const silent = (path: string) =>
-      new Promise<string>((resolve) => {
-        const socket = connect(path);
-        let received = '';
-        socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
-        socket.on('close', () => resolve(normalize(received)));
-      });
+    const silent = (path: string) => received(path, () => undefined).then(normalize);
     const [raw, http] = await Promise.all([silent(servers.raw.socket), silent(servers.http.socket)]);
     expect(raw).toBe(http);
     expect(raw).toMatch(/^HTTP\/1\.1 408 /);
