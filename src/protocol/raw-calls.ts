@@ -120,7 +120,7 @@ export interface RawCallAnswers {
 export interface RawCallTimes {
   /** A call is complete, or its connection handed to node:http, within this of its first byte (or of the opening). */
   readonly waitMs: number;
-  /** A body being dropped is all read within this of its call's first byte (node:http's requestTimeout). */
+  /** A body being dropped is all read within this of its call's head (node:http's requestTimeout). */
   readonly requestMs: number;
 }
 
