@@ -22,22 +22,24 @@ const RESTARTS = 3;
 const PULLERS = 4;
 const API_CALLERS = 2;
 
-/** A policy URL that answers after POLICY_DELAY_MS, and tells how many of its requests are waiting. */
-function startSlowPolicyServer(): Promise<{ server: Server; url: string; waiting: () => number; served: () => number }> {
-  let waiting = 0;
-  let served = 0;
+/**
+ * A policy URL that answers after POLICY_DELAY_MS, and tells how many of its requests made since a time are waiting
+ * (a stopped process's fetch still waits here until its delay is over).
+ */
+function startSlowPolicyServer(): Promise<{ server: Server; url: string; waiting: (since: number) => number }> {
+  const waiting = new Set<{ readonly started: number }>();
   const server = createServer((_req, res) => {
-    waiting++;
+    const request = { started: Date.now() };
+    waiting.add(request);
     setTimeout(() => {
-      waiting--;
-      served++;
+      waiting.delete(request);
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(POLICY);
     }, POLICY_DELAY_MS);
   });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as AddressInfo;
-      resolve({ server, url: `http://127.0.0.1:${port}/acme.json`, waiting: () => waiting, served: () => served });
+      resolve({ server, url: `http://127.0.0.1:${port}/acme.json`, waiting: (since) => [...waiting].filter(({ started }) => started >= since).length });
     });
   });
 }
@@ -77,11 +79,13 @@ describe('restarting the plugin under load', () => {
     ];
     let restartedWithPullsWaiting = 0;
     try {
+      let since = 0;
       for (let restart = 0; restart < RESTARTS; restart++) {
-        // The process's first policy fetch is under way: pulls are waiting for their decision right now.
-        await waitUntil('pulls waiting for the policy', async () => policy!.waiting() > 0, { timeoutMs: 60_000, intervalMs: 20 });
+        // This process's first policy fetch is under way: pulls are waiting for their decision right now.
+        await waitUntil('pulls waiting for the policy', async () => policy!.waiting(since) > 0, { timeoutMs: 60_000, intervalMs: 20 });
         await sleep(POLICY_DELAY_MS / 3);
-        if (policy!.waiting() > 0) restartedWithPullsWaiting++;
+        if (policy!.waiting(since) > 0) restartedWithPullsWaiting++;
+        since = Date.now();
         await engine!.plugin!.restart();
       }
       await sleep(2_000);
