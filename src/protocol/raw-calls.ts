@@ -28,7 +28,10 @@ const CALL_LINES: ReadonlyArray<readonly [string, CallPath]> = (['/Plugin.Activa
 
 /** Far over the ~150 bytes of head dockerd sends. */
 export const RAW_HEAD_MAX = 4 * 1024;
-/** Bodies below OFF_THREAD_FROM_BYTES (body-parsers.ts): a larger AuthZReq, its budget and its worker stay with node:http (a larger AuthZRes is dropped unread). */
+/**
+ * Bodies below OFF_THREAD_FROM_BYTES (body-parsers.ts): a larger AuthZReq, its budget and its worker stay with
+ * node:http; a larger AuthZRes is dropped unread.
+ */
 export const RAW_BODY_MAX = 60 * 1024;
 
 /** Header lines as RFC 9110 has them (token name, visible ASCII, space and tab in the value), without obs-fold. */
