@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from '../audit/logger';
 import type { IdentitySourceName } from '../config/settings';
 import { isPromise, type MaybeAsync } from '../maybe-async';
+import { lastMade } from '../last-made';
 import type { AuthZRequest } from '../protocol/wire';
 import type { HelperOptions } from './credential-helper';
 import { dockerConfigSource } from './docker-config';
@@ -57,12 +58,8 @@ export function identityResolver(options: IdentityOptions): IdentityResolver {
   });
   const everywhere = sources.map(({ place }) => place).join(', ') || 'no identity source';
   const signedOut: SignedInUser = { ...SIGNED_OUT, lookedIn: everywhere };
-  // A source answers with the same user on every pull until its file changes: the last answer with its place is kept.
-  let last: { readonly user: SignedInUser; readonly place: string; readonly found: SignedInUser } | undefined;
-  const lookedIn = (user: SignedInUser, place: string): SignedInUser => {
-    if (last?.user !== user || last.place !== place) last = { user, place, found: { ...user, lookedIn: place } };
-    return last.found;
-  };
+  // A source answers with the same user on every pull until its file changes.
+  const lookedIn = lastMade((user: SignedInUser, place: string): SignedInUser => ({ ...user, lookedIn: place }));
   /** Sources from `index` on; one that throws or rejects is logged and the next one still gets its turn. */
   const askFrom = (request: AuthZRequest, index: number): MaybeAsync<SignedInUser> => {
     const entry = sources[index];

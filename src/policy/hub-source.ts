@@ -1,5 +1,6 @@
 import type { SignedInUser } from '../identity/identity';
 import type { OrganizationResolver } from '../identity/organization';
+import { lastMade } from '../last-made';
 import { then, type MaybeAsync } from '../maybe-async';
 import { RefreshingCache, remoteCacheOptions, type CacheOptions, type Found, type RemoteSourceOptions } from './cache';
 import { HubBadges, hubClient } from './hub-badges';
@@ -44,10 +45,6 @@ export class HubPolicySource implements PolicySource {
    * required) with the first user key, not before the plugin listens.
    */
   private keySecret: Buffer | undefined;
-  /** Every pull of a signed-in machine asks for the same user's key: the last one is kept rather than re-hashed. */
-  private lastKey: { readonly username: string; readonly secret: string; readonly key: string } | undefined;
-  /** Every pull of a signed-in machine is judged under the same view until a lookup changes: the last one is kept. */
-  private lastView: { readonly made: readonly unknown[]; readonly view: PolicyView } | undefined;
 
   constructor(private readonly options: HubSourceOptions) {
     this.describe = `hub:${options.hubUrl}`;
@@ -127,28 +124,28 @@ export class HubPolicySource implements PolicySource {
     username: string | undefined,
     orgs: { readonly stale?: string; readonly fetchedAt?: number } | undefined,
   ): PolicyView {
-    const stale = settings.stale ?? orgs?.stale;
     const fetchedAt = Math.min(settings.fetchedAt, orgs?.fetchedAt ?? settings.fetchedAt);
     const owner = membership === 'owner' ? username : undefined;
-    // Everything the view is made of: the same, the same view.
-    const made = [organization, settings.value, owner, fetchedAt, stale, membership];
-    const last = this.lastView;
-    if (last !== undefined && made.every((part, i) => part === last.made[i])) return last.view;
-    const view: PolicyView = {
-      policy: {
-        organization,
-        restrictedImages: settings.value,
-        owners: owner === undefined ? [] : [owner],
-        badges: NO_BADGES,
-      },
+    return this.viewOf(organization, settings.value, owner, fetchedAt, settings.stale ?? orgs?.stale, membership);
+  }
+
+  /** Every pull of a signed-in machine is judged under the same view until something it is made of changes. */
+  private readonly viewOf = lastMade(
+    (
+      organization: string,
+      restrictedImages: RestrictedImages,
+      owner: string | undefined,
+      fetchedAt: number,
+      stale: string | undefined,
+      membership: Membership | undefined,
+    ): PolicyView => ({
+      policy: { organization, restrictedImages, owners: owner === undefined ? [] : [owner], badges: NO_BADGES },
       source: SOURCE,
       fetchedAt,
       ...(stale === undefined ? {} : { stale }),
       ...(membership === undefined ? {} : { membership }),
-    };
-    this.lastView = { made, view };
-    return view;
-  }
+    }),
+  );
 
   /** Runs a Hub call with the user's access token; a token the Hub no longer accepts is dropped and renewed once. */
   private async withToken<T>(userKey: string, user: SignedInUser, call: (token: string) => Promise<T>): Promise<T> {
@@ -170,16 +167,15 @@ export class HubPolicySource implements PolicySource {
     return token.value;
   }
 
-  /** A user is their name and their secret: someone claiming a name with another secret shares nothing cached. */
-  private userKey(username: string, secret: string): string {
-    const last = this.lastKey;
-    if (last !== undefined && last.username === username && last.secret === secret) return last.key;
+  /**
+   * A user is their name and their secret: someone claiming a name with another secret shares nothing cached. Every
+   * pull of a signed-in machine asks for the same user's key: it is not hashed again.
+   */
+  private readonly userKey = lastMade((username: string, secret: string): string => {
     const crypto = require('node:crypto') as typeof import('node:crypto');
     this.keySecret ??= crypto.randomBytes(32);
-    const key = crypto.createHmac('sha256', this.keySecret).update(username).update('\0').update(secret).digest('base64url');
-    this.lastKey = { username, secret, key };
-    return key;
-  }
+    return crypto.createHmac('sha256', this.keySecret).update(username).update('\0').update(secret).digest('base64url');
+  });
 }
 
 function membershipIn(organization: string, orgs: readonly HubOrgMembership[]): Membership {

@@ -5,6 +5,7 @@
  */
 import type { OrganizationResolver } from '../identity/organization';
 import { then } from '../maybe-async';
+import { lastMade } from '../last-made';
 import { catalogueBadge } from './file-source';
 import { defaultPolicy, DEMO_NOTICE, DEMO_ORGANIZATION } from './default-policy';
 import { isUnavailable, type PolicySource, type PolicyUnavailable, type PolicyView } from './source';
@@ -52,7 +53,8 @@ export function hubFallbackNote(org: string): string {
  * with none, the demo policy. Asked per pull, so a registry.json that appears switches from the demo to the Hub.
  */
 export function autoSource(organization: OrganizationResolver, hub: PolicySource, demo: PolicySource): PolicySource {
-  let noted: { readonly view: PolicyView; readonly org: string; readonly noted: PolicyView } | undefined;
+  // The Hub source answers with the same view pull after pull: so does this.
+  const noted = lastMade((view: PolicyView, org: string): PolicyView => ({ ...view, note: hubFallbackNote(org) }));
   return {
     describe: `auto (${hub.describe} for a configured organization, else ${BUILTIN})`,
     policyFor: (user) =>
@@ -64,9 +66,7 @@ export function autoSource(organization: OrganizationResolver, hub: PolicySource
         }
         return then(hub.policyFor(user), (view): PolicyView | PolicyUnavailable => {
           if (isUnavailable(view)) return { unavailable: `${hubFallbackNote(org)}: ${view.unavailable}` };
-          // The Hub source answers with the same view pull after pull: so does this.
-          if (noted?.view !== view || noted.org !== org) noted = { view, org, noted: { ...view, note: hubFallbackNote(org) } };
-          return noted.noted;
+          return noted(view, org);
         });
       }),
     badgeOf: (namespace, view) => (view.source === BUILTIN ? demo : hub).badgeOf(namespace, view),
