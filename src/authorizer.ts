@@ -414,8 +414,9 @@ export class Authorizer {
       via: judgement.via,
       latencyMs: now - started,
     };
-    // A would-be denial in warn mode is what a rollout watches for: it stands out at warn level.
-    this.deps.logger.log(warnOnly ? 'warn' : 'info', 'image decision', event);
+    // The audit record goes before the verdict. The log line is the operator's, not the record: it is written once the
+    // verdict is on its way (a microtask, run as soon as the turn that sent the reply ends), as dockerd waits on the
+    // reply, not on the line.
     for (const observer of this.deps.observers ?? []) {
       try {
         observer.decided(event);
@@ -423,6 +424,8 @@ export class Authorizer {
         this.deps.logger.error('decision observer failed', { error: String(error) });
       }
     }
+    // A would-be denial in warn mode is what a rollout watches for: it stands out at warn level.
+    queueMicrotask(() => this.deps.logger.log(warnOnly ? 'warn' : 'info', 'image decision', event));
     if (decision.allow || warnOnly) return ALLOW;
     const contact = judgement.adminContact ?? this.deps.adminContact;
     return deny(denialMessage(decision, { ...(judgement.identity === undefined ? {} : { identity: judgement.identity }), ...(contact === undefined ? {} : { contact }) }));

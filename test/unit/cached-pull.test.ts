@@ -6,13 +6,14 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from '../../src/audit/logger';
 import { loadSettings } from '../../src/config/settings';
 import { isPromise } from '../../src/maybe-async';
 import type { DecisionEvent } from '../../src/observability/events';
 import { parseAuthZRequest, type AuthZReply } from '../../src/protocol/wire';
 import { createPluginCore, type PluginCore } from '../../src/run';
 import { startStandInHub, type StandInHub } from '../hub';
-import { basicAuth, capturingLogger, replaceFile, tempDirs } from './identity-fixtures';
+import { basicAuth, replaceFile, tempDirs } from './identity-fixtures';
 
 const PASSWORD = 'cached-pull-password';
 const ORG_SETTINGS = { enabled: true, allowOfficialImages: true, allowVerifiedPublishers: true };
@@ -22,13 +23,19 @@ let hub: StandInHub;
 let now: number;
 let configPath: string;
 let decided: DecisionEvent[];
+/** The messages logged, each as it is logged. */
+let logged: string[];
 let core: PluginCore;
+
+const log: Logger['log'] = (_level, message) => void logged.push(message);
+const recordingLogger: Logger = { log, error: (m) => log('error', m), warn: (m) => log('warn', m), info: (m) => log('info', m), debug: (m) => log('debug', m) };
 
 const signedInAs = (username: string) => JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: basicAuth(username, PASSWORD) } } });
 
 beforeEach(async () => {
   now = 50_000_000;
   decided = [];
+  logged = [];
   hub = await startStandInHub({
     users: [{ username: 'dev', secrets: [PASSWORD] }],
     orgs: [
@@ -52,7 +59,7 @@ beforeEach(async () => {
     [],
   );
   // Time moves as in the plugin (the decision timeout counts from a request's arrival), plus the jumps tests make.
-  core = createPluginCore(settings, capturingLogger().logger, () => now + performance.now(), { observers: [{ decided: (event) => decided.push(event) }] });
+  core = createPluginCore(settings, recordingLogger, () => now + performance.now(), { observers: [{ decided: (event) => decided.push(event) }] });
 });
 
 afterEach(async () => {
@@ -92,6 +99,18 @@ test.each([
   expect(answeredAtOnce(image)).toStrictEqual(fetched);
   expect(record(decided.at(-1))).toStrictEqual(fetchedRecord);
   expect(fetchedRecord).toMatchObject({ user: 'dev', identitySource: 'docker-config', organization: 'acme', policySource: 'hub' });
+});
+
+test("a pull's audit record is written before its reply, its decision line as soon as the turn that gave the reply ends", async () => {
+  expect((await authorizePull('alpine')).Allow).toBe(true);
+  await Promise.resolve();
+  const lines = logged.filter((message) => message === 'image decision').length;
+  expect(lines).toBe(1);
+  // answeredAtOnce: the record is with the observers when the reply is returned.
+  expect(answeredAtOnce('alpine').Allow).toBe(true);
+  expect(logged.filter((message) => message === 'image decision')).toHaveLength(lines);
+  await Promise.resolve();
+  expect(logged.filter((message) => message === 'image decision')).toHaveLength(lines + 1);
 });
 
 test('a docker logout and login count at the next pull, and pulls after it are answered at once again', async () => {
