@@ -65,18 +65,20 @@ const vendorImports = {
   },
 };
 
-// axios requires form-data (and with it mime-db, ~1 MiB resident) for multipart bodies, which image-access never sends:
-// in its place a class that says so, should anything ever construct one.
-const NO_MULTIPART = {
+// What axios requires for what image-access never asks of it, in its place something that says so if ever used:
+// form-data (and with it mime-db, ~0.9 MiB resident) for multipart bodies, and node:http2 (~1.1 MiB resident)
+// for its `httpVersion: 2` requests.
+const STAND_INS = {
   'form-data': `module.exports = class FormData { constructor() { throw new Error('image-access sends no multipart/form-data bodies'); } };`,
+  http2: `module.exports = { connect() { throw new Error('image-access makes no HTTP/2 requests'); }, constants: {} };`,
 };
 
 // A group's file exports each of its packages by name, loaded in the order listed.
 const vendorEntries = {
   name: 'vendor-entries',
   setup(build) {
-    build.onResolve({ filter: /^[@a-z]/ }, (args) => (args.path in NO_MULTIPART ? { path: args.path, namespace: 'stand-in' } : undefined));
-    build.onLoad({ filter: /.*/, namespace: 'stand-in' }, (args) => ({ contents: NO_MULTIPART[args.path], loader: 'js' }));
+    build.onResolve({ filter: /^[@a-z]/ }, (args) => (args.path in STAND_INS ? { path: args.path, namespace: 'stand-in' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'stand-in' }, (args) => ({ contents: STAND_INS[args.path], loader: 'js' }));
     build.onResolve({ filter: /^vendor-group:/ }, (args) => ({ path: args.path.slice('vendor-group:'.length), namespace: 'vendor-group' }));
     build.onLoad({ filter: /.*/, namespace: 'vendor-group' }, (args) => ({
       contents: LAZY_GROUPS[args.path].map((name) => `exports[${JSON.stringify(name)}] = require(${JSON.stringify(name)});`).join('\n'),

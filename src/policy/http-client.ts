@@ -39,7 +39,28 @@ export interface RemoteRequest {
  */
 let loadedAxios: AxiosStatic | undefined;
 function axios(): AxiosStatic {
-  return (loadedAxios ??= (require('axios') as typeof import('axios')).default);
+  return (loadedAxios ??= withoutFetchGlobals(() => (require('axios') as typeof import('axios')).default));
+}
+
+/**
+ * The globals axios reads as it loads, to set up its fetch adapter and recognise FormData: in Node each is a getter
+ * that loads undici, web streams, http2, perf_hooks and worker_threads on first read (~6.8 MiB resident for good), for
+ * an adapter image-access never uses (axios takes its `http` adapter first in Node).
+ */
+const FETCH_GLOBALS = ['fetch', 'Request', 'Response', 'Headers', 'FormData', 'ReadableStream'] as const;
+
+/** Runs `load` with the fetch globals reading as undefined (so axios notes fetch as unavailable), then puts them back. */
+function withoutFetchGlobals<T>(load: () => T): T {
+  const saved = FETCH_GLOBALS.map((name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)] as const);
+  for (const name of FETCH_GLOBALS) Object.defineProperty(globalThis, name, { value: undefined, configurable: true, writable: true });
+  try {
+    return load();
+  } finally {
+    for (const [name, descriptor] of saved) {
+      if (descriptor === undefined) delete (globalThis as Record<string, unknown>)[name];
+      else Object.defineProperty(globalThis, name, descriptor);
+    }
+  }
 }
 
 /** An axios instance made on first use. */
@@ -60,6 +81,7 @@ export function createHttp(timeoutMs: number, agents?: OutboundAgents): Http {
       validateStatus: () => true,
       // axios's own proxy support would hand an https request, headers and all, to the proxy: the agents tunnel instead.
       proxy: false,
+      adapter: 'http',
     }));
 }
 

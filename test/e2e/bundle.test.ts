@@ -74,7 +74,7 @@ describe('the bundle: lazily required packages stay unread until used', () => {
     expect(bundleFilesRead(plugin)).toEqual(expect.arrayContaining(['bundle/cli.js', 'bundle/vendor/prom-client.js', 'bundle/vendor/x509.js']));
   });
 
-  test("the remote sources' HTTP client: axios as the bundle ships it, without the multipart encoder it never uses", async () => {
+  test("the remote sources' HTTP client: axios as the bundle ships it, without the multipart encoder and HTTP/2 it never uses", async () => {
     const server = createServer((req, res) => req.resume().on('end', () => res.end('{"ok":true}')));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
@@ -83,6 +83,8 @@ describe('the bundle: lazily required packages stay unread until used', () => {
       expect((await axios.get(url)).data).toEqual({ ok: true });
       // form-data (and mime-db with it) is left out of the bundle: a multipart body is refused, not sent.
       await expect(axios.postForm(url, { field: 'value' })).rejects.toThrow('image-access sends no multipart/form-data bodies');
+      // node:http2 is not loaded with it: an HTTP/2 request is refused, not made.
+      await expect(axios.get(url, { httpVersion: 2 })).rejects.toThrow('image-access makes no HTTP/2 requests');
     } finally {
       server.close();
     }
