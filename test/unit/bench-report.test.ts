@@ -1,5 +1,5 @@
 import type { Measured } from '../../bench/api-client';
-import type { PaceResult, PaceRun } from '../../bench/daemon-pace';
+import { paceTable, type PaceResult, type PaceRun } from '../../bench/daemon-pace';
 import { entrypointHere, type PluginKey } from '../../bench/plugins';
 import { targets, withResultsSection, type ApiRound, type BenchResults, type Configuration, type LoadResult, type TargetRow } from '../../bench/report';
 
@@ -18,6 +18,7 @@ const load = (perCpuSecond: number): LoadResult => ({ requests: 1000, seconds: 1
 const pace = (pull: number, nonPull: number): PaceResult => ({
   cpuUsPerCall: { pull: { median: pull, rounds: [pull] }, nonPull: { median: nonPull, rounds: [nonPull] } },
   wallUsPerCall: { pull: pull, nonPull },
+  spacedPullUs: pull * 2,
 });
 const timed = { wall: { count: 1, p50: 0.02, p99: 0.05, max: 1 }, cpu: { count: 1, p50: 0.02, p99: 0.05, max: 1 } };
 const startup = (p50: number) => ({ count: 20, p50, p99: p50, max: p50 });
@@ -134,6 +135,14 @@ describe('bench targets (issue 15)', () => {
   test('the pushed plugin at most 34 MB', () => {
     expect(row(targets(run()), 'managed plugin pushed').met).toBe(true);
     expect(row(targets(run({ pluginSize: { compressedBytes: 34_000_001, build: '/tmp/b' } })), 'managed plugin pushed').met).toBe(false);
+  });
+});
+
+describe('the daemon-pace table', () => {
+  test("each plugin's row ends with its pull round trip at dockerd's spacing", () => {
+    const table = paceTable(run().pace);
+    expect(table).toContain('pull AuthZReq round trip µs, 8 ms apart (p50)');
+    expect(table.split('\n').find((line) => line.startsWith('| image-access |'))).toMatch(/\| 300 \|$/);
   });
 });
 
