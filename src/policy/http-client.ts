@@ -49,10 +49,15 @@ function axios(): AxiosStatic {
  */
 const FETCH_GLOBALS = ['fetch', 'Request', 'Response', 'Headers', 'FormData', 'ReadableStream'] as const;
 
-/** Runs `load` with the fetch globals reading as undefined (so axios notes fetch as unavailable), then puts them back. */
+/**
+ * Runs `load` with the fetch globals reading as undefined (so axios notes fetch as unavailable), then puts them back.
+ * A global a node made unconfigurable stays as it is: axios then loads what it reads, as before, rather than failing.
+ */
 function withoutFetchGlobals<T>(load: () => T): T {
-  const saved = FETCH_GLOBALS.map((name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)] as const);
-  for (const name of FETCH_GLOBALS) Object.defineProperty(globalThis, name, { value: undefined, configurable: true, writable: true });
+  const saved = FETCH_GLOBALS.map((name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)] as const).filter(
+    ([, descriptor]) => descriptor?.configurable !== false,
+  );
+  for (const [name] of saved) Object.defineProperty(globalThis, name, { value: undefined, configurable: true, writable: true });
   try {
     return load();
   } finally {

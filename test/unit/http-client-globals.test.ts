@@ -9,7 +9,8 @@ import { join } from 'node:path';
 const HTTP_CLIENT = join(__dirname, '..', '..', 'dist', 'policy', 'http-client.js');
 const FETCH_MACHINERY = ['internal/deps/undici/undici', 'internal/webstreams/readablestream', 'worker_threads'];
 
-const CHILD = `
+/** `prelude` runs first: what a node of another version might have done to its globals. */
+const child = (prelude = '') => `${prelude}
 const { createServer } = require('node:http');
 const { createHttp, send } = require(${JSON.stringify(HTTP_CLIENT)});
 const server = createServer((req, res) => req.resume().on('end', () => res.end('{"ok":true}')));
@@ -22,12 +23,22 @@ server.listen(0, '127.0.0.1', async () => {
 });
 `;
 
-test('a remote call through axios loads no fetch machinery, and leaves the fetch globals as Node has them', () => {
-  const run = spawnSync(process.execPath, ['-e', CHILD], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env['PATH'] ?? '' } });
+function callInFreshNode(prelude?: string): { text: string; builtins: string[]; globals: string[] } {
+  const run = spawnSync(process.execPath, ['-e', child(prelude)], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env['PATH'] ?? '' } });
   expect(run.stderr).toBe('');
-  const seen = JSON.parse(run.stdout.trim()) as { text: string; builtins: string[]; globals: string[] };
+  return JSON.parse(run.stdout.trim()) as { text: string; builtins: string[]; globals: string[] };
+}
+
+test('a remote call through axios loads no fetch machinery, and leaves the fetch globals as Node has them', () => {
+  const seen = callInFreshNode();
   expect(seen.text).toBe('{"ok":true}');
   expect(seen.builtins).toContain('http');
   expect(seen.builtins.filter((name) => FETCH_MACHINERY.includes(name))).toEqual([]);
   expect(seen.globals).toEqual(['function', 'function', 'function', 'function', 'function', 'function']);
+});
+
+test('a fetch global that cannot be redefined is left as it is, and the call is still made', () => {
+  const seen = callInFreshNode("Object.defineProperty(globalThis, 'fetch', { value: globalThis.fetch, configurable: false, writable: false });");
+  expect(seen.text).toBe('{"ok":true}');
+  expect(seen.globals[0]).toBe('function');
 });
