@@ -122,6 +122,8 @@ describe('Docker Hub faults during a real-engine run', () => {
         // The faulty Hub was asked (by the refresh the pull started behind its answer: stale-while-revalidate), and
         // the denial came from the last good policy, marked stale.
         await waitUntil('the faulty Hub to be asked', async () => hubRequests() > 0, { timeoutMs: 10_000, intervalMs: 50 });
+        // The decision line is written once the verdict is on its way: the CLI can be done before it is (a loaded host).
+        await waitUntil('the denial to be logged', async () => decisionsFor('docker.io/someone/app:1.0').length > before, { timeoutMs: 10_000, intervalMs: 50 });
         const during = decisionsFor('docker.io/someone/app:1.0').slice(before);
         expect(during).toHaveLength(1);
         expect(during[0]).toMatchObject({ decision: 'deny', rule: 'category-not-allowed', policyStale: expect.any(String) });
@@ -171,6 +173,7 @@ describe('Docker Hub faults during a real-engine run', () => {
         await docker('rmi', 'someone/app:1.0');
       }
       // This fault's pull was let through by the fail mode (counted per fault: the log keeps earlier faults' lines).
+      await waitUntil('the fail-open pull to be logged', async () => failOpen().length > before, { timeoutMs: 10_000, intervalMs: 50 });
       expect(failOpen().length - before).toBe(1);
     });
   });
