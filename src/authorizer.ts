@@ -414,9 +414,9 @@ export class Authorizer {
       via: judgement.via,
       latencyMs: now - started,
     };
-    // The audit record goes before the verdict. The log line is the operator's, not the record: it is written once the
-    // verdict is on its way (a microtask, run as soon as the turn that sent the reply ends), as dockerd waits on the
-    // reply, not on the line.
+    // The audit record goes before the verdict. The log line is the operator's, not the record, and dockerd waits on
+    // the reply, not on the line: it is written in a microtask, so a verdict given at once (nearly every pull) is sent
+    // first, the line as soon as that turn ends.
     for (const observer of this.deps.observers ?? []) {
       try {
         observer.decided(event);
