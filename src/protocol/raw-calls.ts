@@ -101,6 +101,9 @@ function couldBeCall(bytes: Buffer): boolean {
   return CALL_LINES.some(([line]) => (start.length >= line.length ? start.startsWith(line) : line.startsWith(start)));
 }
 
+/** A large AuthZRes once its body is dropped: answered as any AuthZRes, without a body. */
+const DROPPED_BODY: RawCall = { path: '/AuthZPlugin.AuthZRes', body: Buffer.alloc(0) };
+
 export function replyText(json: string, close: boolean): string {
   return (
     `HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\n` +
@@ -229,7 +232,7 @@ function serveConnection(
       if (chunk.length < skipping) return void (skipping -= chunk.length);
       const after = chunk.subarray(skipping);
       skipping = 0;
-      answerCall({ path: '/AuthZPlugin.AuthZRes', body: Buffer.alloc(0) });
+      answerCall(DROPPED_BODY);
       // Sent behind the body: the next call, read in its turn.
       if (after.length > 0) onData(after);
       return;
@@ -250,7 +253,7 @@ function serveConnection(
       waiting = setTimeout(() => cutOff('ERR_HTTP_REQUEST_TIMEOUT'), requestMs);
       return;
     }
-    answerCall('unread' in call ? { path: call.path, body: Buffer.alloc(0) } : call);
+    answerCall('unread' in call ? DROPPED_BODY : call);
   }
   function onEnd(): void {
     ended = true;
