@@ -20,7 +20,7 @@
  * call, in every round).
  */
 import { connect, type Socket } from 'node:net';
-import { makeTempDir, removeTempDir } from '../test/harness';
+import { makeTempDir, removeTempDir, sleep } from '../test/harness';
 import { DAEMON_CALLS } from './authz-requests';
 import { availablePlugins, imageAccessEnv, launcher, PLUGIN_LABELS, startBenchHub, startServing, type PluginKey, type Serving } from './plugins';
 import { completeReplyLength, pluginPost } from './plugin-wire';
@@ -124,7 +124,6 @@ const median = (values: readonly number[]) => summarize(values).p50;
 const SPACING_MS = 8;
 /** Pulls per plugin and round at that spacing: 200 take each plugin 1.6 s. */
 const SPACED_PULLS = 200;
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** SPACED_PULLS pulls per plugin, SPACING_MS apart, alternating between the plugins: each one's AuthZReq round trip p50, µs. */
 async function spacedRound(clients: ReadonlyMap<PaceKey, PaceClient>, order: readonly PaceKey[]): Promise<Map<PaceKey, number>> {
@@ -137,7 +136,7 @@ async function spacedRound(clients: ReadonlyMap<PaceKey, PaceClient>, order: rea
       checkAllowed(await client.send(authzReq), 'pull', key);
       wall.get(key)![i] = Number(process.hrtime.bigint() - start) / 1e3;
       checkAllowed(await client.send(authzRes), 'pull', key);
-      await pause(SPACING_MS);
+      await sleep(SPACING_MS);
     }
   }
   return new Map(order.map((key) => [key, summarize(wall.get(key)!).p50]));
