@@ -73,6 +73,40 @@ describe('audit line', () => {
     expect(record).toMatchObject({ user: null, organization: null, policySource: null, policyFetchedAt: null, policyVersion: null });
   });
 
+  test('is the text JSON.stringify gives its fields, as who pulls, the outcome and the policy change and change back', () => {
+    const record = (event: DecisionEvent, host: string) => ({
+      time: new Date(event.time).toISOString(),
+      host,
+      user: event.user ?? null,
+      identitySource: event.identitySource,
+      organization: event.organization ?? null,
+      image: event.image,
+      category: event.category,
+      decision: event.decision,
+      rule: event.rule,
+      reason: event.reason,
+      policySource: event.policySource ?? null,
+      policyFetchedAt: event.policyFetchedAt === undefined ? null : new Date(event.policyFetchedAt).toISOString(),
+      policyVersion: event.policyVersion ?? null,
+      policyStale: event.policyStale,
+      mode: event.mode,
+      via: event.via ?? 'authz',
+      latencyMs: Math.round(event.latencyMs * 1000) / 1000,
+    });
+    const { identitySource: _source, user: _user, ...signedOut } = EVENT;
+    const events: Array<[DecisionEvent, string]> = [
+      [EVENT, 'h'],
+      [{ ...EVENT, time: EVENT.time + 1, latencyMs: 1.23456 }, 'h'],
+      [{ ...EVENT, user: 'alice "the owner"', image: 'docker.io/someone/ünïcode\u2028:1' }, 'h'],
+      [signedOut, 'h'],
+      [{ ...EVENT, decision: 'allow', rule: 'official-allowed', category: 'official', reason: 'tab\there' }, 'other-host'],
+      [{ ...EVENT, policyStale: 'Docker Hub unreachable', policyFetchedAt: EVENT.time - 90_000 }, 'h'],
+      [{ ...EVENT, via: 'gateway', mode: 'warn', decision: 'warn' }, 'h'],
+      [EVENT, 'h'],
+    ];
+    for (const [event, host] of events) expect(auditLine(event, host)).toBe(`${JSON.stringify(record(event, host))}\n`);
+  });
+
   test('only names its own fields: anything else an event carries stays out', () => {
     const leaky = { ...EVENT, credential: { kind: 'password', secret: 'dckr_pat_LEAK' } } as DecisionEvent;
     expect(auditLine(leaky, 'h')).not.toContain('dckr_pat_LEAK');
@@ -91,6 +125,17 @@ describe('AuditLog file', () => {
     reopened.decided({ ...EVENT, decision: 'warn' });
     reopened.close();
     expect(lines(path).map((line) => line.decision)).toEqual(['deny', 'allow', 'warn']);
+  });
+
+  test('writes a record of multi-byte characters once and whole, and counts its bytes toward rotation', () => {
+    const path = join(dir, 'audit.log');
+    const wide = { ...EVENT, image: 'docker.io/someone/ünïcode-名前:1.0' };
+    const lineBytes = Buffer.byteLength(auditLine(wide, 'h'));
+    const log = new AuditLog({ path, maxBytes: lineBytes * 2, keepFiles: 1, host: 'h', logger: silentLogger() });
+    for (let n = 0; n < 3; n++) log.decided(wide);
+    log.close();
+    expect(readFileSync(`${path}.1`, 'utf8')).toBe(auditLine(wide, 'h').repeat(2));
+    expect(readFileSync(path, 'utf8')).toBe(auditLine(wide, 'h'));
   });
 
   test('rotates by size and keeps only N older files, losing no recent line', () => {
