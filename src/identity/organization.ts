@@ -46,9 +46,22 @@ export function organizationResolver({ org, registryJson, logger }: Organization
     else if (state.kind === 'unreadable') logger.warn('registry.json unreadable; ignored', { path: registryJson, problem: state.problem });
     else logger.info('organization read from registry.json', { path: registryJson, organization: state.value });
   });
+  // One answer per turn of the event loop: a pull asks up to three times (sign-in rule, policy source, Hub source),
+  // and each stat of the file costs tens of microseconds on a CPU that is cold at daemon pace. One decision, one
+  // organisation.
+  let thisTurn: MaybeAsync<string | undefined> | undefined;
+  const forget = () => {
+    thisTurn = undefined;
+  };
   return {
     origin: `allowedOrgs in ${registryJson}`,
-    current: () => then(file.read(), (state) => (state.kind === 'ok' ? state.value : undefined)),
+    current: () => {
+      if (thisTurn === undefined) {
+        thisTurn = then(file.read(), (state) => (state.kind === 'ok' ? state.value : undefined));
+        queueMicrotask(forget);
+      }
+      return thisTurn;
+    },
   };
 }
 

@@ -41,6 +41,17 @@ describe('organizationResolver', () => {
     expect(await organizationResolver({ org: undefined, registryJson: undefined, logger: capturingLogger().logger }).current()).toBeUndefined();
   });
 
+  test('one organisation per turn of the event loop: the three asks of one pull see one, the next request a change', async () => {
+    const { path, resolver } = withRegistryJson('{"allowedOrgs":["first"]}');
+    expect(await resolver.current()).toBe('first');
+    const asked = resolver.current();
+    replaceFile(path, '{"allowedOrgs":["second"]}');
+    expect(resolver.current()).toBe(asked);
+    expect(asked).toBe('first');
+    await Promise.resolve();
+    expect(await resolver.current()).toBe('second');
+  });
+
   test('changes to registry.json take effect on the next request', async () => {
     const { path, resolver } = withRegistryJson();
     expect(await resolver.current()).toBeUndefined();
