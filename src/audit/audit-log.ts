@@ -127,7 +127,7 @@ export class AuditLog implements DecisionObserver {
   /**
    * Appends the whole record or nothing: a full disk takes part of a write (a short write, then ENOSPC), and the
    * fragment is cut off again, so the file never holds half a record for the next one to be glued onto. The text is
-   * written as it is, not first copied into a Buffer (a tenth of the audit line's cost at daemon pace): only a short
+   * written as it is, not first copied into a Buffer (a fifth of the audit line's cost at daemon pace): only a short
    * write needs its bytes, to go on from where it stopped.
    */
   private writeWhole(line: string, length: number): void {
