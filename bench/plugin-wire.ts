@@ -1,10 +1,10 @@
 /** The plugin side of dockerd's wire, hand-written so the client costs less CPU than the plugin it drives. */
 
-/** A POST as dockerd's Go client sends it to a plugin (HTTP/1.1, keep-alive, no Content-Type). */
+/** A POST as dockerd 20.10 sends it to a plugin, byte for byte (captured; 26.1 differs only in its Host). */
 export function pluginPost(path: string, body: string): Buffer {
   return Buffer.from(
-    `POST ${path} HTTP/1.1\r\nHost: plugin\r\nUser-Agent: Go-http-client/1.1\r\n` +
-      `Accept: application/vnd.docker.plugins.v1.2+json\r\nAccept-Encoding: gzip\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `POST ${path} HTTP/1.1\r\nHost: \r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Accept: application/vnd.docker.plugins.v1.2+json\r\n\r\n${body}`,
   );
 }
 
