@@ -81,6 +81,8 @@ describe('what the raw path takes as a dockerd call', () => {
     ['a body past the bound', call(`Content-Length: ${RAW_BODY_MAX + 1}\r\n`, 'a'.repeat(RAW_BODY_MAX + 1))],
     ['a second request behind the first', dockerdCall('/AuthZPlugin.AuthZReq', PING) + dockerdCall('/AuthZPlugin.AuthZRes', PING)],
     ['bytes behind the body', dockerdCall('/AuthZPlugin.AuthZReq', PING) + '\r\n'],
+    ['a head as dockerd writes it, then Connection: close', dockerdCall('/AuthZPlugin.AuthZReq', PING).replace('json\r\n\r\n', 'json\r\nConnection: close\r\n\r\n')],
+    ['a head as dockerd writes it with a ten-digit Content-Length', dockerdCall('/AuthZPlugin.AuthZReq', PING).replace(/Content-Length: \d+/, 'Content-Length: 1234567890')],
     ['garbage', 'GARBAGE'],
     ['a TLS hello', '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03'],
   ])('%s is left to node:http', (_name, text) => {
