@@ -20,11 +20,10 @@ import type { OwnConnection, Traffic } from './socket';
  * looked at, so it is read off and dropped as it arrives, and the connection stays on this path.
  */
 
-export type CallPath = '/Plugin.Activate' | '/AuthZPlugin.AuthZReq' | '/AuthZPlugin.AuthZRes';
+const CALL_PATHS = ['/Plugin.Activate', '/AuthZPlugin.AuthZReq', '/AuthZPlugin.AuthZRes'] as const;
+export type CallPath = (typeof CALL_PATHS)[number];
 
-const CALL_LINES: ReadonlyArray<readonly [string, CallPath]> = (['/Plugin.Activate', '/AuthZPlugin.AuthZReq', '/AuthZPlugin.AuthZRes'] as const).map(
-  (path) => [`POST ${path} HTTP/1.1\r\n`, path] as const,
-);
+const CALL_LINES: ReadonlyArray<readonly [string, CallPath]> = CALL_PATHS.map((path) => [`POST ${path} HTTP/1.1\r\n`, path] as const);
 
 /** Far over the ~150 bytes of head dockerd sends. */
 export const RAW_HEAD_MAX = 4 * 1024;
@@ -75,8 +74,10 @@ export function parseCall(bytes: Buffer): RawCall | SkippedBody | 'partial' | 'o
  * expression: reading it field by field (anyHead) cost twice as much on a CPU left cold between calls, as dockerd
  * leaves it, and twice per API call. anyHead takes whatever this matches, with the same path and length.
  */
-const DOCKERD_HEAD =
-  /^POST (\/Plugin\.Activate|\/AuthZPlugin\.AuthZReq|\/AuthZPlugin\.AuthZRes) HTTP\/1\.1\r\nHost: (?:plugin\.moby\.localhost)?\r\nUser-Agent: Go-http-client\/1\.1\r\nContent-Length: ([0-9]{1,9})\r\nAccept: application\/vnd\.docker\.plugins\.v1\.2\+json\r\n\r\n/;
+const DOCKERD_HEAD = new RegExp(
+  `^POST (${CALL_PATHS.map((path) => path.replaceAll('.', '\\.')).join('|')}) HTTP/1\\.1\r\nHost: (?:plugin\\.moby\\.localhost)?\r\n` +
+    'User-Agent: Go-http-client/1\\.1\r\nContent-Length: ([0-9]{1,9})\r\nAccept: application/vnd\\.docker\\.plugins\\.v1\\.2\\+json\r\n\r\n',
+);
 /** More than the longest head DOCKERD_HEAD matches (177 bytes). */
 const DOCKERD_HEAD_MAX = 192;
 
