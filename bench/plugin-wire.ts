@@ -1,11 +1,19 @@
 /** The plugin side of dockerd's wire, hand-written so the client costs less CPU than the plugin it drives. */
 
-/** A POST as dockerd 20.10 sends it to a plugin, byte for byte (captured; 26.1 differs only in its Host). */
-export function pluginPost(path: string, body: string): Buffer {
-  return Buffer.from(
-    `POST ${path} HTTP/1.1\r\nHost: \r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `Accept: application/vnd.docker.plugins.v1.2+json\r\n\r\n${body}`,
+/**
+ * A call as dockerd sends it to a plugin, byte for byte (captured): `host` empty from 20.10, plugin.moby.localhost
+ * from 26.1.
+ */
+export function dockerdCall(path: string, body: string, host = ''): string {
+  return (
+    `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `Accept: application/vnd.docker.plugins.v1.2+json\r\n\r\n${body}`
   );
+}
+
+/** A POST as dockerd 20.10 sends it, in bytes. */
+export function pluginPost(path: string, body: string): Buffer {
+  return Buffer.from(dockerdCall(path, body));
 }
 
 /** Bytes of the complete reply at the start of `buffer`, or 0 while it is incomplete. */

@@ -7,6 +7,7 @@ import { silentLogger } from '../../src/audit/logger';
 import { parseCall, RAW_BODY_MAX, RAW_HEAD_MAX } from '../../src/protocol/raw-calls';
 import { createPluginServer, type AuthZHandler } from '../../src/protocol/server';
 import { closeServer, listenOnUnixSocket } from '../../src/protocol/socket';
+import { dockerdCall } from '../../bench/plugin-wire';
 
 /**
  * dockerd's calls are answered on the socket by a small HTTP/1.1 path; anything else goes to node:http with the bytes
@@ -14,14 +15,6 @@ import { closeServer, listenOnUnixSocket } from '../../src/protocol/socket';
  */
 
 const PING = '{"RequestMethod":"HEAD","RequestUri":"/_ping","RequestHeaders":{"User-Agent":"Docker-Client/28.2.2 (linux)"}}';
-
-/** As captured from dockerd 20.10 (empty Host) and 26.1. */
-function dockerdCall(path: string, body: string, host = ''): string {
-  return (
-    `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-    `Accept: application/vnd.docker.plugins.v1.2+json\r\n\r\n${body}`
-  );
-}
 
 describe('what the raw path takes as a dockerd call', () => {
   test.each([
