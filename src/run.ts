@@ -22,6 +22,7 @@ import { HubPolicySource } from './policy/hub-source';
 import { UrlPolicySource } from './policy/url-source';
 import type { PolicySource } from './policy/source';
 import { createPluginServer } from './protocol/server';
+import { tieringUpAtFirstCall } from './tier-up';
 import { closeServer, listenOnUnixSocket, releaseSocketPath } from './protocol/socket';
 import { cachingHostResolver } from './reference/host-resolver';
 import { parseHubMirrors, registryHostKey } from './reference/reference';
@@ -193,7 +194,7 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
   const observability = createObservability(settings, logger, clock);
   const core = createPluginCore(settings, logger, clock, { observers: observability.observers, remote: observability.remote });
   const { policySource } = core;
-  const server = createPluginServer(core.authorizer, logger);
+  const server = createPluginServer(tieringUpAtFirstCall(core.authorizer), logger);
   await observability.start(core);
   // Required only when on: the gateway's X.509 library is a share of start-up.
   const gateway =
