@@ -63,7 +63,12 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const scale = (n: number) => (QUICK ? Math.ceil(n / 10) : n);
 const SIZES = {
-  daemonRounds: QUICK ? 3 : 5,
+  /**
+   * Ten, each call position in the rotated order twice. A cached pull's added latency ranges ~0.4 ms from round to round,
+   * and two copies of the minimal plugin in one run (A/A) differed by 0.11 ms over the medians of 7 rounds, 0.06 over
+   * 10: the pull's bound is ~0.06 ms over the minimal plugin.
+   */
+  daemonRounds: QUICK ? 3 : 10,
   /**
    * Each round's calls of one kind are split into this many batches, alternating between the daemons. Pulls alternate
    * call by call: a pull (~8 ms, through the registry mirror) drifts by a millisecond within a round, ten times what a
