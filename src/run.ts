@@ -22,10 +22,10 @@ import { HubPolicySource } from './policy/hub-source';
 import { UrlPolicySource } from './policy/url-source';
 import type { PolicySource } from './policy/source';
 import { createPluginServer } from './protocol/server';
-import { tieringUpAtFirstCall } from './tier-up';
 import { closeServer, listenOnUnixSocket, releaseSocketPath } from './protocol/socket';
 import { cachingHostResolver } from './reference/host-resolver';
 import { parseHubMirrors, registryHostKey } from './reference/reference';
+import { tieringUpAtFirstCall } from './tier-up';
 
 function remoteSourceOptions(settings: Settings, logger: Logger, clock: () => number, observer: RemoteObserver): RemoteSourceOptions {
   const { cacheTtlMs: ttlMs, staleMaxMs, decisionTimeoutMs } = settings;

@@ -17,7 +17,8 @@ export const DAEMON_PACE_TIER_UP = '--interrupt-budget=4096';
  * with, so Node's own modules, cached at Node's build, would be compiled at every start (node:http, node:net and
  * node:crypto loaded in 14 ms instead of 4); start-up code, which runs once, gains nothing from it. Not once the socket
  * listens either: the bundle's code cache is made once a start has answered Activate (scripts/code-cache.js), under
- * the flags a start has. A module Node loads after it (node:https for a first Hub fetch) is compiled without its cache.
+ * the flags a start has. A module of Node's loaded after it is compiled without its cache, once: node:https, node:tls
+ * and node:zlib, loaded with the first call out (a Hub or policy URL fetch), in 18 ms instead of 5.5.
  */
 export function tieringUpAtFirstCall(handler: AuthZHandler, setFlags: (flags: string) => unknown = setV8Flags): AuthZHandler {
   let set = false;
