@@ -64,9 +64,9 @@ const QUICK = process.env['BENCH_QUICK'] === '1';
 const scale = (n: number) => (QUICK ? Math.ceil(n / 10) : n);
 const SIZES = {
   /**
-   * Ten, each call position in the rotated order twice. A cached pull's added latency ranges ~0.4 ms from round to round,
-   * and two copies of the minimal plugin in one run (A/A) differed by 0.11 ms over the medians of 7 rounds, 0.06 over
-   * 10: the pull's bound is ~0.06 ms over the minimal plugin.
+   * Ten: with the five configurations, each takes every position of the rotated order twice. A cached pull's added
+   * latency ranges ~0.4 ms from round to round, and two copies of the minimal plugin in one run (A/A) differed by
+   * 0.11 ms over the medians of 7 rounds, 0.06 over 10: the pull's bound is ~0.06 ms over the minimal plugin.
    */
   daemonRounds: QUICK ? 3 : 10,
   /**
