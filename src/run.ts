@@ -123,6 +123,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
     mirrorsAroundGateway: mirrorsAroundGateway(settings, mirrorKeys, logger),
     clock,
     observers: options.observers ?? [],
+    audited: settings.auditLog !== undefined,
   };
   return {
     authorizer: new Authorizer(deps),

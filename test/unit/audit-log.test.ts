@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../src/audit/logger';
+import { silentLogger, type Logger } from '../../src/audit/logger';
 import { loadSettings } from '../../src/config/settings';
 import { AuditLog, auditLine } from '../../src/audit/audit-log';
 import type { DecisionEvent } from '../../src/observability/events';
@@ -230,7 +230,7 @@ describe('where the plugin writes its audit log', () => {
 });
 
 describe('the audit log hangs off the Authorizer', () => {
-  function core(env: Record<string, string>, identity?: { username: string; secret: string }) {
+  function core(env: Record<string, string>, identity?: { username: string; secret: string }, logger: Logger = silentLogger()) {
     const policy = join(dir, 'policy.json');
     writeFileSync(policy, JSON.stringify({ organization: 'acme', restricted_images: { enabled: true }, owners: ['alice'] }));
     const settings = loadSettings(
@@ -245,7 +245,7 @@ describe('the audit log hangs off the Authorizer', () => {
     );
     const audit = new AuditLog({ path: join(dir, 'audit.log'), maxBytes: 1_000_000, keepFiles: 1, host: 'h', logger: silentLogger() });
     const user = identity && { username: identity.username, source: 'test', credential: { kind: 'password' as const, secret: identity.secret } };
-    const built = createPluginCore(settings, silentLogger(), () => Date.now(), {
+    const built = createPluginCore(settings, logger, () => Date.now(), {
       observers: [audit],
       ...(user ? { identity: { identify: () => Promise.resolve(user) } } : {}),
     });
@@ -278,6 +278,25 @@ describe('the audit log hangs off the Authorizer', () => {
     audit.close();
     expect(denied.Allow).toBe(false);
     expect(lines(join(dir, 'audit.log')).map((line) => line.decision)).toEqual(['deny']);
+  });
+
+  test.each([
+    ['with an audit log, an allowed image is logged at debug (its audit line is the record), a denied one at info', { IMAGE_ACCESS_AUDIT_LOG: 'audit.log' }, 'debug', 'info'],
+    ['without one, both at info', {}, 'info', 'info'],
+    ['in warn mode with an audit log, a would-be denial at warn', { IMAGE_ACCESS_AUDIT_LOG: 'audit.log', IMAGE_ACCESS_MODE: 'warn' }, 'debug', 'warn'],
+  ])('%s', async (_name, env, allowedLevel, deniedLevel) => {
+    const captured = captureLog();
+    const { authorizer, audit, close } = core({ IMAGE_ACCESS_STATE_DIR: dir, ...env }, undefined, captured.logger);
+    await authorizer.authorizeRequest(pullRequest('alpine:latest'));
+    await authorizer.authorizeRequest(pullRequest('someone/app:1.0'));
+    await Promise.resolve();
+    close();
+    audit.close();
+    expect(lines(join(dir, 'audit.log')).map((line) => line.decision)).toEqual(['allow', deniedLevel === 'warn' ? 'warn' : 'deny']);
+    expect(captured.lines.filter((line) => line['message'] === 'image decision').map((line) => [line['image'], line['level']])).toEqual([
+      ['docker.io/library/alpine:latest', allowedLevel],
+      ['docker.io/someone/app:1.0', deniedLevel],
+    ]);
   });
 
   test("the puller's credential never reaches the audit file", async () => {
