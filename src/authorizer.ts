@@ -51,8 +51,8 @@ export interface AuthorizerDeps {
   readonly routes: RouteSettings;
   /** Told of every image decision: the audit log and the metrics. */
   readonly observers?: readonly DecisionObserver[];
-  /** An audit log records every decision (IMAGE_ACCESS_AUDIT_LOG): an allowed image's log line is then at debug. */
-  readonly audited?: boolean;
+  /** Whether the decision just made has its audit line (IMAGE_ACCESS_AUDIT_LOG): an allowed image's log line is then at debug. */
+  readonly audited?: () => boolean;
   /** IMAGE_ACCESS_DECISION_TIMEOUT: past it, a pull is decided by the fail mode (the daemon waits on us forever). */
   readonly decisionTimeoutMs?: number;
   /** Enforced sign-in (IMAGE_ACCESS_REQUIRE_SIGNIN and the organisation); absent: never enforced. */
@@ -429,7 +429,7 @@ export class Authorizer {
     // A would-be denial in warn mode is what a rollout watches for: it stands out at warn level. An allowed image that
     // has its audit line needs no second record at info: a write less per pull, and the operator's log keeps what
     // needs attention.
-    const level = warnOnly ? 'warn' : decision.allow && this.deps.audited === true ? 'debug' : 'info';
+    const level = warnOnly ? 'warn' : decision.allow && this.deps.audited?.() === true ? 'debug' : 'info';
     queueMicrotask(() => this.deps.logger.log(level, 'image decision', event));
     if (decision.allow || warnOnly) return ALLOW;
     const contact = judgement.adminContact ?? this.deps.adminContact;

@@ -97,6 +97,8 @@ export interface CoreOptions {
   readonly observers?: readonly DecisionObserver[];
   /** Told of the policy source's remote calls and cache lookups: the metrics. */
   readonly remote?: RemoteObserver;
+  /** Whether the decision just made has its audit line: the audit log's. */
+  readonly audited?: () => boolean;
   /** Replaces the configured identity sources. */
   readonly identity?: IdentityResolver;
 }
@@ -123,7 +125,7 @@ export function createPluginCore(settings: Settings, logger: Logger, clock: () =
     mirrorsAroundGateway: mirrorsAroundGateway(settings, mirrorKeys, logger),
     clock,
     observers: options.observers ?? [],
-    audited: settings.auditLog !== undefined,
+    ...(options.audited === undefined ? {} : { audited: options.audited }),
   };
   return {
     authorizer: new Authorizer(deps),
@@ -193,7 +195,7 @@ export async function startPlugin(settings: Settings, logger: Logger = createLog
   const startedAt = Date.now();
   const clock = () => startedAt + Number(process.hrtime.bigint() - started) / 1e6;
   const observability = createObservability(settings, logger, clock);
-  const core = createPluginCore(settings, logger, clock, { observers: observability.observers, remote: observability.remote });
+  const core = createPluginCore(settings, logger, clock, { observers: observability.observers, remote: observability.remote, audited: observability.audited });
   const { policySource } = core;
   const server = createPluginServer(tieringUpAtFirstCall(core.authorizer), logger);
   await observability.start(core);

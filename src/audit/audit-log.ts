@@ -85,6 +85,11 @@ export class AuditLog implements DecisionObserver {
 
   constructor(private readonly options: AuditLogOptions) {}
 
+  /** Whether the last record was written (or none was due yet): while not, an allowed image's log line is its only record. */
+  get recording(): boolean {
+    return this.failingSince === undefined;
+  }
+
   decided(event: DecisionEvent): void {
     this.append(auditLine(event, this.options.host), event.time);
   }

@@ -26,6 +26,8 @@ const PROBE_TIMEOUT_MS = 3000;
 export interface Observability {
   readonly observers: readonly DecisionObserver[];
   readonly remote: RemoteObserver;
+  /** Whether decisions get an audit line now: an audit log is configured and was writable at its last record. */
+  readonly audited: () => boolean;
   /** Starts the admin listener, if configured, once the policy source and identity resolver exist. */
   start(parts: { readonly policySource: PolicySource; readonly identity: IdentityResolver; readonly explain: AdminDeps['explain'] }): Promise<void>;
   stop(): Promise<void>;
@@ -51,6 +53,7 @@ export function createObservability(settings: Settings, logger: Logger, clock: (
       (observer): observer is AuditLog | PluginMetrics | RecentDenials => observer !== undefined,
     ),
     remote: metrics ?? IGNORE_REMOTE,
+    audited: () => audit?.recording ?? false,
     async start({ policySource, identity, explain }) {
       probe = policyStatusProbe({ policySource, identity, timeoutMs: PROBE_TIMEOUT_MS, clock });
       if (settings.metrics === undefined || metrics === undefined) return;

@@ -219,6 +219,21 @@ describe('where the plugin writes its audit log', () => {
     expect(lines(join(dir, expected)).map((line) => line.decision)).toEqual(['deny']);
   });
 
+  test('decisions are audited with an audit log, while it can be written', async () => {
+    const without = createObservability(loadSettings({ IMAGE_ACCESS_STATE_DIR: dir }, []), silentLogger(), () => Date.now());
+    expect(without.audited()).toBe(false);
+    const settings = loadSettings({ IMAGE_ACCESS_STATE_DIR: dir, IMAGE_ACCESS_AUDIT_LOG: 'audit.log' }, []);
+    const observability = createObservability(settings, silentLogger(), () => Date.now());
+    expect(observability.audited()).toBe(true);
+    mkdirSync(join(dir, 'audit.log'));
+    for (const observer of observability.observers) observer.decided(EVENT);
+    expect(observability.audited()).toBe(false);
+    rmSync(join(dir, 'audit.log'), { recursive: true });
+    for (const observer of observability.observers) observer.decided(EVENT);
+    expect(observability.audited()).toBe(true);
+    await observability.stop();
+  });
+
   test('an absolute one is used as it is', async () => {
     const settings = loadSettings({ IMAGE_ACCESS_STATE_DIR: join(dir, 'state'), IMAGE_ACCESS_AUDIT_LOG: join(dir, 'elsewhere.log') }, []);
     const observability = createObservability(settings, silentLogger(), () => Date.now());
@@ -243,10 +258,11 @@ describe('the audit log hangs off the Authorizer', () => {
       },
       [],
     );
-    const audit = new AuditLog({ path: join(dir, 'audit.log'), maxBytes: 1_000_000, keepFiles: 1, host: 'h', logger: silentLogger() });
+    const audit = new AuditLog({ path: join(dir, 'audit.log'), maxBytes: 1_000_000, keepFiles: 1, host: 'h', logger });
     const user = identity && { username: identity.username, source: 'test', credential: { kind: 'password' as const, secret: identity.secret } };
     const built = createPluginCore(settings, logger, () => Date.now(), {
       observers: [audit],
+      audited: () => audit.recording,
       ...(user ? { identity: { identify: () => Promise.resolve(user) } } : {}),
     });
     return { ...built, audit };
@@ -281,12 +297,11 @@ describe('the audit log hangs off the Authorizer', () => {
   });
 
   test.each([
-    ['with an audit log, an allowed image is logged at debug (its audit line is the record), a denied one at info', { IMAGE_ACCESS_AUDIT_LOG: 'audit.log' }, 'debug', 'info'],
-    ['without one, both at info', {}, 'info', 'info'],
-    ['in warn mode with an audit log, a would-be denial at warn', { IMAGE_ACCESS_AUDIT_LOG: 'audit.log', IMAGE_ACCESS_MODE: 'warn' }, 'debug', 'warn'],
-  ])('%s', async (_name, env, allowedLevel, deniedLevel) => {
+    ['an allowed image is logged at debug (its audit line is the record), a denied one at info', {}, 'debug', 'info'],
+    ['in warn mode, a would-be denial at warn', { IMAGE_ACCESS_MODE: 'warn' }, 'debug', 'warn'],
+  ])('with an audit log, %s', async (_name, env, allowedLevel, deniedLevel) => {
     const captured = captureLog();
-    const { authorizer, audit, close } = core({ IMAGE_ACCESS_STATE_DIR: dir, ...env }, undefined, captured.logger);
+    const { authorizer, audit, close } = core(env, undefined, captured.logger);
     await authorizer.authorizeRequest(pullRequest('alpine:latest'));
     await authorizer.authorizeRequest(pullRequest('someone/app:1.0'));
     await Promise.resolve();
@@ -297,6 +312,18 @@ describe('the audit log hangs off the Authorizer', () => {
       ['docker.io/library/alpine:latest', allowedLevel],
       ['docker.io/someone/app:1.0', deniedLevel],
     ]);
+  });
+
+  test('while the audit log cannot be written, an allowed image is logged at info again', async () => {
+    mkdirSync(join(dir, 'audit.log'));
+    const captured = captureLog();
+    const { authorizer, audit, close } = core({}, undefined, captured.logger);
+    await authorizer.authorizeRequest(pullRequest('alpine:latest'));
+    await Promise.resolve();
+    close();
+    audit.close();
+    expect(captured.find('error', 'cannot write the audit log; decisions go unaudited until it is writable')).toHaveLength(1);
+    expect(captured.find('info', 'image decision')).toEqual([expect.objectContaining({ image: 'docker.io/library/alpine:latest', decision: 'allow' })]);
   });
 
   test("the puller's credential never reaches the audit file", async () => {
