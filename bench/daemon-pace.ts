@@ -17,11 +17,12 @@
  * Then pulls as dockerd spaces them: a cached pull through dockerd takes ~8 ms, so its plugin calls come that far
  * apart, and each finds the plugin's caches cold; back to back, the same call runs on warm ones. The round trip of
  * a pull's AuthZReq at that spacing is what dockerd waits for (SPACED_PULLS per plugin and round, interleaved call by
- * call, in every round).
+ * call in shuffled order, in every round).
  */
 import { connect, type Socket } from 'node:net';
 import { makeTempDir, removeTempDir, sleep } from '../test/harness';
 import { DAEMON_CALLS } from './authz-requests';
+import { cycleOrders, ORDER_SEED } from './interleave';
 import { availablePlugins, imageAccessEnv, launcher, PLUGIN_LABELS, startBenchHub, startServing, type PluginKey, type Serving } from './plugins';
 import { completeReplyLength, pluginPost } from './plugin-wire';
 import { cpuSecondsFine, load1 } from './proc';
@@ -125,12 +126,15 @@ const SPACING_MS = 8;
 /** Pulls per plugin and round at that spacing: 200 take each plugin 1.6 s. */
 const SPACED_PULLS = 200;
 
-/** SPACED_PULLS pulls per plugin, SPACING_MS apart, alternating between the plugins: each one's AuthZReq round trip p50, µs. */
-async function spacedRound(clients: ReadonlyMap<PaceKey, PaceClient>, order: readonly PaceKey[]): Promise<Map<PaceKey, number>> {
+/**
+ * SPACED_PULLS pulls per plugin, SPACING_MS apart, alternating between the plugins in a fresh order every cycle
+ * (`orders`): each one's AuthZReq round trip p50, µs.
+ */
+async function spacedRound(clients: ReadonlyMap<PaceKey, PaceClient>, orders: () => PaceKey[]): Promise<Map<PaceKey, number>> {
   const [authzReq, authzRes] = FRAMED.pull;
-  const wall = new Map(order.map((key) => [key, new Float64Array(SPACED_PULLS)]));
+  const wall = new Map([...clients.keys()].map((key) => [key, new Float64Array(SPACED_PULLS)]));
   for (let i = 0; i < SPACED_PULLS; i++) {
-    for (const key of order) {
+    for (const key of orders()) {
       const client = clients.get(key)!;
       const start = process.hrtime.bigint();
       checkAllowed(await client.send(authzReq), 'pull', key);
@@ -139,7 +143,7 @@ async function spacedRound(clients: ReadonlyMap<PaceKey, PaceClient>, order: rea
       await sleep(SPACING_MS);
     }
   }
-  return new Map(order.map((key) => [key, summarize(wall.get(key)!).p50]));
+  return new Map([...wall].map(([key, samples]) => [key, summarize(samples).p50]));
 }
 
 /**
@@ -161,6 +165,7 @@ export async function measureDaemonPace(serving: Partial<Record<PaceKey, Serving
       keys.map((key) => [key, Object.fromEntries(KINDS.map((kind) => [kind, { cpu: [], wall: [] }])) as unknown as Record<CallKind, { cpu: number[]; wall: number[] }>]),
     );
     const spaced = new Map<PaceKey, number[]>(keys.map((key) => [key, []]));
+    const spacedOrders = cycleOrders(keys, ORDER_SEED);
     for (let round = 0; round < rounds; round++) {
       // Rotated, so no plugin always runs right after the same other one.
       const order = keys.map((_, i) => keys[(i + round) % keys.length]!);
@@ -171,7 +176,7 @@ export async function measureDaemonPace(serving: Partial<Record<PaceKey, Serving
           samples.get(key)![kind].wall.push(wallUs);
         }
       }
-      for (const [key, us] of await spacedRound(clients, order)) spaced.get(key)!.push(us);
+      for (const [key, us] of await spacedRound(clients, spacedOrders)) spaced.get(key)!.push(us);
       onProgress?.(`round ${round + 1}/${rounds} done (load ${load1().toFixed(2)})`);
     }
     const plugins = Object.fromEntries(
@@ -200,7 +205,7 @@ export function paceTable(run: PaceRun): string {
   });
   return [
     `CPU per API call at daemon pace (AuthZReq + AuthZRes, one at a time on one keep-alive connection), plugin process CPU (all threads, user + system) / calls, µs; median of ${run.rounds} interleaved rounds of ${run.callsPerRound} calls; load ${run.loadBefore.toFixed(2)} -> ${run.loadAfter.toFixed(2)}. ` +
-      `Last column: a pull's AuthZReq round trip with pulls ${SPACING_MS} ms apart as dockerd sends them (caches cold), p50 of ${SPACED_PULLS} per round alternating between the plugins, median over rounds`,
+      `Last column: a pull's AuthZReq round trip with pulls ${SPACING_MS} ms apart as dockerd sends them (caches cold), p50 of ${SPACED_PULLS} per round alternating between the plugins in shuffled order, median over rounds`,
     '',
     `| plugin | pull CPU µs | pull vs minimal | non-pull CPU µs | non-pull vs minimal | round trip µs pull / non-pull (p50) | pull AuthZReq round trip µs, ${SPACING_MS} ms apart (p50) |`,
     '| --- | --- | --- | --- | --- | --- | --- |',

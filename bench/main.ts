@@ -7,8 +7,8 @@
  * Phases, each with the machine's load before and after:
  * 0. the managed plugin's size as pushed, built by plugin/build.sh from this tree;
  * 1. daemon rounds: API round trips through a dockerd with no plugin and one with each plugin, all running,
- *    interleaved (in every round each call is measured in batches alternating between the daemons, order rotated
- *    per round), then every plugin's RSS;
+ *    interleaved (in every round each call is measured in batches alternating between the daemons, in a fresh
+ *    shuffled order every cycle), then every plugin's RSS;
  * 2. daemon pace: CPU per API call, one call at a time (daemon-pace.ts), on the same plugin processes;
  * 3. the plugin alone: AuthZReq throughput per CPU second; image-access's RSS over 1M requests, then after 100k
  *    distinct namespaces and after 1 MiB bodies;
@@ -54,6 +54,7 @@ import {
   type PluginKey,
   type Serving,
 } from './plugins';
+import { cycleOrders, ORDER_SEED } from './interleave';
 import { cpuSeconds, load1, rssMiB } from './proc';
 import { writeReport, type ApiRound, type BenchResults, type Configuration, type LoadResult, type Phase, type StartKey } from './report';
 import { summarize } from './stats';
@@ -64,9 +65,9 @@ const QUICK = process.env['BENCH_QUICK'] === '1';
 const scale = (n: number) => (QUICK ? Math.ceil(n / 10) : n);
 const SIZES = {
   /**
-   * Ten: with the five configurations, each takes every position of the rotated order twice. A cached pull's added
-   * latency ranges ~0.4 ms from round to round, and two copies of the minimal plugin in one run (A/A) differed by
-   * 0.11 ms over the medians of 7 rounds, 0.06 over 10: the pull's bound is ~0.06 ms over the minimal plugin.
+   * A cached pull's added latency ranges ~0.4 ms from round to round, and two copies of the minimal plugin in one run
+   * (A/A) differed by 0.11 ms over the medians of 7 rounds, 0.06 over 10: the pull's bound is ~0.06 ms over the
+   * minimal plugin.
    */
   daemonRounds: QUICK ? 3 : 10,
   /**
@@ -76,7 +77,8 @@ const SIZES = {
    */
   batches: 10,
   apiCalls: scale(600),
-  pulls: scale(200),
+  /** Pulls per configuration and round: two copies of the minimal plugin differed by 0.06-0.11 ms with 200. */
+  pulls: scale(400),
   concurrency: 8,
   warmUp: scale(100),
   paceCalls: scale(3000),
@@ -132,22 +134,23 @@ async function startPolicyServer(dir: string): Promise<{ server: Server; url: st
 
 /**
  * One round of API round trips through every configuration's dockerd: each call is measured in batches alternating
- * between the daemons (`order`), so all of them see the machine in the same state.
+ * between the daemons, in a fresh order every cycle (`orders`), so all of them see the machine in the same state.
  */
-async function measureRound(daemons: Partial<Record<Configuration, Daemon>>, order: readonly Configuration[]): Promise<Partial<Record<Configuration, ApiRound>>> {
-  const measured = new Map<Configuration, Record<string, ApiRound[string]>>(order.map((c) => [c, {}]));
+async function measureRound(daemons: Partial<Record<Configuration, Daemon>>, orders: () => Configuration[]): Promise<Partial<Record<Configuration, ApiRound>>> {
+  const configurations = orders();
+  const measured = new Map<Configuration, Record<string, ApiRound[string]>>(configurations.map((c) => [c, {}]));
   const interleaved = async (call: (typeof API_CALLS)[number], count: number, concurrency: number, warmUp: number, batches = SIZES.batches) => {
-    const series = new Map(order.map((c) => [c, new CallSeries(daemons[c]!.socket, call, concurrency)]));
-    for (const c of order) await series.get(c)!.warmUp(warmUp);
-    for (let batch = 0; batch < batches; batch++) for (const c of order) await series.get(c)!.batch(Math.ceil(count / batches));
-    return new Map(order.map((c) => [c, series.get(c)!.finish()]));
+    const series = new Map(configurations.map((c) => [c, new CallSeries(daemons[c]!.socket, call, concurrency)]));
+    for (const c of configurations) await series.get(c)!.warmUp(warmUp);
+    for (let batch = 0; batch < batches; batch++) for (const c of orders()) await series.get(c)!.batch(Math.ceil(count / batches));
+    return new Map(configurations.map((c) => [c, series.get(c)!.finish()]));
   };
   for (const call of API_CALLS) {
     const pull = call.method === 'POST';
     const sequential = pull ? await interleaved(call, SIZES.pulls, 1, SIZES.warmUp, SIZES.pulls) : await interleaved(call, SIZES.apiCalls, 1, SIZES.warmUp);
     // Concurrent pulls of one image queue up behind each other in the daemon: sequential only.
     const concurrent = pull ? undefined : await interleaved(call, SIZES.apiCalls, SIZES.concurrency, 0);
-    for (const c of order) measured.get(c)![call.label] = { sequential: sequential.get(c)!, ...(concurrent && { concurrent: concurrent.get(c)! }) };
+    for (const c of configurations) measured.get(c)![call.label] = { sequential: sequential.get(c)!, ...(concurrent && { concurrent: concurrent.get(c)! }) };
   }
   return Object.fromEntries(measured);
 }
@@ -271,9 +274,9 @@ async function main(): Promise<void> {
     const configurations: Configuration[] = ['none', ...plugins];
     results.api = await phase('daemon rounds (API round trips through dockerd, interleaved)', async () => {
       const rounds: Array<Partial<Record<Configuration, ApiRound>>> = [];
+      const orders = cycleOrders(configurations, ORDER_SEED);
       for (let round = 0; round < SIZES.daemonRounds; round++) {
-        // Rotated, so no configuration always runs right after the same other one.
-        rounds.push(await measureRound(daemons, configurations.map((_, i) => configurations[(i + round) % configurations.length]!)));
+        rounds.push(await measureRound(daemons, orders));
         process.stderr.write(`  round ${round + 1}/${SIZES.daemonRounds} (load ${load1().toFixed(2)})\n`);
       }
       return { rounds };

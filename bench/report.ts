@@ -342,7 +342,7 @@ export function markdown(results: BenchResults): string {
     '## API round trips through dockerd',
     '',
     `One dockerd per configuration, all running; ${results.api.rounds.length} rounds, in each of which every call is measured in ${s['batches']} batches alternating between the daemons ` +
-      `(pulls call by call; order rotated per round): after ${s['warmUp']} unrecorded calls, ${s['apiCalls']} sequential calls (${s['pulls']} pulls of the present image alpine:latest, a logged-out CLI's) ` +
+      `(pulls call by call; a fresh shuffled order every cycle): after ${s['warmUp']} unrecorded calls, ${s['apiCalls']} sequential calls (${s['pulls']} pulls of the present image alpine:latest, a logged-out CLI's) ` +
       `and ${s['apiCalls']} with ${s['concurrency']} in flight, per configuration and round. ` +
       "dockerd resolves docker.io from a private /etc/hosts (loopback), so the machine's resolver cannot stall a pull. " +
       'image-access runs with organisation acme (policy from the stand-in Hub, sign-in enforced) and the machine signed in as a member. ' +
