@@ -65,9 +65,9 @@ const QUICK = process.env['BENCH_QUICK'] === '1';
 const scale = (n: number) => (QUICK ? Math.ceil(n / 10) : n);
 const SIZES = {
   /**
-   * A cached pull's added latency ranges ~0.4 ms from round to round, and two copies of the minimal plugin in one run
-   * (A/A) differed by 0.11 ms over the medians of 7 rounds, 0.06 over 10: the pull's bound is ~0.06 ms over the
-   * minimal plugin.
+   * A cached pull's added latency ranges ~0.4 ms from round to round, and two copies of the minimal plugin in one
+   * scratch run (A/A) differed by 0.06-0.125 ms over the medians of 10 rounds: about what the pull's bound leaves over
+   * the minimal plugin (~0.07 ms).
    */
   daemonRounds: QUICK ? 3 : 10,
   /**
