@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { DAEMON_PACE_TIER_UP, tieringUpAtFirstCall } from '../../src/tier-up';
+import { DAEMON_PACE_TIER_UP, OPTIMISE_SOONER, tieringUpAtFirstCall } from '../../src/tier-up';
 import type { AuthZHandler } from '../../src/protocol/server';
 import { ALLOW, bareRequest } from '../../src/protocol/wire';
 
@@ -24,37 +24,74 @@ describe('tieringUpAtFirstCall', () => {
 });
 
 /**
- * What the flag does in this node, set at run time as the plugin sets it: a function called once per event-loop turn,
- * as the decision path is at daemon pace, is optimised after 300 calls with it and not without (V8 natives syntax:
- * %GetOptimizationStatus, bit 16 optimised). Runs the compiled sources (dist/: npx tsc -p tsconfig.json).
+ * What the flags do in this node, set at run time as the plugin sets them, on a function called once per event-loop
+ * turn, as the decision path is at daemon pace (V8 natives syntax: %GetOptimizationStatus, bit 16 optimised). Runs the
+ * compiled sources (dist/: npx tsc -p tsconfig.json).
  */
-describe('the tier-up flag', () => {
+describe('the tier-up flags', () => {
   const DIST = join(__dirname, '..', '..', 'dist');
-  const optimisedAfter300Calls = (setFlag: boolean) => {
-    const script = `
-      const { DAEMON_PACE_TIER_UP } = require(${JSON.stringify(join(DIST, 'tier-up.js'))});
-      const { setV8Flags } = require(${JSON.stringify(join(DIST, 'v8-flags.js'))});
-      if (${setFlag} && !setV8Flags(DAEMON_PACE_TIER_UP)) throw new Error('flag not set');
-      function judge(ref) {
-        const parts = ref.split('/');
-        const name = parts[parts.length - 1];
-        const colon = name.indexOf(':');
-        return { namespace: parts.length > 1 ? parts[0] : 'library', name: colon < 0 ? name : name.slice(0, colon), tag: colon < 0 ? 'latest' : name.slice(colon + 1) };
-      }
-      let calls = 0;
+  /** A reference's parts, as the decision path finds them: a few hundred bytes of bytecode run straight through. */
+  const JUDGE = `
+    function judge(ref) {
+      const at = ref.indexOf('@');
+      const named = at < 0 ? ref : ref.slice(0, at);
+      const digest = at < 0 ? '' : ref.slice(at + 1);
+      const slash = named.indexOf('/');
+      const first = slash < 0 ? '' : named.slice(0, slash);
+      const domain = first.includes('.') || first.includes(':') || first === 'localhost' ? first : 'docker.io';
+      const remainder = domain === first ? named.slice(slash + 1) : named;
+      const path = domain === 'docker.io' && !remainder.includes('/') ? 'library/' + remainder : remainder;
+      const colon = path.lastIndexOf(':');
+      const repository = colon < 0 ? path : path.slice(0, colon);
+      const tag = colon < 0 ? (digest === '' ? 'latest' : '') : path.slice(colon + 1);
+      const namespace = repository.slice(0, repository.indexOf('/'));
+      return { domain, namespace, repository, tag, digest, official: namespace === 'library' };
+    }
+    const optimised = () => (%GetOptimizationStatus(judge) & 16) !== 0;
+    let judged = 0;
+    // count calls, each in a turn of its own; then a moment for a compile under way to be installed.
+    const callTurns = (count, then) => {
+      let left = count;
       const call = () => {
-        judge(calls % 2 === 0 ? 'alpine:3.20' : 'someone/app:1.0');
-        if (++calls < 300) setImmediate(call);
-        else setTimeout(() => process.stdout.write(String((%GetOptimizationStatus(judge) & 16) !== 0)), 200);
+        judge(judged++ % 2 === 0 ? 'alpine:3.20' : 'someone/app:1.0');
+        if (--left > 0) setImmediate(call);
+        else setTimeout(then, 20);
       };
-      call();`;
-    const run = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', script], { encoding: 'utf8' });
-    expect(run.stderr).toBe('');
-    return run.stdout;
+      call();
+    };`;
+  const run = (flags: string, body: string) => {
+    const script = `
+      const { setV8Flags } = require(${JSON.stringify(join(DIST, 'v8-flags.js'))});
+      if (${JSON.stringify(flags)} !== '' && !setV8Flags(${JSON.stringify(flags)})) throw new Error('flags not set');
+      ${JUDGE}
+      ${body}`;
+    const result = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', script], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    return result.stdout;
   };
 
-  test('a function called once per turn is optimised after 300 calls with it, and not without', () => {
-    expect(optimisedAfter300Calls(true)).toBe('true');
-    expect(optimisedAfter300Calls(false)).toBe('false');
+  test('a function called once per turn is optimised after 300 calls with them, and not without', () => {
+    const optimisedAfter300Calls = (flags: string) => run(flags, 'callTurns(300, () => process.stdout.write(String(optimised())));');
+    expect(optimisedAfter300Calls(DAEMON_PACE_TIER_UP)).toBe('true');
+    expect(optimisedAfter300Calls('')).toBe('false');
+  });
+
+  test('once its optimised code is thrown away, it is optimised again within 200 calls, not 300 without the second', () => {
+    // %DeoptimizeFunction drops the code as V8 does when a map it was specialised on is collected ("weak objects").
+    const callsToOptimiseAgain = (flags: string) =>
+      Number(
+        run(
+          flags,
+          `callTurns(400, () => {
+            if (!optimised()) throw new Error('not optimised after 400 calls');
+            %DeoptimizeFunction(judge);
+            let calls = 0;
+            const more = () => (optimised() || calls >= 2000 ? process.stdout.write(String(calls)) : ((calls += 10), callTurns(10, more)));
+            more();
+          });`,
+        ),
+      );
+    expect(callsToOptimiseAgain(DAEMON_PACE_TIER_UP)).toBeLessThanOrEqual(200);
+    expect(callsToOptimiseAgain(OPTIMISE_SOONER)).toBeGreaterThan(300);
   });
 });
