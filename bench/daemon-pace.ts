@@ -167,7 +167,8 @@ export async function measureDaemonPace(serving: Partial<Record<PaceKey, Serving
     const spaced = new Map<PaceKey, number[]>(keys.map((key) => [key, []]));
     const spacedOrders = cycleOrders(keys, ORDER_SEED);
     for (let round = 0; round < rounds; round++) {
-      // Rotated, so no plugin always runs right after the same other one.
+      // Rotated: each plugin takes each position in turn, but still follows the same other one (not shuffled as the
+      // spaced pulls below are: what is measured is a block of calls' CPU time, not one call's latency).
       const order = keys.map((_, i) => keys[(i + round) % keys.length]!);
       for (const key of order) {
         for (const kind of KINDS) {

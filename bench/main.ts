@@ -370,7 +370,7 @@ async function main(): Promise<void> {
       ];
       const ready = new Map<StartKey, number[]>(starts.map(([key]) => [key, []]));
       for (let i = 0; i < SIZES.startups; i++) {
-        // Rotated, so no start always follows the same other one.
+        // Rotated: each start takes each position in turn, but still follows the same other one.
         for (const [key, launchOf] of starts.map((_, j) => starts[(i + j) % starts.length]!)) {
           const id = `start-${key}-${i}`;
           const started = await startServing(dir, id, launchOf(id));
