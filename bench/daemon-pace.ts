@@ -4,7 +4,7 @@
  * system, every thread, in ns from schedstat) divided by the calls, at this pace, not at saturation where batching
  * hides per-call work.
  *
- * Plugins are measured interleaved: every round runs each plugin in turn (order rotated per round), and the table
+ * Plugins are measured interleaved: every round runs each plugin in turn (in a fresh shuffled order), and the table
  * gives the median over rounds. image-access runs as config.json starts it, with the realistic settings (see
  * plugins.ts); the Go peers join when their binaries are given (IMAGE_ACCESS_BENCH_OPA...).
  *
@@ -165,19 +165,16 @@ export async function measureDaemonPace(serving: Partial<Record<PaceKey, Serving
       keys.map((key) => [key, Object.fromEntries(KINDS.map((kind) => [kind, { cpu: [], wall: [] }])) as unknown as Record<CallKind, { cpu: number[]; wall: number[] }>]),
     );
     const spaced = new Map<PaceKey, number[]>(keys.map((key) => [key, []]));
-    const spacedOrders = cycleOrders(keys, ORDER_SEED);
+    const orders = cycleOrders(keys, ORDER_SEED);
     for (let round = 0; round < rounds; round++) {
-      // Rotated: each plugin takes each position in turn, but still follows the same other one (not shuffled as the
-      // spaced pulls below are: what is measured is a block of calls' CPU time, not one call's latency).
-      const order = keys.map((_, i) => keys[(i + round) % keys.length]!);
-      for (const key of order) {
+      for (const key of orders()) {
         for (const kind of KINDS) {
           const { cpuUs, wallUs } = await paceRound(clients.get(key)!, serving[key]!.process.pid, kind, calls, key);
           samples.get(key)![kind].cpu.push(cpuUs);
           samples.get(key)![kind].wall.push(wallUs);
         }
       }
-      for (const [key, us] of await spacedRound(clients, spacedOrders)) spaced.get(key)!.push(us);
+      for (const [key, us] of await spacedRound(clients, orders)) spaced.get(key)!.push(us);
       onProgress?.(`round ${round + 1}/${rounds} done (load ${load1().toFixed(2)})`);
     }
     const plugins = Object.fromEntries(

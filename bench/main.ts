@@ -369,9 +369,9 @@ async function main(): Promise<void> {
         ...plugins.filter((key): key is 'opa' | 'authzBroker' => key === 'opa' || key === 'authzBroker').map((key): [StartKey, (id: string) => Launch] => [key, (id) => launch(key, id)]),
       ];
       const ready = new Map<StartKey, number[]>(starts.map(([key]) => [key, []]));
+      const orders = cycleOrders(starts, ORDER_SEED);
       for (let i = 0; i < SIZES.startups; i++) {
-        // Rotated: each start takes each position in turn, but still follows the same other one.
-        for (const [key, launchOf] of starts.map((_, j) => starts[(i + j) % starts.length]!)) {
+        for (const [key, launchOf] of orders()) {
           const id = `start-${key}-${i}`;
           const started = await startServing(dir, id, launchOf(id));
           ready.get(key)!.push(started.readyMs);
