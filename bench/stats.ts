@@ -1,4 +1,7 @@
-/** Latency summaries: the bench reports medians and tails, never means, because a plugin stall lives in the tail. */
+/**
+ * Latency summaries: the bench reports medians and tails, never means, because a plugin stall lives in the tail. The
+ * one mean is of per-round differences between two plugins, with its standard error: how precisely a run tells them apart.
+ */
 
 export interface Summary {
   readonly count: number;
@@ -27,4 +30,12 @@ export function summarize(samples: readonly number[] | Float64Array): Summary {
 /** Milliseconds since `start` (a `process.hrtime.bigint()` reading). */
 export function elapsedMs(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+/** The mean of `values` and its standard error (undefined with fewer than two). */
+export function meanAndError(values: readonly number[]): { mean: number; standardError: number } | undefined {
+  if (values.length < 2) return undefined;
+  const mean = values.reduce((sum, value) => sum + value, 0) / values.length;
+  const variance = values.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (values.length - 1);
+  return { mean, standardError: Math.sqrt(variance / values.length) };
 }

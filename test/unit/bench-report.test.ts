@@ -90,8 +90,18 @@ describe('bench targets (issue 15)', () => {
       round({ none: 0.3, minimal: 0.7, imageAccess: 0.71 }),
     ];
     const ping = row(targets(run({ plugins: ['minimal', 'imageAccess'], api: { rounds } })), 'added latency, HEAD /_ping');
-    expect(ping.measured).toBe('+0.420 ms vs minimal +0.400 ms: 1.05x; no Go peer in this run');
+    expect(ping.measured).toBe(
+      '+0.420 ms vs minimal +0.400 ms: 1.05x; no Go peer in this run; per round, image-access minus the minimal plugin +0.477 ms on average (standard error 0.462)',
+    );
     expect(ping.met).toBe(true);
+  });
+
+  test('how far apart image-access and the minimal plugin are per round, and how precisely: from two rounds on', () => {
+    const rounds = [round({ none: 0.2, minimal: 0.6, imageAccess: 0.5 }), round({ none: 0.2, minimal: 0.6, imageAccess: 0.9 })];
+    const ping = row(targets(run({ plugins: ['minimal', 'imageAccess'], api: { rounds } })), 'added latency, HEAD /_ping');
+    // Differences -0.1 and +0.3: mean +0.1, standard deviation 0.283, standard error 0.2.
+    expect(ping.measured).toMatch(/; per round, image-access minus the minimal plugin \+0\.100 ms on average \(standard error 0\.200\)$/);
+    expect(row(targets(run()), 'added latency, HEAD /_ping').measured).not.toContain('per round');
   });
 
   test('an addition lost in the noise (the minimal plugin faster than no plugin) is not judged', () => {
