@@ -1,6 +1,7 @@
 /**
  * Latency summaries: the bench reports medians and tails, never means, because a plugin stall lives in the tail. The
- * one mean is of per-round differences between two plugins, with its standard error: how precisely a run tells them apart.
+ * one mean is of per-round differences between two plugins, with its standard error: how precisely a run tells them
+ * apart.
  */
 
 export interface Summary {
